@@ -1,0 +1,3 @@
+"""Batch inference over examples into PredictionLog records."""
+
+__all__: list[str] = []

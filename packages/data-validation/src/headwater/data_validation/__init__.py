@@ -1,0 +1,3 @@
+"""Dataset statistics, schema inference, anomalies, drift and skew, without TensorFlow."""
+
+__all__: list[str] = []

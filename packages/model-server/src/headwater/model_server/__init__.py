@@ -1,0 +1,3 @@
+"""A TensorFlow Serving compatible model server."""
+
+__all__: list[str] = []

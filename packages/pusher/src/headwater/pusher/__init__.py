@@ -1,0 +1,3 @@
+"""Push blessed models into serving layouts, TFLite and TF.js."""
+
+__all__: list[str] = []
