@@ -1,3 +1,101 @@
-"""Pipelines, ML Metadata, caching, runners and the standard components."""
+"""Pipelines of typed components, recorded in ML Metadata, cached, run locally.
 
-__all__: list[str] = []
+Example:
+    @component
+    def Count(examples: InputArtifact[Examples], out: OutputArtifact[Model]) -> None:
+        ...
+
+    gen = CsvExampleGen(input_base="data/")
+    count = Count(examples=gen.outputs["examples"])
+    LocalDagRunner().run(Pipeline("demo", "/tmp/demo", [gen, count]))
+"""
+
+from headwater.orchestration.artifacts import (
+    FORMAT_PARQUET,
+    FORMAT_TF_EXAMPLE,
+    STANDARD_TYPES,
+    Artifact,
+    ExampleAnomalies,
+    Examples,
+    ExampleStatistics,
+    HyperParameters,
+    InferenceResult,
+    InfraBlessing,
+    Model,
+    ModelBlessing,
+    ModelEvaluation,
+    ModelRun,
+    PushedModel,
+    Schema,
+    Split,
+    TransformCache,
+    TransformGraph,
+    TunerResults,
+    register_artifact_type,
+)
+from headwater.orchestration.context import ExecutionContext, beam_pipeline, current_context
+from headwater.orchestration.dsl import (
+    Channel,
+    ComponentFactory,
+    InputArtifact,
+    Node,
+    OutputArtifact,
+    Parameter,
+    component,
+)
+from headwater.orchestration.errors import ComponentFailedError, MetadataError, WiringError
+from headwater.orchestration.metadata import (
+    MetadataStore,
+    mysql_metadata_connection_config,
+    postgresql_metadata_connection_config,
+    sqlite_metadata_connection_config,
+)
+from headwater.orchestration.pipeline import Pipeline, default_pipeline_root, headwater_home
+from headwater.orchestration.runner import LocalDagRunner, NodeResult, RunResult
+
+__all__ = [
+    "FORMAT_PARQUET",
+    "FORMAT_TF_EXAMPLE",
+    "STANDARD_TYPES",
+    "Artifact",
+    "Channel",
+    "ComponentFactory",
+    "ComponentFailedError",
+    "ExampleAnomalies",
+    "ExampleStatistics",
+    "Examples",
+    "ExecutionContext",
+    "HyperParameters",
+    "InferenceResult",
+    "InfraBlessing",
+    "InputArtifact",
+    "LocalDagRunner",
+    "MetadataError",
+    "MetadataStore",
+    "Model",
+    "ModelBlessing",
+    "ModelEvaluation",
+    "ModelRun",
+    "Node",
+    "NodeResult",
+    "OutputArtifact",
+    "Parameter",
+    "Pipeline",
+    "PushedModel",
+    "RunResult",
+    "Schema",
+    "Split",
+    "TransformCache",
+    "TransformGraph",
+    "TunerResults",
+    "WiringError",
+    "beam_pipeline",
+    "component",
+    "current_context",
+    "default_pipeline_root",
+    "headwater_home",
+    "mysql_metadata_connection_config",
+    "postgresql_metadata_connection_config",
+    "register_artifact_type",
+    "sqlite_metadata_connection_config",
+]

@@ -1,0 +1,360 @@
+"""The component DSL: typed functions become components, calls become pipeline nodes.
+
+    @component
+    def Trainer(examples: InputArtifact[Examples], model: OutputArtifact[Model],
+                epochs: Parameter[int] = 10) -> None: ...
+
+    trainer = Trainer(examples=example_gen.outputs["examples"], epochs=5)
+
+Wiring mistakes (unknown parameter, wrong artifact type, missing required input) raise
+`WiringError` at the call, naming the component and the field.
+"""
+
+from __future__ import annotations
+
+import builtins
+import collections.abc
+import functools
+import hashlib
+import inspect
+import types
+import typing
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Annotated, Any, TypeVar, Union
+
+from headwater.orchestration.artifacts import Artifact
+from headwater.orchestration.errors import WiringError
+
+T = TypeVar("T")
+
+
+class _Role:
+    """Marker put in `Annotated[...]` metadata to say what a function parameter is."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def __repr__(self) -> str:
+        return f"<{self.name}>"
+
+
+_INPUT = _Role("input artifact")
+_OUTPUT = _Role("output artifact")
+_PARAMETER = _Role("parameter")
+
+InputArtifact = Annotated[T, _INPUT]
+"""An input artifact of type T; `InputArtifact[T] | None = None` makes it optional."""
+OutputArtifact = Annotated[T, _OUTPUT]
+"""An output artifact of type T, written under its (temporary) `uri`."""
+Parameter = Annotated[T, _PARAMETER]
+"""A parameter (JSON-serializable value, dataclass, or callable) recorded in ML Metadata."""
+
+
+@dataclass(frozen=True)
+class InputSpec:
+    """A declared input: artifact type and whether it may be left out."""
+
+    type: type[Artifact]
+    optional: bool
+
+
+@dataclass(frozen=True)
+class ParameterSpec:
+    """A declared parameter: its annotation and default (`required` if it has none)."""
+
+    annotation: Any
+    default: Any
+    required: bool
+
+
+@dataclass
+class ComponentSpec:
+    """What a component declares: inputs, outputs, parameters and the function to run."""
+
+    name: str
+    fn: Callable[..., Any]
+    inputs: dict[str, InputSpec] = field(default_factory=dict)
+    outputs: dict[str, type[Artifact]] = field(default_factory=dict)
+    parameters: dict[str, ParameterSpec] = field(default_factory=dict)
+
+    @functools.cached_property
+    def code_fingerprint(self) -> str:
+        """sha256 of the source file defining the function (user code changes bust the cache)."""
+        try:
+            path = inspect.getsourcefile(self.fn)
+        except TypeError:
+            path = None
+        digest = hashlib.sha256(f"{self.fn.__module__}.{self.fn.__qualname__}".encode())
+        if path:
+            with open(path, "rb") as f:
+                digest.update(f.read())
+        return digest.hexdigest()
+
+
+class Channel:
+    """A typed stream of artifacts: a node's output, or (unbound) every artifact of a type."""
+
+    def __init__(self, type: type[Artifact], producer: Node | None = None, key: str = "") -> None:
+        if not (isinstance(type, builtins.type) and issubclass(type, Artifact)):
+            raise WiringError(f"Channel type must be an Artifact class, got {type!r}")
+        self.type = type
+        self.producer = producer
+        self.key = key
+
+    def __repr__(self) -> str:
+        if self.producer is None:
+            return f"Channel(type={self.type.TYPE_NAME})"
+        return f"{self.producer.id}.outputs[{self.key!r}] ({self.type.TYPE_NAME})"
+
+
+class OutputChannels(Mapping[str, Channel]):
+    """A node's outputs: `node.outputs["examples"]` or `node.outputs.examples`."""
+
+    def __init__(self, node: Node, channels: dict[str, Channel]) -> None:
+        self._node = node
+        self._channels = channels
+
+    def __getitem__(self, key: str) -> Channel:
+        try:
+            return self._channels[key]
+        except KeyError:
+            raise KeyError(
+                f"{self._node.id} has no output {key!r} (outputs: {sorted(self._channels)})"
+            ) from None
+
+    def __getattr__(self, key: str) -> Channel:
+        if key.startswith("_"):
+            raise AttributeError(key)
+        try:
+            return self[key]
+        except KeyError as exc:
+            raise AttributeError(str(exc)) from None
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._channels)
+
+    def __len__(self) -> int:
+        return len(self._channels)
+
+
+class Node:
+    """One node of a pipeline: a component (or importer / resolver) bound to its inputs."""
+
+    def __init__(
+        self,
+        id: str,
+        *,
+        kind: str,
+        type_name: str,
+        inputs: Mapping[str, Channel],
+        parameters: Mapping[str, Any],
+        outputs: Mapping[str, type[Artifact]],
+        spec: ComponentSpec | None = None,
+    ) -> None:
+        self.id = id
+        self.kind = kind
+        self.type_name = type_name
+        self.spec = spec
+        self.inputs: dict[str, Channel] = dict(inputs)
+        self.parameters: dict[str, Any] = dict(parameters)
+        self.outputs = OutputChannels(
+            self, {key: Channel(t, self, key) for key, t in outputs.items()}
+        )
+        self.enable_cache: bool | None = None
+
+    def with_id(self, id: str) -> Node:
+        """Give the node an id (needed when one component is used twice in a pipeline)."""
+        if not id or not id.replace("_", "").replace("-", "").replace(".", "").isalnum():
+            raise WiringError(f"{self.id}: node id must be letters, digits, '_-.'; got {id!r}")
+        self.id = id
+        return self
+
+    def with_cache(self, enabled: bool) -> Node:
+        """Turn caching off (or on) for this node whatever the pipeline says."""
+        self.enable_cache = enabled
+        return self
+
+    def upstream(self) -> list[Node]:
+        """Nodes whose outputs this node reads."""
+        return [ch.producer for ch in self.inputs.values() if ch.producer is not None]
+
+    def __repr__(self) -> str:
+        return f"<{self.type_name} {self.id!r}>"
+
+
+class ComponentFactory:
+    """What `@component` returns: call it with inputs and parameters to get a `Node`."""
+
+    def __init__(self, spec: ComponentSpec) -> None:
+        self.spec = spec
+        functools.update_wrapper(self, spec.fn)
+
+    def __call__(self, **kwargs: Any) -> Node:
+        spec = self.spec
+        inputs: dict[str, Channel] = {}
+        parameters: dict[str, Any] = {}
+        for key, value in kwargs.items():
+            if key in spec.inputs:
+                if value is None and spec.inputs[key].optional:
+                    continue
+                inputs[key] = _check_channel(spec.name, key, spec.inputs[key], value)
+            elif key in spec.parameters:
+                parameters[key] = _check_parameter(spec.name, key, spec.parameters[key], value)
+            elif key in spec.outputs:
+                raise WiringError(
+                    f"{spec.name}: {key!r} is an output; read it as node.outputs[{key!r}]"
+                )
+            else:
+                known = sorted([*spec.inputs, *spec.parameters])
+                raise WiringError(
+                    f"{spec.name}: unknown parameter {key!r} (inputs and parameters: {known})"
+                )
+        for key, ispec in spec.inputs.items():
+            if key not in inputs and not ispec.optional:
+                raise WiringError(
+                    f"{spec.name}: required input {key!r} ({ispec.type.TYPE_NAME}) is missing"
+                )
+        for key, pspec in spec.parameters.items():
+            if key not in parameters:
+                if pspec.required:
+                    raise WiringError(f"{spec.name}: required parameter {key!r} is missing")
+                parameters[key] = pspec.default
+        return Node(
+            spec.name,
+            kind="component",
+            type_name=spec.name,
+            inputs=inputs,
+            parameters=parameters,
+            outputs=spec.outputs,
+            spec=spec,
+        )
+
+    def __repr__(self) -> str:
+        return f"<component {self.spec.name}>"
+
+
+def component(fn: Callable[..., Any]) -> ComponentFactory:
+    """Make a component of a function whose parameters are typed artifacts and parameters."""
+    spec = ComponentSpec(name=fn.__name__, fn=fn)
+    hints = typing.get_type_hints(fn, include_extras=True)
+    signature = inspect.signature(fn)
+    for name, param in signature.parameters.items():
+        if param.kind in (param.VAR_POSITIONAL, param.VAR_KEYWORD):
+            raise WiringError(f"{spec.name}: *args/**kwargs are not allowed ({name!r})")
+        if name not in hints:
+            raise WiringError(
+                f"{spec.name}: parameter {name!r} needs an annotation "
+                "(InputArtifact[T], OutputArtifact[T] or Parameter[T])"
+            )
+        role, inner, optional = _parse_annotation(hints[name])
+        has_default = param.default is not param.empty
+        if role is _INPUT:
+            spec.inputs[name] = InputSpec(_artifact_type(spec.name, name, inner), optional)
+            if optional and not has_default:
+                raise WiringError(f"{spec.name}: optional input {name!r} needs `= None`")
+        elif role is _OUTPUT:
+            spec.outputs[name] = _artifact_type(spec.name, name, inner)
+        elif role is _PARAMETER:
+            annotation = inner | None if optional else inner
+            default = param.default if has_default else None
+            spec.parameters[name] = ParameterSpec(annotation, default, not has_default)
+        else:
+            raise WiringError(
+                f"{spec.name}: parameter {name!r} must be annotated InputArtifact[T], "
+                f"OutputArtifact[T] or Parameter[T], got {hints[name]!r}"
+            )
+    return ComponentFactory(spec)
+
+
+def _parse_annotation(hint: Any) -> tuple[_Role | None, Any, bool]:
+    """(role, inner type, optional) of `Role[T]` or `Role[T] | None`."""
+    optional = False
+    origin = typing.get_origin(hint)
+    if origin in (Union, types.UnionType):
+        args = [a for a in typing.get_args(hint) if a is not type(None)]
+        optional = len(args) < len(typing.get_args(hint))
+        if len(args) == 1:
+            hint = args[0]
+    if typing.get_origin(hint) is Annotated:
+        inner, *meta = typing.get_args(hint)
+        for m in meta:
+            if isinstance(m, _Role):
+                return m, inner, optional
+    return None, hint, optional
+
+
+def _artifact_type(component_name: str, field_name: str, inner: Any) -> type[Artifact]:
+    if isinstance(inner, type) and issubclass(inner, Artifact):
+        return inner
+    raise WiringError(
+        f"{component_name}: {field_name!r} must name an artifact type such as Examples, "
+        f"got {inner!r}"
+    )
+
+
+def _check_channel(component_name: str, key: str, ispec: InputSpec, value: Any) -> Channel:
+    if isinstance(value, Node):
+        outs = [ch for ch in value.outputs.values() if issubclass(ch.type, ispec.type)]
+        if len(outs) != 1:
+            raise WiringError(
+                f"{component_name}: input {key!r} expects a channel of {ispec.type.TYPE_NAME}; "
+                f"got node {value.id!r} — pass one of its outputs, e.g. "
+                f"{value.id}.outputs[{next(iter(value.outputs), '...')!r}]"
+            )
+        value = outs[0]
+    if not isinstance(value, Channel):
+        raise WiringError(
+            f"{component_name}: input {key!r} expects a channel of {ispec.type.TYPE_NAME} "
+            f"(another node's outputs[...]), got {type(value).__name__} {value!r:.80}"
+        )
+    if not issubclass(value.type, ispec.type):
+        raise WiringError(
+            f"{component_name}: input {key!r} expects {ispec.type.TYPE_NAME}, "
+            f"got {value.type.TYPE_NAME} from {value!r}"
+        )
+    return value
+
+
+_SIMPLE = (int, float, str, bool, list, tuple, dict)
+
+
+def _check_parameter(component_name: str, key: str, pspec: ParameterSpec, value: Any) -> Any:
+    if isinstance(value, Channel | Node):
+        raise WiringError(f"{component_name}: {key!r} is a parameter, not an input; got {value!r}")
+    if not _matches(value, pspec.annotation):
+        raise WiringError(
+            f"{component_name}: parameter {key!r} expects {_type_name(pspec.annotation)}, "
+            f"got {type(value).__name__} {value!r:.80}"
+        )
+    return value
+
+
+def _matches(value: Any, annotation: Any) -> bool:
+    """Shallow type check for the annotations parameters use; unknown ones pass."""
+    if annotation is Any:
+        return True
+    origin = typing.get_origin(annotation)
+    if origin in (Union, types.UnionType):
+        return any(_matches(value, a) for a in typing.get_args(annotation))
+    if value is None:
+        return annotation is type(None)
+    if annotation is float:
+        return isinstance(value, int | float) and not isinstance(value, bool)
+    if annotation is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    if origin in (list, tuple, collections.abc.Sequence):
+        return isinstance(value, list | tuple)
+    if origin in (dict, collections.abc.Mapping):
+        return isinstance(value, Mapping)
+    if annotation in _SIMPLE:
+        if annotation in (list, tuple):
+            return isinstance(value, list | tuple)
+        return isinstance(value, annotation)
+    if isinstance(annotation, type) and origin is None:
+        return isinstance(value, annotation)
+    return True
+
+
+def _type_name(annotation: Any) -> str:
+    return getattr(annotation, "__name__", None) or str(annotation).replace("typing.", "")

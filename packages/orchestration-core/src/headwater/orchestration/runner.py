@@ -1,0 +1,297 @@
+"""LocalDagRunner: runs a pipeline's nodes in one process, in order, recording each in MLMD.
+
+Per component: compute the cache key (node, input artifact ids, parameters, code); answer from
+a COMPLETE execution with that key (recorded as CACHED) or run the function on temporary
+output directories, rename them to `<root>/<node>/<output>/<execution id>` and publish the
+artifacts LIVE with the COMPLETE execution in one MLMD write. A failure records FAILED, removes
+the temporary directories and stops the run with the component's name and the user's exception.
+"""
+
+from __future__ import annotations
+
+import datetime
+import hashlib
+import json
+import os
+import shutil
+import sys
+import time
+import traceback
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, TextIO
+
+from headwater.orchestration.artifacts import Artifact
+from headwater.orchestration.context import ExecutionContext, execution_context
+from headwater.orchestration.dsl import Channel, Node
+from headwater.orchestration.errors import ComponentFailedError, WiringError
+from headwater.orchestration.metadata import NODE_CONTEXT, MetadataStore
+from headwater.orchestration.parameters import code_fingerprints, to_jsonable
+from headwater.orchestration.pipeline import Pipeline
+
+
+@dataclass
+class NodeResult:
+    """How one node went: COMPLETE (ran), CACHED, or FAILED; its outputs and duration."""
+
+    node_id: str
+    status: str
+    execution_id: int | None
+    duration_s: float
+    outputs: dict[str, list[Artifact]] = field(default_factory=dict)
+
+
+@dataclass
+class RunResult:
+    """The outcome of one pipeline run."""
+
+    pipeline_name: str
+    run_id: str
+    root: str
+    nodes: list[NodeResult]
+    duration_s: float = 0.0
+
+    def node(self, node_id: str) -> NodeResult:
+        """Result of the node with that id."""
+        for result in self.nodes:
+            if result.node_id == node_id:
+                return result
+        raise KeyError(f"run {self.run_id} has no node {node_id!r}")
+
+    def output(self, node_id: str, key: str) -> Artifact:
+        """The (first) artifact of output `key` of node `node_id`."""
+        return self.node(node_id).outputs[key][0]
+
+
+def new_run_id() -> str:
+    """A run id: the UTC start time, as TFX names runs."""
+    return datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")
+
+
+class LocalDagRunner:
+    """Runs a pipeline in this process; progress lines go to `out` (None for quiet)."""
+
+    def __init__(self, *, out: TextIO | None = sys.stdout) -> None:
+        self._out = out
+
+    def run(self, pipeline: Pipeline, *, run_id: str | None = None) -> RunResult:
+        """Run every node in order; raise ComponentFailedError at the first failure."""
+        start = time.perf_counter()
+        run_id = run_id or new_run_id()
+        store = MetadataStore(pipeline.connection_config())
+        pipeline_ctx, run_ctx = store.start_run(pipeline.name, run_id)
+        self._say(f"pipeline {pipeline.name}  run {run_id}  root {pipeline.root}")
+        produced: dict[tuple[str, str], list[Artifact]] = {}
+        results: list[NodeResult] = []
+        total = len(pipeline.components)
+        for i, node in enumerate(pipeline.components, 1):
+            t0 = time.perf_counter()
+            node_ctx = store.ensure_context(NODE_CONTEXT, f"{pipeline.name}.{node.id}")
+            contexts = [pipeline_ctx, run_ctx, node_ctx]
+            inputs = _resolve_inputs(store, pipeline_ctx, node, produced)
+            try:
+                if node.kind == "component":
+                    result = _run_component(
+                        store, pipeline, run_id, node, node_ctx, contexts, inputs
+                    )
+                else:
+                    result = node.execute(store, pipeline_ctx, contexts, inputs)  # type: ignore[attr-defined]
+            except ComponentFailedError as exc:
+                elapsed = time.perf_counter() - t0
+                self._say(f"[{i}/{total}] {node.id}  FAILED after {elapsed:.2f} s")
+                self._say(f"    {type(exc.cause).__name__}: {exc.cause}")
+                where = user_frame(exc.cause)
+                if where:
+                    self._say(f"    at {where}")
+                raise
+            result.duration_s = time.perf_counter() - t0
+            for key, artifacts in result.outputs.items():
+                produced[(node.id, key)] = artifacts
+            results.append(result)
+            self._report(i, total, node, result)
+        elapsed = time.perf_counter() - start
+        self._say(f"done in {elapsed:.2f} s  (metadata: {_store_label(pipeline)})")
+        return RunResult(pipeline.name, run_id, pipeline.root, results, elapsed)
+
+    def _report(self, i: int, total: int, node: Node, result: NodeResult) -> None:
+        label = {"COMPLETE": "ran", "CACHED": "cached"}.get(result.status, result.status.lower())
+        self._say(f"[{i}/{total}] {node.id}  {label}  {result.duration_s:.2f} s")
+        for key, artifacts in result.outputs.items():
+            for artifact in artifacts:
+                self._say(f"    {key}: {artifact.TYPE_NAME} {artifact.uri}")
+
+    def _say(self, line: str) -> None:
+        if self._out is not None:
+            print(line, file=self._out, flush=True)
+
+
+def _store_label(pipeline: Pipeline) -> str:
+    if pipeline.metadata_connection_config is None:
+        return pipeline.metadata_path
+    return str(pipeline.metadata_connection_config.WhichOneof("config"))
+
+
+def _resolve_inputs(
+    store: MetadataStore,
+    pipeline_ctx: Any,
+    node: Node,
+    produced: Mapping[tuple[str, str], list[Artifact]],
+) -> dict[str, list[Artifact]]:
+    """Artifacts for each input channel: upstream outputs of this run, or latest of a type."""
+    inputs: dict[str, list[Artifact]] = {}
+    for key, channel in node.inputs.items():
+        if channel.producer is not None:
+            inputs[key] = produced.get((channel.producer.id, channel.key), [])
+        elif node.kind == "resolver":
+            inputs[key] = []  # the resolver queries the store itself
+        else:
+            inputs[key] = latest_of_type(store, pipeline_ctx, channel)[:1]
+    return inputs
+
+
+def latest_of_type(store: MetadataStore, context: Any, channel: Channel) -> list[Artifact]:
+    """LIVE artifacts of the channel's type attributed to `context`, newest first."""
+    from ml_metadata.proto import metadata_store_pb2
+
+    mlmd: Any = metadata_store_pb2
+
+    type_id = store.artifact_type_id(channel.type)
+    protos = [
+        a
+        for a in store.store.get_artifacts_by_context(context.id)
+        if a.type_id == type_id and a.state == mlmd.Artifact.LIVE
+    ]
+    protos.sort(key=lambda a: a.id, reverse=True)
+    return [store.from_proto(a, channel.type.TYPE_NAME) for a in protos]
+
+
+def cache_key(node: Node, inputs: Mapping[str, list[Artifact]]) -> str:
+    """sha256 over the node, its input artifact ids, parameters and user code."""
+    assert node.spec is not None
+    payload = {
+        "node": node.id,
+        "type": node.type_name,
+        "inputs": {k: [a.id for a in v] for k, v in sorted(inputs.items())},
+        "parameters": to_jsonable(node.parameters),
+        "code": node.spec.code_fingerprint,
+        "parameter_code": [code_fingerprints(v) for _, v in sorted(node.parameters.items())],
+    }
+    return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
+
+
+def _run_component(
+    store: MetadataStore,
+    pipeline: Pipeline,
+    run_id: str,
+    node: Node,
+    node_ctx: Any,
+    contexts: list[Any],
+    inputs: dict[str, list[Artifact]],
+) -> NodeResult:
+    spec = node.spec
+    assert spec is not None
+    for key, ispec in spec.inputs.items():
+        if not ispec.optional and key in node.inputs and not inputs.get(key):
+            raise WiringError(f"{node.id}: required input {key!r} resolved to no artifact")
+    key = cache_key(node, inputs)
+    properties = {**_parameter_properties(node.parameters), "cache_key": key}
+    use_cache = pipeline.enable_cache and node.enable_cache is not False
+    if use_cache:
+        cached = store.find_cached_outputs(node_ctx, key)
+        if cached is not None and set(cached) == set(spec.outputs):
+            execution_id = store.put_execution(
+                type_name=node.type_name,
+                state="CACHED",
+                contexts=contexts,
+                properties=properties,
+                inputs=inputs,
+                outputs=cached,
+            )
+            return NodeResult(node.id, "CACHED", execution_id, 0.0, cached)
+    execution_id = store.put_execution(
+        type_name=node.type_name,
+        state="RUNNING",
+        contexts=contexts,
+        properties=properties,
+        inputs=inputs,
+    )
+    outputs: dict[str, Artifact] = {}
+    for out_key, cls in spec.outputs.items():
+        tmp = os.path.join(pipeline.root, node.id, out_key, f".{execution_id}.tmp")
+        shutil.rmtree(tmp, ignore_errors=True)
+        os.makedirs(tmp)
+        artifact = cls(tmp)
+        artifact.is_output = True
+        outputs[out_key] = artifact
+    kwargs: dict[str, Any] = dict(node.parameters)
+    for in_key in spec.inputs:
+        found = inputs.get(in_key) or []
+        kwargs[in_key] = found[0] if found else None
+    kwargs.update(outputs)
+    ctx = ExecutionContext(
+        pipeline.name, pipeline.root, run_id, node.id, execution_id, pipeline.beam_pipeline_args
+    )
+    try:
+        with execution_context(ctx):
+            spec.fn(**kwargs)
+        published = _publish_files(pipeline.root, node.id, execution_id, outputs)
+    except Exception as exc:
+        for artifact in outputs.values():
+            shutil.rmtree(artifact.uri, ignore_errors=True)
+        store.put_execution(
+            type_name=node.type_name,
+            state="FAILED",
+            contexts=contexts,
+            properties={**properties, "error": f"{type(exc).__name__}: {exc}"[:2000]},
+            execution_id=execution_id,
+        )
+        raise ComponentFailedError(node.id, exc, execution_id=execution_id) from exc
+    names = {k: f"{pipeline.name}:{run_id}:{node.id}:{k}" for k in published}
+    store.put_execution(
+        type_name=node.type_name,
+        state="COMPLETE",
+        contexts=contexts,
+        properties=properties,
+        outputs=published,
+        execution_id=execution_id,
+        output_names=names,
+    )
+    return NodeResult(node.id, "COMPLETE", execution_id, 0.0, published)
+
+
+def _publish_files(
+    root: str, node_id: str, execution_id: int, outputs: Mapping[str, Artifact]
+) -> dict[str, list[Artifact]]:
+    """Rename each temporary output directory to its final URI; artifacts become LIVE."""
+    published: dict[str, list[Artifact]] = {}
+    for key, artifact in outputs.items():
+        final = os.path.join(root, node_id, key, str(execution_id))
+        if os.path.exists(final):
+            shutil.rmtree(final)
+        os.replace(artifact.uri, final)
+        artifact.uri = final
+        artifact.is_output = False
+        artifact.state = "LIVE"
+        published[key] = [artifact]
+    return published
+
+
+def _parameter_properties(parameters: Mapping[str, Any]) -> dict[str, Any]:
+    """Parameters as execution custom properties: scalars as they are, the rest as JSON."""
+    out: dict[str, Any] = {}
+    for name, value in parameters.items():
+        if value is None:
+            continue
+        out[name] = value if isinstance(value, bool | int | float | str) else to_jsonable(value)
+    return out
+
+
+def user_frame(exc: BaseException) -> str:
+    """`file:line in function` of the innermost traceback frame outside site-packages."""
+    frames = traceback.extract_tb(exc.__traceback__)
+    for frame in reversed(frames):
+        if "site-packages" not in frame.filename and "/headwater/orchestration/" not in (
+            frame.filename
+        ):
+            return f"{frame.filename}:{frame.lineno} in {frame.name}"
+    return ""
