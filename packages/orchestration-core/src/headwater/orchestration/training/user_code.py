@@ -1,0 +1,92 @@
+"""Load a user's `run_fn` / `tuner_fn` from a module file and call it, blaming the right line.
+
+When the user's function raises, the error the component fails with starts with the
+frames of the user's own file (path, line, source), then the exception, so the cause is
+the first thing the runner shows instead of the component's plumbing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+import importlib.util
+import os
+import sys
+import traceback
+from collections.abc import Callable
+from typing import Any
+
+from headwater.io import HeadwaterError
+
+
+class UserCodeError(HeadwaterError, RuntimeError):
+    """A user's module file failed to load, lacks the function, or the function raised."""
+
+
+def load_user_fn(
+    module_file: str | None, fn_name: str, fn_path: str | None = None
+) -> Callable[..., Any]:
+    """`fn_name` from `module_file` (a .py path), or the function at dotted `fn_path`."""
+    if fn_path:
+        module_name, _, attr = fn_path.rpartition(".")
+        if not module_name:
+            raise ValueError(
+                f"{fn_name} {fn_path!r} must be a dotted path 'package.module.function'"
+            )
+        try:
+            module = importlib.import_module(module_name)
+        except Exception as exc:
+            raise UserCodeError(
+                _describe(exc, f"importing {module_name!r} for {fn_name}", None)
+            ) from exc
+        return _get_fn(module, attr, fn_path)
+    if not module_file:
+        raise ValueError(f"give a module_file defining {fn_name}(fn_args), or a dotted path to it")
+    path = os.path.abspath(module_file)
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"module_file {module_file!r} does not exist")
+    digest = hashlib.sha1(path.encode()).hexdigest()[:12]
+    name = f"headwater_user_module_{digest}"
+    spec = importlib.util.spec_from_file_location(name, path)
+    if spec is None or spec.loader is None:
+        raise UserCodeError(f"module_file {path} cannot be loaded as a Python module")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    try:
+        spec.loader.exec_module(module)
+    except Exception as exc:
+        del sys.modules[name]
+        raise UserCodeError(_describe(exc, f"loading module_file {path}", path)) from exc
+    return _get_fn(module, fn_name, path)
+
+
+def call_user_fn(fn: Callable[..., Any], *args: Any) -> Any:
+    """Call `fn(*args)`; if it raises, a UserCodeError led by the user's own frames."""
+    try:
+        return fn(*args)
+    except Exception as exc:
+        where = getattr(fn, "__code__", None)
+        user_file = where.co_filename if where is not None else None
+        raise UserCodeError(_describe(exc, f"{fn.__name__} raised", user_file)) from exc
+
+
+def _get_fn(module: Any, attr: str, where: str) -> Callable[..., Any]:
+    fn = getattr(module, attr, None)
+    if not callable(fn):
+        raise UserCodeError(f"{where} defines no function {attr!r}")
+    return fn
+
+
+def _describe(exc: BaseException, what: str, user_file: str | None) -> str:
+    """`what` at the user's file:line, the user's frames (all when none match), then the error."""
+    frames = list(traceback.extract_tb(exc.__traceback__))
+    if isinstance(exc, SyntaxError) and exc.filename:
+        frames.append(
+            traceback.FrameSummary(exc.filename, exc.lineno or 0, "<module>", line=exc.text or "")
+        )
+    user_frames = [f for f in frames if user_file and os.path.abspath(f.filename) == user_file]
+    shown = user_frames or frames
+    error = "".join(traceback.format_exception_only(type(exc), exc)).strip()
+    where = f" at {shown[-1].filename}:{shown[-1].lineno}" if shown else ""
+    stack = "".join(traceback.StackSummary.from_list(shown).format())
+    return f"{what}{where}: {error}\nTraceback (user code):\n{stack}{error}"
