@@ -1,3 +1,61 @@
-"""Examples in and out as Arrow: CSV, Parquet, TFRecord of tf.Example, Beam sources and sinks."""
+"""Examples in and out as Arrow: CSV, Parquet, TFRecord of tf.Example, pandas; Beam sources/sinks.
 
-__all__: list[str] = []
+Every reader yields `pyarrow.RecordBatch`es of one convention: a univalent feature is a flat
+primitive column (null = missing), a multivalent feature a list column; types int64,
+float32/float64, string/binary.
+
+Example:
+    for batch in read_csv("data/*.csv"):
+        splits = assign_splits(batch, {"train": 2, "eval": 1})
+    write_tfrecord(read_csv("data.csv"), "out/data_tfrecord", num_shards=2)
+"""
+
+from headwater.io.batching import Batches
+from headwater.io.beam_io import (
+    ReadCsv,
+    ReadDataFrame,
+    ReadParquet,
+    ReadTFRecord,
+    WriteParquet,
+    WriteTFRecord,
+)
+from headwater.io.convention import normalize_batch
+from headwater.io.csv_files import read_csv
+from headwater.io.errors import (
+    HeadwaterError,
+    InputError,
+    InputNotFoundError,
+    SkippedRow,
+    SkippedRows,
+)
+from headwater.io.example_codec import decode_examples, encode_examples
+from headwater.io.paths import resolve_files
+from headwater.io.readers import read_dataframe, read_parquet, read_tfrecord
+from headwater.io.splits import assign_splits
+from headwater.io.writers import write_parquet, write_tfrecord
+
+__all__ = [
+    "Batches",
+    "HeadwaterError",
+    "InputError",
+    "InputNotFoundError",
+    "ReadCsv",
+    "ReadDataFrame",
+    "ReadParquet",
+    "ReadTFRecord",
+    "SkippedRow",
+    "SkippedRows",
+    "WriteParquet",
+    "WriteTFRecord",
+    "assign_splits",
+    "decode_examples",
+    "encode_examples",
+    "normalize_batch",
+    "read_csv",
+    "read_dataframe",
+    "read_parquet",
+    "read_tfrecord",
+    "resolve_files",
+    "write_parquet",
+    "write_tfrecord",
+]

@@ -1,0 +1,256 @@
+"""Beam sources and sinks: PBegin → PCollection[RecordBatch] readers, RecordBatch writers.
+
+Each transform runs the same per-file function as its plain twin in `headwater.io`, so both paths
+give the same batches. Readers resolve their files and pin the schema when the pipeline is built
+(so every file decodes to the same columns), then read one file per element after a Reshuffle.
+Sinks deal batches to shards, group by shard and write each shard atomically.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+
+import apache_beam as beam
+import pandas as pd
+import pyarrow as pa
+
+from headwater.io.batching import rebatch
+from headwater.io.csv_files import read_csv, read_csv_file
+from headwater.io.errors import SkippedRows
+from headwater.io.paths import resolve_files
+from headwater.io.readers import (
+    read_dataframe,
+    read_parquet_file,
+    read_tfrecord_file,
+)
+from headwater.io.writers import (
+    publishing,
+    shard_paths,
+    tfrecord_suffix,
+    write_parquet_shard,
+    write_tfrecord_shard,
+)
+
+__all__ = [
+    "ReadCsv",
+    "ReadDataFrame",
+    "ReadParquet",
+    "ReadTFRecord",
+    "WriteParquet",
+    "WriteTFRecord",
+]
+
+_NAMESPACE = "headwater.io"
+
+
+class _ReadCsvFile(beam.DoFn):
+    def __init__(self, column_names, column_types, skip_bad_rows, batch_size):
+        self._args = (column_names, column_types, skip_bad_rows, batch_size)
+        self._rows = beam.metrics.Metrics.counter(_NAMESPACE, "csv_rows")
+        self._skipped = beam.metrics.Metrics.counter(_NAMESPACE, "csv_rows_skipped")
+
+    def process(self, path: str) -> Iterator[pa.RecordBatch]:
+        column_names, column_types, skip_bad_rows, batch_size = self._args
+        skipped = SkippedRows()
+        batches = read_csv_file(
+            path,
+            column_names=column_names,
+            column_types=column_types,
+            skip_bad_rows=skip_bad_rows,
+            skipped=skipped,
+        )
+        for batch in rebatch(batches, batch_size):
+            self._rows.inc(batch.num_rows)
+            yield batch
+        self._skipped.inc(len(skipped))
+
+
+class ReadCsv(beam.PTransform):
+    """CSV files → PCollection of RecordBatches; same arguments and result as `read_csv`.
+
+    Example:
+        batches = pipeline | "ReadCsv" >> ReadCsv("data/*.csv")
+    """
+
+    def __init__(
+        self,
+        pattern: str | os.PathLike[str],
+        *,
+        batch_size: int = 65536,
+        column_names: Sequence[str] | None = None,
+        column_types: Mapping[str, pa.DataType] | None = None,
+        skip_bad_rows: bool = False,
+    ) -> None:
+        super().__init__()
+        self._files = resolve_files(pattern)
+        self._batch_size = batch_size
+        self._column_names = column_names
+        self._skip = skip_bad_rows
+        self._types = dict(column_types) if column_types is not None else None
+        if self._types is None:
+            # Pin the types of the first file's first block for every file, like read_csv.
+            first = next(
+                iter(
+                    read_csv(
+                        self._files[0],
+                        batch_size=1,
+                        column_names=column_names,
+                        skip_bad_rows=skip_bad_rows,
+                    )
+                )
+            )
+            self._types = {f.name: f.type for f in first.schema}
+
+    def expand(self, pbegin: beam.pvalue.PBegin) -> beam.PCollection:
+        return (
+            pbegin
+            | "Files" >> beam.Create(self._files)
+            | "Spread" >> beam.Reshuffle()
+            | "ReadFiles"
+            >> beam.ParDo(
+                _ReadCsvFile(self._column_names, self._types, self._skip, self._batch_size)
+            )
+        )
+
+
+class ReadParquet(beam.PTransform):
+    """Parquet files → PCollection of RecordBatches; same as `read_parquet`."""
+
+    def __init__(
+        self,
+        pattern: str | os.PathLike[str],
+        *,
+        batch_size: int = 65536,
+        columns: Sequence[str] | None = None,
+    ) -> None:
+        super().__init__()
+        self._files = resolve_files(pattern)
+        self._batch_size = batch_size
+        self._columns = list(columns) if columns is not None else None
+
+    def expand(self, pbegin: beam.pvalue.PBegin) -> beam.PCollection:
+        batch_size, columns = self._batch_size, self._columns
+        return (
+            pbegin
+            | "Files" >> beam.Create(self._files)
+            | "Spread" >> beam.Reshuffle()
+            | "ReadFiles"
+            >> beam.FlatMap(lambda p: read_parquet_file(p, batch_size=batch_size, columns=columns))
+        )
+
+
+class ReadTFRecord(beam.PTransform):
+    """TFRecord files of tf.Example → PCollection of RecordBatches; same as `read_tfrecord`."""
+
+    def __init__(
+        self,
+        pattern: str | os.PathLike[str],
+        *,
+        schema: pa.Schema | None = None,
+        batch_size: int = 65536,
+    ) -> None:
+        super().__init__()
+        self._files = resolve_files(pattern)
+        self._batch_size = batch_size
+        if schema is None:
+            # Pin the schema inferred from the first batch, like read_tfrecord.
+            schema = _first_schema(self._files, batch_size)
+        self._schema = schema
+
+    def expand(self, pbegin: beam.pvalue.PBegin) -> beam.PCollection:
+        schema, batch_size = self._schema, self._batch_size
+        return (
+            pbegin
+            | "Files" >> beam.Create(self._files)
+            | "Spread" >> beam.Reshuffle()
+            | "ReadFiles"
+            >> beam.FlatMap(lambda p: read_tfrecord_file(p, schema=schema, batch_size=batch_size))
+        )
+
+
+def _first_schema(files: list[str], batch_size: int) -> pa.Schema:
+    for path in files:
+        for batch in read_tfrecord_file(path, schema=None, batch_size=batch_size):
+            return batch.schema
+    return pa.schema([])
+
+
+class ReadDataFrame(beam.PTransform):
+    """A pandas DataFrame → PCollection of RecordBatches; same as `read_dataframe`."""
+
+    def __init__(self, df: pd.DataFrame, *, batch_size: int = 65536) -> None:
+        super().__init__()
+        self._batches = list(read_dataframe(df, batch_size=batch_size))
+
+    def expand(self, pbegin: beam.pvalue.PBegin) -> beam.PCollection:
+        return pbegin | "Batches" >> beam.Create(self._batches, reshuffle=False)
+
+
+class _DealToShards(beam.DoFn):
+    """Keys batches by shard, round robin (the plain writers deal them the same way)."""
+
+    def __init__(self, num_shards: int) -> None:
+        self._num_shards = num_shards
+        self._next = 0
+
+    def process(self, batch: pa.RecordBatch) -> Iterator[tuple[int, pa.RecordBatch]]:
+        shard = self._next % self._num_shards
+        self._next += 1
+        yield shard, batch
+
+
+def _write_sink(
+    batches: beam.PCollection, finals: list[str], write: object, label: str
+) -> beam.PCollection:
+    num_shards = len(finals)
+
+    def write_one(item: tuple[int, Mapping[str, Iterable[pa.RecordBatch]]]) -> str:
+        shard, grouped = item
+        shard_batches = list(grouped["batches"])
+        with publishing([finals[shard]]) as (tmp,):
+            write(shard_batches, tmp)  # type: ignore[operator]
+        return finals[shard]
+
+    keyed = batches | f"{label}Deal" >> beam.ParDo(_DealToShards(num_shards))
+    shards = batches.pipeline | f"{label}Shards" >> beam.Create(
+        [(i, None) for i in range(num_shards)]
+    )
+    return (
+        {"batches": keyed, "shard": shards}
+        | f"{label}Group" >> beam.CoGroupByKey()
+        | f"{label}Write" >> beam.Map(write_one)
+    )
+
+
+class WriteParquet(beam.PTransform):
+    """PCollection of RecordBatches → sharded Parquet files; yields the paths written."""
+
+    def __init__(self, file_prefix: str, *, num_shards: int = 1) -> None:
+        super().__init__()
+        self._finals = shard_paths(file_prefix, num_shards, ".parquet")
+
+    def expand(self, batches: beam.PCollection) -> beam.PCollection:
+        return _write_sink(
+            batches, self._finals, lambda b, p: write_parquet_shard(b, p, None), "Parquet"
+        )
+
+
+class WriteTFRecord(beam.PTransform):
+    """PCollection of RecordBatches → sharded TFRecord files of tf.Example; yields the paths."""
+
+    def __init__(
+        self, file_prefix: str, *, num_shards: int = 1, compression: str | None = "gzip"
+    ) -> None:
+        super().__init__()
+        self._finals = shard_paths(file_prefix, num_shards, tfrecord_suffix(compression))
+        self._compression = compression
+
+    def expand(self, batches: beam.PCollection) -> beam.PCollection:
+        compression = self._compression
+        return _write_sink(
+            batches,
+            self._finals,
+            lambda b, p: write_tfrecord_shard(b, p, compression),
+            "TFRecord",
+        )

@@ -1,0 +1,230 @@
+"""CSV files → RecordBatches, at pyarrow.csv speed, with bad rows located and named.
+
+pyarrow's streaming reader parses blocks in C++; types are inferred from the first block of the
+first file (or given) and pinned for every later file. pyarrow cannot say on which line a bad row
+is, so when it rejects one this module rescans the file with the `csv` module to name the line,
+the column, what was expected and what was found. Empty cells (quoted or not) are missing values.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+import re
+from collections.abc import Iterator, Mapping, Sequence
+
+import pyarrow as pa
+import pyarrow.compute as pc
+from pyarrow import csv as pacsv
+
+from headwater.io.batching import Batches, rebatch, with_empty_fallback
+from headwater.io.convention import normalize_type
+from headwater.io.errors import InputError, SkippedRow, SkippedRows
+from headwater.io.paths import resolve_files
+
+__all__ = ["read_csv", "read_csv_file"]
+
+BLOCK_SIZE = 4 << 20
+_INT_RE = r"^[+-]?[0-9]+$"
+_FLOAT_RE = r"(?i)^[+-]?(([0-9]+\.?[0-9]*|\.[0-9]+)(e[+-]?[0-9]+)?|inf|infinity|nan)$"
+
+
+def _is_numeric(t: pa.DataType) -> bool:
+    return pa.types.is_integer(t) or pa.types.is_floating(t)
+
+
+def _pattern_for(t: pa.DataType) -> str:
+    return _INT_RE if pa.types.is_integer(t) else _FLOAT_RE
+
+
+def _open(
+    path: str,
+    column_names: Sequence[str] | None,
+    column_types: Mapping[str, pa.DataType] | None,
+    on_bad_row: list[str],
+    skip: bool,
+) -> pacsv.CSVStreamingReader:
+    def handler(row: pacsv.InvalidRow) -> str:
+        on_bad_row.append(row.text)
+        return "skip" if skip else "error"
+
+    return pacsv.open_csv(
+        path,
+        read_options=pacsv.ReadOptions(
+            block_size=BLOCK_SIZE, column_names=list(column_names) if column_names else None
+        ),
+        parse_options=pacsv.ParseOptions(invalid_row_handler=handler),
+        convert_options=pacsv.ConvertOptions(
+            column_types=dict(column_types or {}),
+            null_values=[""],
+            strings_can_be_null=True,
+            quoted_strings_can_be_null=True,
+        ),
+    )
+
+
+def _bad_rows(
+    path: str, schema: pa.Schema, has_header: bool, limit: int | None
+) -> list[tuple[SkippedRow, InputError]]:
+    """Rescan `path` with the csv module: every row pyarrow would reject, with the reason."""
+    checks = [
+        (j, f.name, f.type, re.compile(_pattern_for(f.type)))
+        for j, f in enumerate(schema)
+        if _is_numeric(f.type)
+    ]
+    found: list[tuple[SkippedRow, InputError]] = []
+    with open(path, newline="", encoding="utf-8", errors="replace") as f:
+        reader = csv.reader(f)
+        if has_header:
+            next(reader, None)
+        line = reader.line_num
+        for row in reader:
+            first_line, line = line + 1, reader.line_num
+            if not row:
+                continue
+            error = None
+            if len(row) != len(schema):
+                error = InputError(
+                    "wrong number of fields",
+                    path=path,
+                    row=first_line,
+                    expected=f"{len(schema)} fields",
+                    found=f"{len(row)}",
+                )
+            else:
+                for j, name, t, pattern in checks:
+                    value = row[j]
+                    if value and not pattern.match(value):
+                        error = InputError(
+                            "value is not a number",
+                            path=path,
+                            row=first_line,
+                            column=name,
+                            expected=f"{t} (pass column_types to change it)",
+                            found=repr(value[:80]),
+                        )
+                        break
+            if error is not None:
+                found.append((SkippedRow(path, first_line, str(error.reason)), error))
+                if limit is not None and len(found) >= limit:
+                    break
+    return found
+
+
+def _convert_checked(batch: pa.RecordBatch, schema: pa.Schema) -> tuple[pa.RecordBatch, int]:
+    """`batch` (numeric columns read as text) converted to `schema`, bad rows dropped; # dropped."""
+    keep = None
+    for name, f in zip(batch.schema.names, schema, strict=True):
+        if _is_numeric(f.type):
+            ok = pc.fill_null(pc.match_substring_regex(batch[name], _pattern_for(f.type)), True)
+            keep = ok if keep is None else pc.and_(keep, ok)
+    if keep is not None:
+        batch = batch.filter(keep)
+    arrays = [col.cast(f.type) for col, f in zip(batch.columns, schema, strict=True)]
+    dropped = 0 if keep is None else len(keep) - batch.num_rows
+    return pa.RecordBatch.from_arrays(arrays, schema=schema), dropped
+
+
+def _types_for(schema: pa.Schema) -> dict[str, pa.DataType]:
+    return {f.name: normalize_type(f.type) for f in schema}
+
+
+def read_csv_file(
+    path: str,
+    *,
+    column_names: Sequence[str] | None,
+    column_types: Mapping[str, pa.DataType] | None,
+    skip_bad_rows: bool,
+    skipped: SkippedRows,
+    schema_out: list[pa.Schema] | None = None,
+) -> Iterator[pa.RecordBatch]:
+    """Batches of one CSV file (as pyarrow cuts them); the pinned schema goes to `schema_out`."""
+    has_header = column_names is None
+    if os.path.getsize(path) == 0:
+        if has_header:
+            raise InputError("empty file", path=path, expected="a header line with column names")
+        assert column_names is not None
+        types = column_types or {}
+        schema = pa.schema([(n, normalize_type(types.get(n, pa.string()))) for n in column_names])
+        if schema_out is not None:
+            schema_out.append(schema)
+        return
+    bad_texts: list[str] = []
+    try:
+        reader = _open(path, column_names, column_types, bad_texts, skip_bad_rows)
+        schema = pa.schema([(f.name, normalize_type(f.type)) for f in reader.schema])
+        if not schema.equals(reader.schema):
+            reader = _open(path, column_names, _types_for(schema), bad_texts, skip_bad_rows)
+    except pa.ArrowInvalid as exc:
+        raise InputError(f"cannot read CSV ({exc})", path=path, expected="CSV text") from exc
+    if schema_out is not None:
+        schema_out.append(schema)
+    done = 0
+    converted_bad = False
+    try:
+        for batch in reader:
+            done += batch.num_rows
+            yield batch
+    except pa.ArrowInvalid as exc:
+        if not skip_bad_rows or bad_texts:
+            located = _bad_rows(path, schema, has_header, limit=1)
+            if located:
+                raise located[0][1] from exc
+            raise InputError(f"cannot parse CSV ({exc})", path=path) from exc
+        # A value pyarrow cannot convert: reread as text from here, drop the bad rows.
+        converted_bad = True
+        text_types = {f.name: pa.string() for f in schema}
+        reader = _open(path, column_names, text_types, bad_texts, skip_bad_rows)
+        for batch in reader:
+            if done >= batch.num_rows:
+                done -= batch.num_rows
+                continue
+            batch, done = batch.slice(done), 0
+            converted, _ = _convert_checked(batch, schema)
+            yield converted
+    if bad_texts or converted_bad:
+        skipped.add([row for row, _ in _bad_rows(path, schema, has_header, limit=None)])
+
+
+def read_csv(
+    pattern: str | os.PathLike[str],
+    *,
+    batch_size: int = 65536,
+    column_names: Sequence[str] | None = None,
+    column_types: Mapping[str, pa.DataType] | None = None,
+    skip_bad_rows: bool = False,
+) -> Batches:
+    """RecordBatches of the CSV file(s) at `pattern` (a file, glob or directory).
+
+    The first line holds the column names unless `column_names` is given (then the files have
+    no header). Types are inferred from the first block of the first file unless given in
+    `column_types`. Bad rows raise `InputError`, or with `skip_bad_rows` are skipped, logged and
+    listed in the returned iterator's `.skipped`.
+    """
+    files = resolve_files(pattern)
+    skipped = SkippedRows()
+    schemas: list[pa.Schema] = []
+
+    def batches() -> Iterator[pa.RecordBatch]:
+        types = column_types
+        for path in files:
+            for batch in read_csv_file(
+                path,
+                column_names=column_names,
+                column_types=types,
+                skip_bad_rows=skip_bad_rows,
+                skipped=skipped,
+                schema_out=schemas,
+            ):
+                if batch.schema.names != schemas[0].names:
+                    raise InputError(
+                        "columns differ from the first file's",
+                        path=path,
+                        expected=str(schemas[0].names),
+                        found=str(batch.schema.names),
+                    )
+                yield batch
+            if types is None and schemas:
+                types = _types_for(schemas[0])
+
+    return Batches(with_empty_fallback(rebatch(batches(), batch_size), schemas), skipped)

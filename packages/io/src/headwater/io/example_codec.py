@@ -1,0 +1,60 @@
+"""tf.Example codec without TensorFlow: RecordBatch ⇄ serialized `tf.Example` records.
+
+The wire format is written and parsed directly from the message field numbers
+(Example.features=1; Features.feature=1, a map<string, Feature>; Feature oneof bytes_list=1,
+float_list=2, int64_list=3; each list's value=1, floats and ints packed), so the bytes are what
+TensorFlow writes and reads. A null value is an absent feature; an empty list is a feature with an
+empty value list. Decoding yields the Arrow convention of `headwater.io.convention`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import pyarrow as pa
+
+from headwater.io.errors import InputError
+from headwater.io.example_wire_py import decode_python, encode_python
+from headwater.io.feature_columns import feature_columns, to_arrow
+
+__all__ = ["decode_examples", "decode_records", "encode_examples"]
+
+
+def encode_examples(batch: pa.RecordBatch) -> list[bytes]:
+    """One serialized tf.Example per row of `batch` (null = feature absent)."""
+    return encode_python(feature_columns(batch), batch.num_rows)
+
+
+def decode_examples(records: Sequence[bytes], schema: pa.Schema | None = None) -> pa.RecordBatch:
+    """A RecordBatch of serialized tf.Examples: `schema`'s columns, or every feature inferred."""
+    return decode_records(records, schema)
+
+
+def decode_records(
+    records: Sequence[bytes],
+    schema: pa.Schema | None,
+    *,
+    path: str | None = None,
+    record_base: int = 0,
+) -> pa.RecordBatch:
+    """`decode_examples`, naming `path` and the record index (from `record_base`) in errors."""
+    names = None if schema is None else list(schema.names)
+    try:
+        columns = decode_python(records, names)
+    except ValueError as exc:
+        raise InputError(
+            f"record is not a valid tf.Example ({exc})",
+            path=path,
+            row=record_base,
+            expected="a serialized tf.Example",
+        ) from exc
+    arrays = []
+    for col in columns:
+        target = None if schema is None else schema.field(col.name).type
+        arrays.append(to_arrow(col, target, record_base=record_base, path=path))
+    if schema is None:
+        fields = [pa.field(c.name, a.type) for c, a in zip(columns, arrays, strict=True)]
+        out_schema = pa.schema(fields)
+    else:
+        out_schema = schema
+    return pa.RecordBatch.from_arrays(arrays, schema=out_schema)

@@ -1,0 +1,159 @@
+"""Parquet, TFRecord and pandas readers: every source as an iterator of RecordBatches.
+
+(CSV lives in `headwater.io.csv_files`.) Every reader resolves its pattern at call time, so a
+missing path fails at once, and yields batches of the Arrow convention; an input without rows
+yields one empty batch with the right columns when the columns are known.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator, Sequence
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from headwater.io.batching import rebatch, with_empty_fallback
+from headwater.io.convention import normalize_batch, normalize_schema
+from headwater.io.errors import InputError
+from headwater.io.example_codec import decode_records
+from headwater.io.paths import resolve_files
+from headwater.io.tfrecord_files import iter_record_chunks
+
+__all__ = [
+    "read_dataframe",
+    "read_parquet",
+    "read_parquet_file",
+    "read_tfrecord",
+    "read_tfrecord_file",
+]
+
+
+def read_parquet_file(
+    path: str, *, batch_size: int = 65536, columns: Sequence[str] | None = None
+) -> Iterator[pa.RecordBatch]:
+    """Batches of one Parquet file."""
+    try:
+        if os.path.getsize(path) == 0:
+            raise InputError("empty file", path=path, expected="a Parquet file")
+        file = pq.ParquetFile(path)
+        wanted = list(columns) if columns is not None else None
+        schema = normalize_schema(file.schema_arrow)
+        if wanted is not None:
+            missing = [c for c in wanted if c not in schema.names]
+            if missing:
+                raise InputError(
+                    "requested columns are missing",
+                    path=path,
+                    expected=str(missing),
+                    found=str(schema.names),
+                )
+            schema = pa.schema([schema.field(c) for c in wanted])
+        any_rows = False
+        for batch in file.iter_batches(batch_size=batch_size, columns=wanted):
+            any_rows = True
+            yield normalize_batch(batch)
+        if not any_rows:
+            yield pa.RecordBatch.from_pylist([], schema=schema)
+    except (pa.ArrowInvalid, OSError) as exc:
+        raise InputError(
+            f"cannot read Parquet ({exc})", path=path, expected="a Parquet file"
+        ) from exc
+
+
+def read_parquet(
+    pattern: str | os.PathLike[str],
+    *,
+    batch_size: int = 65536,
+    columns: Sequence[str] | None = None,
+) -> Iterator[pa.RecordBatch]:
+    """RecordBatches of the Parquet file(s) at `pattern` (a file, glob or directory)."""
+    files = resolve_files(pattern)
+
+    def batches() -> Iterator[pa.RecordBatch]:
+        for path in files:
+            yield from read_parquet_file(path, batch_size=batch_size, columns=columns)
+
+    return _drop_extra_empties(rebatch(batches(), batch_size))
+
+
+def _drop_extra_empties(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+    """`batches` without empty ones, or a single empty one if all were empty."""
+    empty = None
+    any_rows = False
+    for batch in batches:
+        if batch.num_rows:
+            any_rows = True
+            yield batch
+        elif empty is None:
+            empty = batch
+    if not any_rows and empty is not None:
+        yield empty
+
+
+def read_tfrecord_file(
+    path: str, *, schema: pa.Schema | None, batch_size: int = 65536
+) -> Iterator[pa.RecordBatch]:
+    """Batches of one TFRecord file of tf.Examples, decoded to `schema` (or inferred)."""
+    pending: list[bytes] = []
+    base = 0
+    for buf, starts, ends, index in iter_record_chunks(path):
+        view = memoryview(buf)
+        if not pending:
+            base = index
+        for a, b in zip(starts, ends, strict=True):
+            pending.append(bytes(view[a:b]))
+            if len(pending) == batch_size:
+                yield decode_records(pending, schema, path=path, record_base=base)
+                base += len(pending)
+                pending = []
+    if pending:
+        yield decode_records(pending, schema, path=path, record_base=base)
+
+
+def read_tfrecord(
+    pattern: str | os.PathLike[str],
+    *,
+    schema: pa.Schema | None = None,
+    batch_size: int = 65536,
+) -> Iterator[pa.RecordBatch]:
+    """RecordBatches of TFRecord file(s) of tf.Example at `pattern` (plain or gzip).
+
+    Without `schema`, the columns and their types are inferred from the first batch and kept for
+    the rest, so every batch has the same schema.
+    """
+    files = resolve_files(pattern)
+    schemas: list[pa.Schema] = [schema] if schema is not None else []
+
+    def batches() -> Iterator[pa.RecordBatch]:
+        pinned = schema
+        for path in files:
+            for batch in read_tfrecord_file(path, schema=pinned, batch_size=batch_size):
+                if pinned is None:
+                    pinned = batch.schema
+                    schemas.append(pinned)
+                yield batch
+
+    return with_empty_fallback(rebatch(batches(), batch_size), schemas)
+
+
+def read_dataframe(df: pd.DataFrame, *, batch_size: int = 65536) -> Iterator[pa.RecordBatch]:
+    """RecordBatches of a pandas DataFrame (its index is dropped)."""
+    if not isinstance(df, pd.DataFrame):
+        raise InputError(
+            "not a pandas DataFrame", expected="pandas.DataFrame", found=type(df).__name__
+        )
+    try:
+        table = pa.Table.from_pandas(df, preserve_index=False)
+    except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
+        raise InputError(f"cannot convert the DataFrame to Arrow ({exc})") from exc
+    chunks = table.combine_chunks().to_batches()
+    batch = normalize_batch(
+        chunks[0] if chunks else pa.RecordBatch.from_pylist([], schema=table.schema)
+    )
+    if batch.num_rows == 0:
+        yield batch
+        return
+    for start in range(0, batch.num_rows, batch_size):
+        yield batch.slice(start, batch_size)
