@@ -1,0 +1,91 @@
+"""Plain (in-memory) statistics: run `StatisticsCombiner` over batches in a loop, no Beam.
+
+`generate_statistics` takes any iterable of RecordBatches (or a Table); the `_from_*` helpers
+read files or a DataFrame through headwater.io and stream its batches, so memory stays
+bounded by the batch size plus the sketches.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import TYPE_CHECKING
+
+import pyarrow as pa
+from tensorflow_metadata.proto.v0 import statistics_pb2
+
+from headwater.data_validation.combiner import StatisticsCombiner
+from headwater.data_validation.options import StatsOptions
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+__all__ = [
+    "generate_statistics",
+    "generate_statistics_from_csv",
+    "generate_statistics_from_dataframe",
+    "generate_statistics_from_parquet",
+    "generate_statistics_from_tfrecord",
+]
+
+_BATCH_ROWS = 65536
+
+
+def generate_statistics(
+    batches: Iterable[pa.RecordBatch] | pa.Table | pa.RecordBatch,
+    options: StatsOptions | None = None,
+) -> statistics_pb2.DatasetFeatureStatisticsList:
+    """Statistics of RecordBatches (or one Table / batch), computed in this process.
+
+    Example:
+        stats = generate_statistics(read_parquet("data/"), StatsOptions(weight_feature="w"))
+    """
+    combiner = StatisticsCombiner(options)
+    if isinstance(batches, pa.Table):
+        batches = batches.to_batches(max_chunksize=_BATCH_ROWS)
+    elif isinstance(batches, pa.RecordBatch):
+        batches = [batches]
+    accumulator = combiner.create_accumulator()
+    for batch in batches:
+        combiner.add_input(accumulator, batch)
+    return combiner.extract_output(accumulator)
+
+
+def generate_statistics_from_csv(
+    pattern: str,
+    options: StatsOptions | None = None,
+    *,
+    column_names: list[str] | None = None,
+    batch_size: int = _BATCH_ROWS,
+) -> statistics_pb2.DatasetFeatureStatisticsList:
+    """Statistics of CSV files (a file, glob or directory), read with headwater.io."""
+    from headwater.io import read_csv
+
+    return generate_statistics(
+        read_csv(pattern, batch_size=batch_size, column_names=column_names), options
+    )
+
+
+def generate_statistics_from_parquet(
+    pattern: str, options: StatsOptions | None = None, *, batch_size: int = _BATCH_ROWS
+) -> statistics_pb2.DatasetFeatureStatisticsList:
+    """Statistics of Parquet files (a file, glob or directory)."""
+    from headwater.io import read_parquet
+
+    return generate_statistics(read_parquet(pattern, batch_size=batch_size), options)
+
+
+def generate_statistics_from_tfrecord(
+    pattern: str, options: StatsOptions | None = None, *, batch_size: int = _BATCH_ROWS
+) -> statistics_pb2.DatasetFeatureStatisticsList:
+    """Statistics of TFRecord files of tf.Example (gzip or not)."""
+    from headwater.io import read_tfrecord
+
+    return generate_statistics(read_tfrecord(pattern, batch_size=batch_size), options)
+
+
+def generate_statistics_from_dataframe(
+    dataframe: pd.DataFrame, options: StatsOptions | None = None
+) -> statistics_pb2.DatasetFeatureStatisticsList:
+    """Statistics of a pandas DataFrame (converted to Arrow without copying where it can)."""
+    table = pa.Table.from_pandas(dataframe, preserve_index=False)
+    return generate_statistics(table, options)

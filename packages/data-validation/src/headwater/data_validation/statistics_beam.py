@@ -1,0 +1,70 @@
+"""`GenerateStatistics`: the Beam twin of `generate_statistics`, on the same combiner.
+
+Kept out of the package import (Beam takes seconds to import); `headwater.data_validation`
+loads this module the first time `GenerateStatistics` is used.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import apache_beam as beam
+import pyarrow as pa
+from tensorflow_metadata.proto.v0 import statistics_pb2
+
+from headwater.data_validation.combiner import StatisticsCombiner
+from headwater.data_validation.options import StatsOptions
+
+__all__ = ["GenerateStatistics", "StatisticsCombineFn"]
+
+_NAMESPACE = "headwater.data_validation"
+
+
+class StatisticsCombineFn(beam.CombineFn):
+    """`StatisticsCombiner` as a Beam CombineFn (RecordBatches in, one statistics list out)."""
+
+    def __init__(self, options: StatsOptions | None = None) -> None:
+        super().__init__()
+        self._combiner = StatisticsCombiner(options)
+        self._examples = beam.metrics.Metrics.counter(_NAMESPACE, "examples")
+        self._batches = beam.metrics.Metrics.counter(_NAMESPACE, "record_batches")
+
+    def create_accumulator(self) -> Any:
+        """An empty accumulator."""
+        return self._combiner.create_accumulator()
+
+    def add_input(self, accumulator: Any, batch: pa.RecordBatch) -> Any:
+        """Folds one RecordBatch in."""
+        self._examples.inc(batch.num_rows)
+        self._batches.inc()
+        return self._combiner.add_input(accumulator, batch)
+
+    def merge_accumulators(self, accumulators: Any) -> Any:
+        """Merges partial accumulators from workers."""
+        return self._combiner.merge_accumulators(accumulators)
+
+    def compact(self, accumulator: Any) -> Any:
+        """The accumulator, already compact."""
+        return self._combiner.compact(accumulator)
+
+    def extract_output(self, accumulator: Any) -> statistics_pb2.DatasetFeatureStatisticsList:
+        """The statistics list."""
+        return self._combiner.extract_output(accumulator)
+
+
+class GenerateStatistics(beam.PTransform):
+    """Per-feature statistics of a PCollection of RecordBatches, in one pass.
+
+    Example:
+        stats = batches | "Stats" >> GenerateStatistics(StatsOptions(sample_rate=0.1))
+    """
+
+    def __init__(self, options: StatsOptions | None = None) -> None:
+        super().__init__()
+        self._options = options or StatsOptions()
+
+    def expand(self, batches: beam.PCollection) -> beam.PCollection:
+        """Wires the combine step."""
+        return batches | "CombineStatistics" >> beam.CombineGlobally(
+            StatisticsCombineFn(self._options)
+        )
