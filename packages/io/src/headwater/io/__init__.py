@@ -10,15 +10,9 @@ Example:
     write_tfrecord(read_csv("data.csv"), "out/data_tfrecord", num_shards=2)
 """
 
+from typing import TYPE_CHECKING, Any
+
 from headwater.io.batching import Batches
-from headwater.io.beam_io import (
-    ReadCsv,
-    ReadDataFrame,
-    ReadParquet,
-    ReadTFRecord,
-    WriteParquet,
-    WriteTFRecord,
-)
 from headwater.io.convention import normalize_batch
 from headwater.io.csv_files import read_csv
 from headwater.io.errors import (
@@ -59,3 +53,26 @@ __all__ = [
     "write_parquet",
     "write_tfrecord",
 ]
+
+if TYPE_CHECKING:
+    from headwater.io.beam_io import (
+        ReadCsv,
+        ReadDataFrame,
+        ReadParquet,
+        ReadTFRecord,
+        WriteParquet,
+        WriteTFRecord,
+    )
+
+_BEAM_NAMES = frozenset(
+    ["ReadCsv", "ReadDataFrame", "ReadParquet", "ReadTFRecord", "WriteParquet", "WriteTFRecord"]
+)
+
+
+def __getattr__(name: str) -> Any:
+    """Load the Beam transforms on first use: importing apache_beam takes seconds."""
+    if name in _BEAM_NAMES:
+        from headwater.io import beam_io
+
+        return getattr(beam_io, name)
+    raise AttributeError(f"module 'headwater.io' has no attribute {name!r}")
