@@ -21,9 +21,7 @@ def _features(stats: statistics_pb2.DatasetFeatureStatisticsList, index: int = 0
 
 def _tfdv_quantile(sorted_values: np.ndarray, q: float) -> float:
     """TFDV's boundary: the smallest value whose count at or below exceeds q * n."""
-    return float(
-        sorted_values[min(int(math.floor(q * sorted_values.size)), sorted_values.size - 1)]
-    )
+    return float(sorted_values[min(math.floor(q * sorted_values.size), sorted_values.size - 1)])
 
 
 @pytest.fixture(scope="module")

@@ -7,7 +7,7 @@ bounded by the batch size plus the sketches.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING
 
 import pyarrow as pa
@@ -15,6 +15,7 @@ from tensorflow_metadata.proto.v0 import statistics_pb2
 
 from headwater.data_validation.combiner import StatisticsCombiner
 from headwater.data_validation.options import StatsOptions
+from headwater.io import read_csv, read_dataframe, read_parquet, read_tfrecord
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -54,23 +55,26 @@ def generate_statistics_from_csv(
     pattern: str,
     options: StatsOptions | None = None,
     *,
-    column_names: list[str] | None = None,
+    column_names: Sequence[str] | None = None,
+    column_types: Mapping[str, pa.DataType] | None = None,
+    skip_bad_rows: bool = False,
     batch_size: int = _BATCH_ROWS,
 ) -> statistics_pb2.DatasetFeatureStatisticsList:
     """Statistics of CSV files (a file, glob or directory), read with headwater.io."""
-    from headwater.io import read_csv
-
-    return generate_statistics(
-        read_csv(pattern, batch_size=batch_size, column_names=column_names), options
+    batches = read_csv(
+        pattern,
+        batch_size=batch_size,
+        column_names=column_names,
+        column_types=column_types,
+        skip_bad_rows=skip_bad_rows,
     )
+    return generate_statistics(batches, options)
 
 
 def generate_statistics_from_parquet(
     pattern: str, options: StatsOptions | None = None, *, batch_size: int = _BATCH_ROWS
 ) -> statistics_pb2.DatasetFeatureStatisticsList:
     """Statistics of Parquet files (a file, glob or directory)."""
-    from headwater.io import read_parquet
-
     return generate_statistics(read_parquet(pattern, batch_size=batch_size), options)
 
 
@@ -78,14 +82,11 @@ def generate_statistics_from_tfrecord(
     pattern: str, options: StatsOptions | None = None, *, batch_size: int = _BATCH_ROWS
 ) -> statistics_pb2.DatasetFeatureStatisticsList:
     """Statistics of TFRecord files of tf.Example (gzip or not)."""
-    from headwater.io import read_tfrecord
-
     return generate_statistics(read_tfrecord(pattern, batch_size=batch_size), options)
 
 
 def generate_statistics_from_dataframe(
     dataframe: pd.DataFrame, options: StatsOptions | None = None
 ) -> statistics_pb2.DatasetFeatureStatisticsList:
-    """Statistics of a pandas DataFrame (converted to Arrow without copying where it can)."""
-    table = pa.Table.from_pandas(dataframe, preserve_index=False)
-    return generate_statistics(table, options)
+    """Statistics of a pandas DataFrame (its index is dropped)."""
+    return generate_statistics(read_dataframe(dataframe, batch_size=_BATCH_ROWS), options)

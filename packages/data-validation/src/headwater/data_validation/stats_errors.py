@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from headwater.io.errors import HeadwaterError
+from headwater.io import HeadwaterError
 
 __all__ = ["StatisticsError"]
 
