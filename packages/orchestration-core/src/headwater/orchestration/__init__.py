@@ -33,6 +33,8 @@ from headwater.orchestration.artifacts import (
     TunerResults,
     register_artifact_type,
 )
+from headwater.orchestration.components.csv_example_gen import CsvExampleGen
+from headwater.orchestration.components.import_example_gen import ImportExampleGen
 from headwater.orchestration.context import ExecutionContext, beam_pipeline, current_context
 from headwater.orchestration.dsl import (
     Channel,
@@ -44,6 +46,8 @@ from headwater.orchestration.dsl import (
     component,
 )
 from headwater.orchestration.errors import ComponentFailedError, MetadataError, WiringError
+from headwater.orchestration.example_gen import InputConfig, OutputConfig, RangeConfig
+from headwater.orchestration.importer import Importer
 from headwater.orchestration.metadata import (
     MetadataStore,
     mysql_metadata_connection_config,
@@ -51,6 +55,23 @@ from headwater.orchestration.metadata import (
     sqlite_metadata_connection_config,
 )
 from headwater.orchestration.pipeline import Pipeline, default_pipeline_root, headwater_home
+from headwater.orchestration.query import (
+    ExecutionInfo,
+    Lineage,
+    RunArtifact,
+    RunInfo,
+    latest_artifacts,
+    lineage,
+    list_pipelines,
+    pipeline_runs,
+    run_artifacts,
+)
+from headwater.orchestration.resolver import (
+    LatestArtifactStrategy,
+    LatestBlessedModelStrategy,
+    Resolver,
+    ResolverStrategy,
+)
 from headwater.orchestration.runner import LocalDagRunner, NodeResult, RunResult
 
 __all__ = [
@@ -61,14 +82,22 @@ __all__ = [
     "Channel",
     "ComponentFactory",
     "ComponentFailedError",
+    "CsvExampleGen",
     "ExampleAnomalies",
     "ExampleStatistics",
     "Examples",
     "ExecutionContext",
+    "ExecutionInfo",
     "HyperParameters",
+    "ImportExampleGen",
+    "Importer",
     "InferenceResult",
     "InfraBlessing",
     "InputArtifact",
+    "InputConfig",
+    "LatestArtifactStrategy",
+    "LatestBlessedModelStrategy",
+    "Lineage",
     "LocalDagRunner",
     "MetadataError",
     "MetadataStore",
@@ -79,9 +108,15 @@ __all__ = [
     "Node",
     "NodeResult",
     "OutputArtifact",
+    "OutputConfig",
     "Parameter",
     "Pipeline",
     "PushedModel",
+    "RangeConfig",
+    "Resolver",
+    "ResolverStrategy",
+    "RunArtifact",
+    "RunInfo",
     "RunResult",
     "Schema",
     "Split",
@@ -94,8 +129,13 @@ __all__ = [
     "current_context",
     "default_pipeline_root",
     "headwater_home",
+    "latest_artifacts",
+    "lineage",
+    "list_pipelines",
     "mysql_metadata_connection_config",
+    "pipeline_runs",
     "postgresql_metadata_connection_config",
     "register_artifact_type",
+    "run_artifacts",
     "sqlite_metadata_connection_config",
 ]

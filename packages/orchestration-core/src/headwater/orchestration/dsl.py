@@ -77,6 +77,8 @@ class ComponentSpec:
     inputs: dict[str, InputSpec] = field(default_factory=dict)
     outputs: dict[str, type[Artifact]] = field(default_factory=dict)
     parameters: dict[str, ParameterSpec] = field(default_factory=dict)
+    fingerprint: Callable[[Mapping[str, Any]], str] | None = None
+    """Fingerprint of external inputs (files a component reads), part of the cache key."""
 
     @functools.cached_property
     def code_fingerprint(self) -> str:
@@ -234,9 +236,36 @@ class ComponentFactory:
         return f"<component {self.spec.name}>"
 
 
-def component(fn: Callable[..., Any]) -> ComponentFactory:
-    """Make a component of a function whose parameters are typed artifacts and parameters."""
-    spec = ComponentSpec(name=fn.__name__, fn=fn)
+@typing.overload
+def component(fn: Callable[..., Any], /) -> ComponentFactory: ...
+
+
+@typing.overload
+def component(
+    *, fingerprint: Callable[[Mapping[str, Any]], str] | None = None
+) -> Callable[[Callable[..., Any]], ComponentFactory]: ...
+
+
+def component(
+    fn: Callable[..., Any] | None = None,
+    /,
+    *,
+    fingerprint: Callable[[Mapping[str, Any]], str] | None = None,
+) -> ComponentFactory | Callable[[Callable[..., Any]], ComponentFactory]:
+    """Make a component of a function whose parameters are typed artifacts and parameters.
+
+    `fingerprint(parameters)` (optional) says what external input the component reads (file
+    names, sizes, times); a change in it makes the cache miss.
+    """
+    if fn is None:
+        return functools.partial(_make_component, fingerprint=fingerprint)
+    return _make_component(fn, fingerprint=fingerprint)
+
+
+def _make_component(
+    fn: Callable[..., Any], *, fingerprint: Callable[[Mapping[str, Any]], str] | None
+) -> ComponentFactory:
+    spec = ComponentSpec(name=fn.__name__, fn=fn, fingerprint=fingerprint)
     hints = typing.get_type_hints(fn, include_extras=True)
     signature = inspect.signature(fn)
     for name, param in signature.parameters.items():

@@ -175,6 +175,7 @@ def cache_key(node: Node, inputs: Mapping[str, list[Artifact]]) -> str:
         "parameters": to_jsonable(node.parameters),
         "code": node.spec.code_fingerprint,
         "parameter_code": [code_fingerprints(v) for _, v in sorted(node.parameters.items())],
+        "external": node.spec.fingerprint(node.parameters) if node.spec.fingerprint else None,
     }
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
 
@@ -193,8 +194,19 @@ def _run_component(
     for key, ispec in spec.inputs.items():
         if not ispec.optional and key in node.inputs and not inputs.get(key):
             raise WiringError(f"{node.id}: required input {key!r} resolved to no artifact")
-    key = cache_key(node, inputs)
-    properties = {**_parameter_properties(node.parameters), "cache_key": key}
+    properties = _parameter_properties(node.parameters)
+    try:
+        key = cache_key(node, inputs)
+    except Exception as exc:  # a fingerprint hook found bad input: a failure of the component
+        execution_id = store.put_execution(
+            type_name=node.type_name,
+            state="FAILED",
+            contexts=contexts,
+            properties={**properties, "error": f"{type(exc).__name__}: {exc}"[:2000]},
+            inputs=inputs,
+        )
+        raise ComponentFailedError(node.id, exc, execution_id=execution_id) from exc
+    properties["cache_key"] = key
     use_cache = pipeline.enable_cache and node.enable_cache is not False
     if use_cache:
         cached = store.find_cached_outputs(node_ctx, key)

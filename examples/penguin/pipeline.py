@@ -1,0 +1,31 @@
+"""The penguin pipeline: TFX's penguin example on Headwater.
+
+    uv run headwater pipeline run examples/penguin/pipeline.py
+
+Runs on SQLite ML Metadata under the pipeline root (`$HEADWATER_HOME/pipelines/penguin`,
+default `~/.headwater`) and Beam's DirectRunner. Each library adds its component here when
+it works.
+"""
+
+import os
+
+from headwater.orchestration import CsvExampleGen, LocalDagRunner, Pipeline
+
+DATA = os.path.join(os.path.dirname(os.path.abspath(__file__)), "data")
+
+
+def create_pipeline(root: str | None = None, *, enable_cache: bool = True) -> Pipeline:
+    """The penguin pipeline over the bundled CSV."""
+    example_gen = CsvExampleGen(input_base=DATA)
+    components = [example_gen]
+    return Pipeline(
+        "penguin",
+        root,
+        components,
+        enable_cache=enable_cache,
+        beam_pipeline_args=["--direct_num_workers=1"],
+    )
+
+
+if __name__ == "__main__":
+    LocalDagRunner().run(create_pipeline())

@@ -1,0 +1,272 @@
+"""The `headwater` command: run pipelines, list pipelines and runs, show a run's artifacts.
+
+    headwater pipeline run examples/penguin/pipeline.py
+    headwater pipeline list
+    headwater run list penguin
+    headwater artifacts <run id> [--lineage]
+
+Stores are found from `--metadata FILE` (a SQLite MLMD file) or the registry that
+`pipeline run` keeps in `$HEADWATER_HOME/pipelines.json` (pipeline name -> SQLite file).
+Imports stay lazy so that the command starts fast: nothing heavy loads before it is needed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from headwater.orchestration.metadata import MetadataStore
+    from headwater.orchestration.pipeline import Pipeline
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the `headwater` command; returns the exit status."""
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if args.home:
+        os.environ["HEADWATER_HOME"] = args.home
+    if not hasattr(args, "func"):
+        parser.print_help()
+        return 2
+    from headwater.orchestration.errors import HeadwaterError
+
+    try:
+        return int(args.func(args))
+    except HeadwaterError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        if getattr(args, "traceback", False):
+            raise
+        return 1
+    except (FileNotFoundError, KeyError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="headwater", description=__doc__.splitlines()[0])
+    parser.add_argument("--home", help="Headwater home (default $HEADWATER_HOME or ~/.headwater)")
+    sub = parser.add_subparsers(metavar="COMMAND")
+
+    pipeline = sub.add_parser("pipeline", help="run or list pipelines").add_subparsers(
+        metavar="ACTION"
+    )
+    run = pipeline.add_parser("run", help="run the pipeline defined in a Python file")
+    run.add_argument("file", help="a .py file defining a Pipeline (or create_pipeline())")
+    run.add_argument("--pipeline", help="which Pipeline, if the file defines several")
+    run.add_argument("--no-cache", action="store_true", help="run every component")
+    run.add_argument("--traceback", action="store_true", help="show the full traceback")
+    run.set_defaults(func=_pipeline_run)
+    plist = pipeline.add_parser("list", help="pipelines recorded in ML Metadata")
+    plist.add_argument("--metadata", help="a SQLite MLMD file (default: the registry)")
+    plist.set_defaults(func=_pipeline_list)
+
+    runs = sub.add_parser("run", help="runs of a pipeline").add_subparsers(metavar="ACTION")
+    rlist = runs.add_parser("list", help="runs of PIPELINE, oldest first")
+    rlist.add_argument("pipeline")
+    rlist.add_argument("--metadata", help="a SQLite MLMD file (default: the registry)")
+    rlist.set_defaults(func=_run_list)
+
+    arts = sub.add_parser("artifacts", help="artifacts of a run, with lineage")
+    arts.add_argument("run_id", help="a run id from `headwater run list`")
+    arts.add_argument("--metadata", help="a SQLite MLMD file (default: the registry)")
+    arts.add_argument("--lineage", action="store_true", help="show producer and consumers")
+    arts.set_defaults(func=_artifacts)
+    return parser
+
+
+# -- registry of SQLite stores -----------------------------------------------------------
+def _registry_path() -> str:
+    from headwater.orchestration.pipeline import headwater_home
+
+    return os.path.join(headwater_home(), "pipelines.json")
+
+
+def _registry() -> dict[str, str]:
+    try:
+        with open(_registry_path()) as f:
+            return dict(json.load(f))
+    except FileNotFoundError:
+        return {}
+
+
+def _register(pipeline: Pipeline) -> None:
+    if pipeline.metadata_connection_config is not None:
+        config = pipeline.metadata_connection_config
+        if config.WhichOneof("config") != "sqlite":
+            return
+        path = config.sqlite.filename_uri
+    else:
+        path = pipeline.metadata_path
+    registry = _registry()
+    registry[pipeline.name] = os.path.abspath(path)
+    os.makedirs(os.path.dirname(_registry_path()), exist_ok=True)
+    tmp = _registry_path() + ".tmp"
+    with open(tmp, "w") as f:
+        json.dump(registry, f, indent=1, sort_keys=True)
+    os.replace(tmp, _registry_path())
+
+
+def _stores(metadata: str | None) -> list[tuple[str, MetadataStore]]:
+    from headwater.orchestration.metadata import (
+        MetadataStore,
+        sqlite_metadata_connection_config,
+    )
+
+    paths = [metadata] if metadata else sorted(set(_registry().values()))
+    stores = []
+    for path in paths:
+        if not os.path.exists(path):
+            if metadata:
+                raise FileNotFoundError(f"no ML Metadata file at {path}")
+            continue
+        stores.append((path, MetadataStore(sqlite_metadata_connection_config(path))))
+    return stores
+
+
+def _store_with_pipeline(name: str, metadata: str | None) -> MetadataStore:
+    from headwater.orchestration.errors import MetadataError
+    from headwater.orchestration.query import list_pipelines
+
+    for _, store in _stores(metadata):
+        if name in list_pipelines(store):
+            return store
+    raise MetadataError(f"no pipeline {name!r} recorded (see `headwater pipeline list`)")
+
+
+# -- commands ----------------------------------------------------------------------------
+def _pipeline_run(args: argparse.Namespace) -> int:
+    from headwater.orchestration.errors import ComponentFailedError, WiringError
+    from headwater.orchestration.runner import LocalDagRunner
+
+    pipeline = load_pipeline(args.file, args.pipeline)
+    if args.no_cache:
+        pipeline.enable_cache = False
+    _register(pipeline)
+    try:
+        LocalDagRunner().run(pipeline)
+    except ComponentFailedError as exc:
+        if args.traceback:
+            raise
+        print(f"error: {exc}", file=sys.stderr)
+        print("(rerun with --traceback for the full traceback)", file=sys.stderr)
+        return 1
+    except WiringError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+def load_pipeline(path: str, name: str | None = None) -> Pipeline:
+    """The Pipeline a Python file defines (a module-level Pipeline, or create_pipeline())."""
+    import runpy
+
+    from headwater.orchestration.errors import WiringError
+    from headwater.orchestration.pipeline import Pipeline
+
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"no pipeline file at {path}")
+    namespace = runpy.run_path(path, run_name="__headwater__")
+    found = [v for v in namespace.values() if isinstance(v, Pipeline)]
+    if not found and callable(namespace.get("create_pipeline")):
+        made = namespace["create_pipeline"]()
+        found = [made] if isinstance(made, Pipeline) else []
+    if name is not None:
+        found = [p for p in found if p.name == name]
+    if len(found) != 1:
+        names = [p.name for p in found]
+        raise WiringError(
+            f"{path}: expected one Pipeline (a module-level variable or create_pipeline()), "
+            f"found {len(found)} {names}; pick one with --pipeline NAME"
+        )
+    return found[0]
+
+
+def _pipeline_list(args: argparse.Namespace) -> int:
+    from headwater.orchestration.query import list_pipelines, pipeline_runs
+
+    rows = []
+    for path, store in _stores(args.metadata):
+        for name in list_pipelines(store):
+            runs = pipeline_runs(store, name)
+            last = runs[-1] if runs else None
+            rows.append(
+                (
+                    name,
+                    str(len(runs)),
+                    last.run_id if last else "-",
+                    last.state if last else "-",
+                    path,
+                )
+            )
+    _table(["pipeline", "runs", "last run", "state", "metadata"], rows)
+    return 0
+
+
+def _run_list(args: argparse.Namespace) -> int:
+    from headwater.orchestration.query import pipeline_runs
+
+    store = _store_with_pipeline(args.pipeline, args.metadata)
+    rows = []
+    for run in pipeline_runs(store, args.pipeline):
+        counts: dict[str, int] = {}
+        for e in run.executions:
+            counts[e.state] = counts.get(e.state, 0) + 1
+        took = max((e.last_update_time_ms for e in run.executions), default=run.create_time_ms)
+        summary = ", ".join(f"{n} {s.lower()}" for s, n in sorted(counts.items()))
+        rows.append((run.run_id, run.state, f"{(took - run.create_time_ms) / 1000:.1f} s", summary))
+    _table(["run id", "state", "took", "executions"], rows)
+    return 0
+
+
+def _artifacts(args: argparse.Namespace) -> int:
+    from headwater.orchestration.errors import MetadataError
+    from headwater.orchestration.query import lineage, run_artifacts
+
+    for _, store in _stores(args.metadata):
+        try:
+            items = run_artifacts(store, args.run_id)
+        except MetadataError:
+            continue
+        rows = []
+        for item in items:
+            if item.direction != "output":
+                continue
+            a = item.artifact
+            rows.append((item.node_id, item.key, a.TYPE_NAME, str(a.id), a.uri))
+        _table(["node", "output", "type", "id", "uri"], rows)
+        if args.lineage:
+            print()
+            for item in items:
+                if item.direction != "output":
+                    continue
+                info = lineage(store, item.artifact.id or 0)
+                made = (
+                    f"{info.producer.node_id} (execution {info.producer.id}, run "
+                    f"{info.producer.run_id})"
+                    if info.producer
+                    else "-"
+                )
+                used = ", ".join(sorted({f"{c.node_id}" for c in info.consumers})) or "-"
+                print(f"{item.node_id}.{item.key} [{info.artifact.id}]")
+                print(f"    produced by {made}")
+                print(f"    read by     {used}")
+        return 0
+    raise MetadataError(f"no run {args.run_id!r} recorded (see `headwater run list PIPELINE`)")
+
+
+def _table(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
+    if not rows:
+        print("(none)")
+        return
+    widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
+    for row in [header, *rows]:
+        print("  ".join(str(c).ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""The standard components, one per module; re-exported from `headwater.orchestration`."""

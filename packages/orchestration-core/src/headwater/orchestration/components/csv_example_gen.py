@@ -1,0 +1,41 @@
+"""CsvExampleGen: CSV files into Examples (TFRecord of tf.Example gzip, or Parquet), split."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+from headwater.orchestration.artifacts import Examples
+from headwater.orchestration.dsl import OutputArtifact, Parameter, component
+from headwater.orchestration.example_gen import (
+    FORMAT_TF_EXAMPLE,
+    InputConfig,
+    OutputConfig,
+    RangeConfig,
+    as_input_config,
+    input_fingerprint,
+    resolve_input,
+    write_examples,
+)
+
+
+@component(fingerprint=input_fingerprint)
+def CsvExampleGen(
+    examples: OutputArtifact[Examples],
+    input_base: Parameter[str],
+    input_config: Parameter[InputConfig | Mapping[str, str] | str | None] = None,
+    output_config: Parameter[OutputConfig | Mapping[str, int] | None] = None,
+    range_config: Parameter[RangeConfig | None] = None,
+    payload_format: Parameter[str] = FORMAT_TF_EXAMPLE,
+    skip_bad_rows: Parameter[bool] = False,
+) -> None:
+    """Read the CSV files under `input_base` (latest span by default) and write split Examples."""
+    import headwater.io as hio
+
+    def read(path: str) -> Iterator[Any]:
+        return iter(hio.read_csv(path, skip_bad_rows=skip_bad_rows))
+
+    resolved = resolve_input(input_base, as_input_config(input_config), range_config)
+    write_examples(
+        examples, resolved, read, output_config=output_config, payload_format=payload_format
+    )

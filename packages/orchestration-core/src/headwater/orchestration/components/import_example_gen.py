@@ -1,0 +1,51 @@
+"""ImportExampleGen: TFRecord of tf.Example (gzip or not) or Parquet files into Examples."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+from headwater.orchestration.artifacts import Examples
+from headwater.orchestration.dsl import OutputArtifact, Parameter, component
+from headwater.orchestration.example_files import FORMAT_PARQUET, FORMAT_TF_EXAMPLE
+from headwater.orchestration.example_gen import (
+    InputConfig,
+    OutputConfig,
+    RangeConfig,
+    as_input_config,
+    input_fingerprint,
+    resolve_input,
+    write_examples,
+)
+
+
+@component(fingerprint=input_fingerprint)
+def ImportExampleGen(
+    examples: OutputArtifact[Examples],
+    input_base: Parameter[str],
+    input_config: Parameter[InputConfig | Mapping[str, str] | str | None] = None,
+    output_config: Parameter[OutputConfig | Mapping[str, int] | None] = None,
+    range_config: Parameter[RangeConfig | None] = None,
+    input_format: Parameter[str | None] = None,
+    payload_format: Parameter[str | None] = None,
+) -> None:
+    """Import tf.Example TFRecords or Parquet files; output in `payload_format` (default: input's).
+
+    `input_format` (FORMAT_TF_EXAMPLE or FORMAT_PARQUET) defaults to what the file names say:
+    `.parquet` is Parquet, anything else TFRecord of tf.Example.
+    """
+    import headwater.io as hio
+
+    resolved = resolve_input(input_base, as_input_config(input_config), range_config)
+    first = next(path for paths in resolved.files.values() for path in paths)
+    detected = FORMAT_PARQUET if first.endswith(".parquet") else FORMAT_TF_EXAMPLE
+    fmt = input_format or detected
+
+    def read(path: str) -> Iterator[Any]:
+        if fmt == FORMAT_PARQUET:
+            return iter(hio.read_parquet(path))
+        return iter(hio.read_tfrecord(path))
+
+    write_examples(
+        examples, resolved, read, output_config=output_config, payload_format=payload_format or fmt
+    )
