@@ -1,3 +1,95 @@
-"""Full-pass feature engineering saved as one TensorFlow graph for training and serving."""
+"""Full-pass feature engineering saved as one TensorFlow graph for training and serving.
 
-__all__: list[str] = []
+A `preprocessing_fn(inputs) -> outputs` over dicts of tensors uses TensorFlow ops plus the
+analyzers and mappers here, under TFT's names, so `import headwater.transform as tft` ports a
+TFT function unchanged. Analysis runs in Beam (or in memory) over Arrow RecordBatches; the graph
+with its results bound is saved in TFT's layout and applied alike in training and serving.
+
+Example:
+    import headwater.transform as tft
+
+    def preprocessing_fn(inputs):
+        return {"fare_xf": tft.scale_to_z_score(inputs["fare"]),
+                "company_xf": tft.compute_and_apply_vocabulary(inputs["company"], top_k=50)}
+
+    transformed, tft_output = tft.analyze_and_transform_dataset(batches, schema,
+                                                                preprocessing_fn, "out/")
+"""
+
+from headwater.transform.analyzers import (
+    count_per_key,
+    max,
+    mean,
+    median,
+    min,
+    percentile,
+    quantiles,
+    size,
+    sum,
+    var,
+    vocabulary,
+)
+from headwater.transform.beam import (
+    AnalyzeAndTransformDataset,
+    AnalyzeDataset,
+    Context,
+    TransformDataset,
+    WriteTransformFn,
+)
+from headwater.transform.errors import AnalyzerError, FeatureSpecError, PreprocessingFnError
+from headwater.transform.features import feature_spec, schema_from_spec
+from headwater.transform.graph import MissingFeatureError
+from headwater.transform.impl import (
+    analyze_and_transform_dataset,
+    analyze_dataset,
+    transform_dataset,
+)
+from headwater.transform.mappers import (
+    apply_buckets,
+    apply_vocabulary,
+    bucketize,
+    compute_and_apply_vocabulary,
+    hash_strings,
+    scale_by_min_max,
+    scale_to_0_1,
+    scale_to_z_score,
+)
+from headwater.transform.output import TFTransformOutput, TransformOutput
+
+__all__ = [
+    "AnalyzeAndTransformDataset",
+    "AnalyzeDataset",
+    "AnalyzerError",
+    "Context",
+    "FeatureSpecError",
+    "MissingFeatureError",
+    "PreprocessingFnError",
+    "TFTransformOutput",
+    "TransformDataset",
+    "TransformOutput",
+    "WriteTransformFn",
+    "analyze_and_transform_dataset",
+    "analyze_dataset",
+    "apply_buckets",
+    "apply_vocabulary",
+    "bucketize",
+    "compute_and_apply_vocabulary",
+    "count_per_key",
+    "feature_spec",
+    "hash_strings",
+    "max",
+    "mean",
+    "median",
+    "min",
+    "percentile",
+    "quantiles",
+    "scale_by_min_max",
+    "scale_to_0_1",
+    "scale_to_z_score",
+    "schema_from_spec",
+    "size",
+    "sum",
+    "transform_dataset",
+    "var",
+    "vocabulary",
+]

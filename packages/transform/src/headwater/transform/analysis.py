@@ -1,0 +1,114 @@
+"""One analysis pass: the combiner over all analyzers of a nesting level, and its results.
+
+`PhaseCombiner` is a `beam.CombineFn` whose input is the list of arrays a `GraphRunner` fetched
+for one batch; its accumulator is the list of the analyzers' accumulators. The plain driver
+calls the same methods in a loop. `finalize` turns extracted outputs into the values fed to the
+graph: vocabularies become text files (TFT's asset format), the rest stay arrays.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from typing import Any
+
+import apache_beam as beam
+import numpy as np
+
+from headwater.transform._tracing import AnalyzerNode
+from headwater.transform.combiners import Combiner, make_combiner
+from headwater.transform.quantiles import QuantilesCombiner
+
+logger = logging.getLogger(__name__)
+
+VOCAB_SIZE_KEY = "__vocabulary_size__/{}"
+QUANTILE_ERROR_KEY = "__quantiles_error__/{}"
+
+
+class PhaseCombiner(beam.CombineFn):
+    """Reduce the fetched analyzer inputs of one pass with every analyzer's combiner."""
+
+    def __init__(self, nodes: list[AnalyzerNode]) -> None:
+        super().__init__()
+        self.nodes = nodes
+        self._combiners: list[Combiner] | None = None
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = dict(self.__dict__)
+        state["_combiners"] = None
+        return state
+
+    @property
+    def combiners(self) -> list[Combiner]:
+        if self._combiners is None:
+            self._combiners = [make_combiner(n.kind, n.config) for n in self.nodes]
+        return self._combiners
+
+    def create_accumulator(self) -> list[Any]:
+        return [c.create_accumulator() for c in self.combiners]
+
+    def add_input(self, acc: list[Any], fetched: list[np.ndarray]) -> list[Any]:
+        start = 0
+        out = []
+        for node, combiner, a in zip(self.nodes, self.combiners, acc, strict=True):
+            width = len(node.inputs)
+            out.append(combiner.add_input(a, fetched[start : start + width]))
+            start += width
+        return out
+
+    def merge_accumulators(self, accs: Any) -> list[Any]:
+        accs = list(accs)
+        return [c.merge_accumulators([a[i] for a in accs]) for i, c in enumerate(self.combiners)]
+
+    def extract_output(self, acc: list[Any]) -> list[list[np.ndarray]]:
+        outputs = []
+        for node, combiner, a in zip(self.nodes, self.combiners, acc, strict=True):
+            out = combiner.extract_output(a)
+            if isinstance(combiner, QuantilesCombiner):
+                out = [*out, np.asarray(combiner.last_error)]
+                if combiner.last_error > combiner.epsilon:
+                    logger.warning(
+                        "analyzer %s: certified quantile error %.5f exceeds epsilon %.5f",
+                        node.name,
+                        combiner.last_error,
+                        combiner.epsilon,
+                    )
+            outputs.append(out)
+        return outputs
+
+
+def _write_vocabulary(path: str, tokens: np.ndarray) -> None:
+    lines = [t if isinstance(t, bytes) else str(int(t)).encode() for t in tokens]
+    tmp = path + ".tmp"
+    with open(tmp, "wb") as f:
+        f.write(b"".join(line + b"\n" for line in lines))
+    os.replace(tmp, path)
+
+
+def finalize(
+    nodes: list[AnalyzerNode], outputs: list[list[np.ndarray]], vocab_dir: str
+) -> dict[str, Any]:
+    """Values for the analyzers' result placeholders (vocabularies written as files)."""
+    results: dict[str, Any] = {}
+    for node, out in zip(nodes, outputs, strict=True):
+        if node.kind == "vocabulary":
+            os.makedirs(vocab_dir, exist_ok=True)
+            path = os.path.join(vocab_dir, node.config["vocab_filename"])
+            _write_vocabulary(path, out[0])
+            results[node.outputs[0]] = path
+            results[VOCAB_SIZE_KEY.format(node.index)] = len(out[0])
+        elif node.kind == "count_per_key":
+            keys = out[0]
+            if keys.dtype == object:
+                keys = np.asarray(list(keys), dtype=object)
+            else:
+                keys = keys.astype(np.int64)
+            results[node.outputs[0]] = keys
+            results[node.outputs[1]] = out[1]
+        elif node.kind == "quantiles":
+            results[node.outputs[0]] = out[0]
+            results[QUANTILE_ERROR_KEY.format(node.index)] = float(out[1])
+        else:
+            for name, value in zip(node.outputs, out, strict=True):
+                results[name] = value
+    return results

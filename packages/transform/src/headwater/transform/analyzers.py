@@ -1,0 +1,296 @@
+"""Full-pass analyzers under TFT's names: each records its input and returns its result tensor.
+
+Called inside a preprocessing_fn, an analyzer returns a tensor that holds, when the transform
+graph runs, the value reduced over the whole dataset (a mean, a vocabulary file, quantile
+boundaries). The reduction itself is done by `headwater.transform.combiners`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from headwater.transform import _tracing
+from headwater.transform.errors import AnalyzerError
+
+
+def _values(x: Any, what: str) -> Any:
+    """The values of a dense, sparse or ragged tensor, flattened for a whole-dataset reduce."""
+    import tensorflow as tf
+
+    if isinstance(x, tf.SparseTensor):
+        return x.values
+    if isinstance(x, tf.RaggedTensor):
+        return x.flat_values
+    if not isinstance(x, tf.Tensor):
+        x = tf.convert_to_tensor(x)
+    return x
+
+
+def _instance_shape(x: Any, reduce_instance_dims: bool, what: str) -> list[int]:
+    """The per-instance shape reduced to when `reduce_instance_dims` is False."""
+    import tensorflow as tf
+
+    if reduce_instance_dims:
+        return []
+    if isinstance(x, tf.SparseTensor | tf.RaggedTensor):
+        raise AnalyzerError(
+            f"{what} with reduce_instance_dims=False needs a dense tensor, got {type(x).__name__}"
+        )
+    dims = x.shape[1:]
+    if not dims.is_fully_defined():
+        raise AnalyzerError(
+            f"{what} with reduce_instance_dims=False needs a known instance shape, got {x.shape}"
+        )
+    return [int(d) for d in dims]
+
+
+def _input(x: Any, reduce_instance_dims: bool, what: str) -> tuple[Any, list[int]]:
+    shape = _instance_shape(x, reduce_instance_dims, what)
+    return (x if not reduce_instance_dims else _values(x, what)), shape
+
+
+def _min_and_max(x: Any, reduce_instance_dims: bool = True, name: str | None = None) -> Any:
+    """Smallest and largest value of `x` over the dataset (NaN ignored)."""
+    v, shape = _input(x, reduce_instance_dims, "min/max")
+    dtype = v.dtype
+    if not (dtype.is_floating or dtype.is_integer):
+        raise AnalyzerError(f"min/max needs a numeric tensor, got {dtype.name}")
+    return _tracing.add_analyzer(
+        "min_max",
+        [v],
+        {"reduce_instance_dims": reduce_instance_dims, "dtype": dtype.name, "shape": shape},
+        [(dtype, shape), (dtype, shape)],
+        name or "min_and_max",
+    )
+
+
+def min(x: Any, reduce_instance_dims: bool = True, name: str | None = None) -> Any:
+    """The smallest value of `x` over the dataset."""
+    return _min_and_max(x, reduce_instance_dims, name or "min")[0]
+
+
+def max(x: Any, reduce_instance_dims: bool = True, name: str | None = None) -> Any:
+    """The largest value of `x` over the dataset."""
+    return _min_and_max(x, reduce_instance_dims, name or "max")[1]
+
+
+def sum(x: Any, reduce_instance_dims: bool = True, name: str | None = None) -> Any:
+    """The sum of `x` over the dataset (float32 stays float32, integers sum as int64)."""
+    import tensorflow as tf
+
+    v, shape = _input(x, reduce_instance_dims, "sum")
+    out = v.dtype if v.dtype.is_floating else tf.int64
+    return _tracing.add_analyzer(
+        "sum",
+        [v],
+        {"reduce_instance_dims": reduce_instance_dims, "dtype": out.name, "shape": shape},
+        [(out, shape)],
+        name or "sum",
+    )[0]
+
+
+def size(x: Any, reduce_instance_dims: bool = True, name: str | None = None) -> Any:
+    """The number of values of `x` over the dataset (per instance dim if not reduced)."""
+    import tensorflow as tf
+
+    v, shape = _input(x, reduce_instance_dims, "size")
+    return _tracing.add_analyzer(
+        "size",
+        [v],
+        {"reduce_instance_dims": reduce_instance_dims, "shape": shape},
+        [(tf.int64, shape)],
+        name or "size",
+    )[0]
+
+
+def _mean_and_var(
+    x: Any,
+    reduce_instance_dims: bool = True,
+    name: str | None = None,
+    output_dtype: Any = None,
+) -> Any:
+    """Mean and population variance of `x` over the dataset (NaN ignored)."""
+    import tensorflow as tf
+
+    v, shape = _input(x, reduce_instance_dims, "mean/var")
+    if output_dtype is None:
+        output_dtype = tf.float64 if v.dtype == tf.float64 else tf.float32
+    return _tracing.add_analyzer(
+        "mean_var",
+        [v],
+        {
+            "reduce_instance_dims": reduce_instance_dims,
+            "output_dtype": output_dtype.name,
+            "shape": shape,
+        },
+        [(output_dtype, shape), (output_dtype, shape)],
+        name or "mean_and_var",
+    )
+
+
+def mean(
+    x: Any, reduce_instance_dims: bool = True, name: str | None = None, output_dtype: Any = None
+) -> Any:
+    """The mean of `x` over the dataset."""
+    return _mean_and_var(x, reduce_instance_dims, name or "mean", output_dtype)[0]
+
+
+def var(
+    x: Any, reduce_instance_dims: bool = True, name: str | None = None, output_dtype: Any = None
+) -> Any:
+    """The population variance of `x` over the dataset."""
+    return _mean_and_var(x, reduce_instance_dims, name or "var", output_dtype)[1]
+
+
+def _quantile_analyzer(
+    x: Any, qs: list[float], epsilon: float, weights: Any, dedupe: bool, name: str
+) -> Any:
+    import tensorflow as tf
+
+    v = tf.cast(_values(x, name), tf.float64)
+    inputs = [v]
+    if weights is not None:
+        inputs.append(tf.cast(_values(weights, name), tf.float64))
+    dtype = _values(x, name).dtype
+    out_dtype = dtype if dtype.is_floating else tf.float32
+    (result,) = _tracing.add_analyzer(
+        "quantiles",
+        inputs,
+        {"qs": list(qs), "epsilon": float(epsilon), "dedupe": dedupe},
+        [(tf.float64, [None])],
+        name,
+    )
+    return tf.cast(result, out_dtype)
+
+
+def quantiles(
+    x: Any,
+    num_buckets: int,
+    epsilon: float = 0.001,
+    weights: Any = None,
+    reduce_instance_dims: bool = True,
+    name: str | None = None,
+) -> Any:
+    """Boundaries splitting `x` into `num_buckets` parts of equal weight, shape [1, n<=k-1].
+
+    The rank of each boundary is within the certified error (at most `epsilon` of the data)
+    of its target i/num_buckets; duplicate boundaries are removed.
+    """
+    import tensorflow as tf
+
+    if not reduce_instance_dims:
+        raise AnalyzerError("quantiles with reduce_instance_dims=False is not supported yet")
+    if num_buckets < 1:
+        raise AnalyzerError(f"quantiles needs num_buckets >= 1, got {num_buckets}")
+    qs = [i / num_buckets for i in range(1, num_buckets)]
+    result = _quantile_analyzer(x, qs, epsilon, weights, True, name or "quantiles")
+    return tf.reshape(result, [1, -1])
+
+
+def percentile(
+    x: Any, percentiles: list[float], epsilon: float = 0.001, name: str | None = None
+) -> Any:
+    """Values of `x` at the given percentiles (0..100) over the dataset, shape [len]."""
+    for p in percentiles:
+        if not 0.0 <= p <= 100.0:
+            raise AnalyzerError(f"percentile needs values in [0, 100], got {p!r}")
+    return _quantile_analyzer(
+        x, [p / 100.0 for p in percentiles], epsilon, None, False, name or "percentile"
+    )
+
+
+def median(x: Any, epsilon: float = 0.001, name: str | None = None) -> Any:
+    """The median of `x` over the dataset (the lower median for an even count)."""
+    import tensorflow as tf
+
+    return tf.reshape(percentile(x, [50.0], epsilon, name or "median"), [])
+
+
+def vocabulary(
+    x: Any,
+    top_k: int | None = None,
+    frequency_threshold: float | None = None,
+    vocab_filename: str | None = None,
+    store_frequency: bool = False,
+    weights: Any = None,
+    labels: Any = None,
+    file_format: str = "text",
+    name: str | None = None,
+) -> Any:
+    """A vocabulary file of `x`'s tokens by descending count; returns its path (a tensor).
+
+    Ties are broken by token, descending; empty tokens and tokens with newlines are dropped.
+    """
+    import tensorflow as tf
+
+    if store_frequency:
+        raise AnalyzerError("vocabulary(store_frequency=True) is not supported yet")
+    if labels is not None:
+        raise AnalyzerError("vocabulary(labels=...) (mutual information) is not supported yet")
+    if file_format != "text":
+        raise AnalyzerError(f"vocabulary file_format must be 'text', got {file_format!r}")
+    if top_k is not None and top_k < 0:
+        raise AnalyzerError(f"vocabulary top_k must be >= 0, got {top_k}")
+    v = _values(x, "vocabulary")
+    if not (v.dtype == tf.string or v.dtype.is_integer):
+        raise AnalyzerError(f"vocabulary needs a string or integer tensor, got {v.dtype.name}")
+    if v.dtype.is_integer and v.dtype != tf.int64:
+        v = tf.cast(v, tf.int64)
+    state = _tracing.current("vocabulary")
+    scope = name or "vocabulary"
+    filename = vocab_filename or f"vocab_{scope}_{len(state.analyzers)}"
+    filename = filename.replace("/", "_")
+    if filename in state.vocab_names:
+        raise AnalyzerError(f"two vocabularies are named {filename!r}; pass distinct names")
+    state.vocab_names.add(filename)
+    inputs = [tf.reshape(v, [-1])]
+    if weights is not None:
+        inputs.append(tf.reshape(tf.cast(_values(weights, "vocabulary"), tf.float64), [-1]))
+    (path,) = _tracing.add_analyzer(
+        "vocabulary",
+        inputs,
+        {
+            "top_k": top_k,
+            "frequency_threshold": float(frequency_threshold or 0.0),
+            "has_weights": weights is not None,
+            "filter_tokens": v.dtype == tf.string,
+            "vocab_filename": filename,
+        },
+        [(tf.string, [])],
+        scope,
+    )
+    return path
+
+
+def count_per_key(key: Any, key_vocabulary_filename: str | None = None, name: str | None = None):
+    """Distinct keys of `key` and how many times each occurs, as two tensors [n]."""
+    import tensorflow as tf
+
+    if key_vocabulary_filename is not None:
+        raise AnalyzerError("count_per_key(key_vocabulary_filename=...) is not supported yet")
+    v = _values(key, "count_per_key")
+    if v.dtype.is_integer and v.dtype != tf.int64:
+        v = tf.cast(v, tf.int64)
+    keys, counts = _tracing.add_analyzer(
+        "count_per_key",
+        [tf.reshape(v, [-1])],
+        {"top_k": None, "frequency_threshold": 0.0, "filter_tokens": False},
+        [(v.dtype, [None]), (tf.float64, [None])],
+        name or "count_per_key",
+    )
+    return keys, tf.cast(counts, tf.int64)
+
+
+__all__ = [
+    "count_per_key",
+    "max",
+    "mean",
+    "median",
+    "min",
+    "percentile",
+    "quantiles",
+    "size",
+    "sum",
+    "var",
+    "vocabulary",
+]

@@ -1,0 +1,197 @@
+"""Beam transforms under TFT's names: AnalyzeDataset, AnalyzeAndTransformDataset, ...
+
+Datasets are `(PCollection[pa.RecordBatch], raw_metadata)` pairs, raw_metadata being a
+tensorflow-metadata Schema or a feature-spec dict. The preprocessing_fn is traced when the
+pipeline is built, so a bad function fails before any Beam work. Each analyzer nesting level is
+one pass: a ParDo fetching the analyzers' inputs batch by batch, a CombineGlobally reducing them
+with the shared combiners, and a Map writing vocabularies; the transform graph is then saved and
+applied by a ParDo that loads it.
+
+Example:
+    with beam.Pipeline() as p, Context(temp_dir="/tmp/tft"):
+        batches = p | ReadCsv("data.csv")
+        (transformed, metadata), transform_fn = (
+            (batches, schema) | AnalyzeAndTransformDataset(preprocessing_fn))
+        _ = transform_fn | WriteTransformFn("out/transform_graph")
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+import uuid
+from typing import Any, ClassVar
+
+import apache_beam as beam
+import pyarrow as pa
+
+from headwater.transform.analysis import PhaseCombiner, finalize
+from headwater.transform.features import output_spec
+from headwater.transform.graph import GraphRunner, PreprocessingFn, TracedGraph, trace
+from headwater.transform.impl import raw_schema_of, spec_of
+from headwater.transform.saved_transform import (
+    TRANSFORM_FN_DIR,
+    SavedTransformRunner,
+    save_transform,
+)
+
+
+class Context:
+    """Where Beam analysis writes temporary files (TFT's `tft_beam.Context`).
+
+    Example:
+        with Context(temp_dir="/tmp/work"):
+            transform_fn = (batches, schema) | AnalyzeDataset(preprocessing_fn)
+    """
+
+    _stack: ClassVar[list[str]] = []
+
+    def __init__(self, temp_dir: str | None = None) -> None:
+        self.temp_dir = temp_dir
+
+    def __enter__(self) -> Context:
+        Context._stack.append(self.temp_dir or tempfile.gettempdir())
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        Context._stack.pop()
+
+    @classmethod
+    def get_temp_dir(cls) -> str:
+        return cls._stack[-1] if cls._stack else tempfile.gettempdir()
+
+
+class _FetchAnalyzerInputs(beam.DoFn):
+    """Run one pass's graph over each batch, emitting the analyzers' input arrays."""
+
+    def __init__(self, traced: TracedGraph, level: int) -> None:
+        self._traced = traced
+        self._level = level
+        self._runner: GraphRunner | None = None
+
+    def process(self, batch: pa.RecordBatch, results: dict[str, Any]) -> Any:
+        if self._runner is None:
+            self._runner = self._traced.phase_runner(self._level, results)
+        yield self._runner.run(batch)
+
+
+def _merge_results(new: dict[str, Any], previous: dict[str, Any]) -> dict[str, Any]:
+    return {**previous, **new}
+
+
+def _save(results: dict[str, Any], traced: TracedGraph, output_dir: str, raw_schema: Any) -> str:
+    return save_transform(traced, results, output_dir, raw_schema)
+
+
+class AnalyzeDataset(beam.PTransform):
+    """Analyze `(batches, raw_metadata)`; output a singleton PCollection of the directory
+    holding transform_fn/ and transformed_metadata/ (the transform_fn)."""
+
+    def __init__(self, preprocessing_fn: PreprocessingFn, output_dir: str | None = None) -> None:
+        super().__init__()
+        self._fn = preprocessing_fn
+        self._output_dir = output_dir
+
+    def expand(self, dataset: Any) -> Any:
+        batches, raw_metadata = dataset
+        traced = trace(self._fn, spec_of(raw_metadata))
+        work = os.path.join(Context.get_temp_dir(), f"headwater-transform-{uuid.uuid4().hex}")
+        output_dir = self._output_dir or os.path.join(work, "transform_output")
+        results = batches.pipeline | "NoResults" >> beam.Create([{}])
+        for level in range(traced.num_levels):
+            nodes = traced.level_nodes(level)
+            previous = beam.pvalue.AsSingleton(results)
+            fetched = batches | f"AnalyzerInputs[{level}]" >> beam.ParDo(
+                _FetchAnalyzerInputs(traced, level), previous
+            )
+            outputs = fetched | f"Reduce[{level}]" >> beam.CombineGlobally(PhaseCombiner(nodes))
+            new = outputs | f"WriteResults[{level}]" >> beam.Map(
+                finalize, nodes, os.path.join(work, "vocabularies")
+            )
+            results = new | f"MergeResults[{level}]" >> beam.Map(_merge_results, previous)
+        return results | "SaveTransformFn" >> beam.Map(
+            _save, traced, output_dir, raw_schema_of(raw_metadata)
+        )
+
+
+class _ApplyTransform(beam.DoFn):
+    def __init__(self, spec: dict[str, Any]) -> None:
+        self._spec = spec
+        self._runner: SavedTransformRunner | None = None
+
+    def process(self, batch: pa.RecordBatch, transform_dir: str) -> Any:
+        path = os.path.join(transform_dir, TRANSFORM_FN_DIR)
+        if self._runner is None or self._runner.transform_fn_dir != path:
+            self._runner = SavedTransformRunner(path, self._spec)
+        yield self._runner.run(batch)
+
+
+class TransformDataset(beam.PTransform):
+    """Apply a transform_fn to `((batches, raw_metadata), transform_fn)`; output
+    `(transformed batches, transformed metadata)` (a feature spec dict of the outputs)."""
+
+    def expand(self, inputs: Any) -> Any:
+        (batches, raw_metadata), transform_fn = inputs
+        spec = spec_of(raw_metadata)
+        side = (
+            beam.pvalue.AsSingleton(transform_fn)
+            if isinstance(transform_fn, beam.pvalue.PCollection)
+            else transform_fn
+        )
+        transformed = batches | "Transform" >> beam.ParDo(_ApplyTransform(spec), side)
+        return transformed, None
+
+
+class AnalyzeAndTransformDataset(beam.PTransform):
+    """Analyze a dataset and transform it with the result:
+    `((transformed batches, transformed feature spec), transform_fn)`."""
+
+    def __init__(self, preprocessing_fn: PreprocessingFn, output_dir: str | None = None) -> None:
+        super().__init__()
+        self._fn = preprocessing_fn
+        self._output_dir = output_dir
+
+    def expand(self, dataset: Any) -> Any:
+        batches, raw_metadata = dataset
+        traced = trace(self._fn, spec_of(raw_metadata))
+        transform_fn = dataset | "Analyze" >> AnalyzeDataset(self._fn, self._output_dir)
+        transformed, _ = ((batches, raw_metadata), transform_fn) | "Transform" >> TransformDataset()
+        return (transformed, _static_output_spec(traced)), transform_fn
+
+
+def _static_output_spec(traced: TracedGraph) -> dict[str, Any]:
+    import tensorflow as tf
+
+    graph = tf.Graph()
+    with graph.as_default():
+        gd = tf.compat.v1.GraphDef()
+        gd.ParseFromString(traced.graph_def)
+        tf.graph_util.import_graph_def(gd, name="")
+        from headwater.transform.graph import rebuild
+
+        outs = {n: rebuild(graph, kind, names) for n, (kind, names) in traced.outputs.items()}
+        return output_spec(outs)
+
+
+def _copy_output(src: str, dst: str) -> str:
+    if os.path.abspath(src) == os.path.abspath(dst):
+        return dst
+    os.makedirs(dst, exist_ok=True)
+    for sub in os.listdir(src):
+        target = os.path.join(dst, sub)
+        if os.path.isdir(target):
+            shutil.rmtree(target)
+        shutil.copytree(os.path.join(src, sub), target)
+    return dst
+
+
+class WriteTransformFn(beam.PTransform):
+    """Copy a transform_fn (transform_fn/, transformed_metadata/, metadata/) to `path`."""
+
+    def __init__(self, path: str) -> None:
+        super().__init__()
+        self._path = path
+
+    def expand(self, transform_fn: Any) -> Any:
+        return transform_fn | "Copy" >> beam.Map(_copy_output, self._path)

@@ -1,0 +1,265 @@
+"""Mergeable numpy accumulators behind every analyzer (shared by the Beam and plain drivers).
+
+Each combiner has `create_accumulator / add_input / merge_accumulators / extract_output`, the
+shape of a Beam CombineFn. `add_input` takes the analyzer's input arrays for one batch, as the
+traced graph produced them; `extract_output` returns one numpy array per analyzer result.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Protocol
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from headwater.transform.quantiles import QuantilesCombiner
+
+
+class Combiner(Protocol):
+    """What the drivers need from an analyzer's accumulator."""
+
+    def create_accumulator(self) -> Any: ...
+
+    def add_input(self, acc: Any, inputs: list[np.ndarray]) -> Any: ...
+
+    def merge_accumulators(self, accs: list[Any]) -> Any: ...
+
+    def extract_output(self, acc: Any) -> list[np.ndarray]: ...
+
+
+def _flat(x: np.ndarray, reduce_instance_dims: bool) -> np.ndarray:
+    """Values as [N] when reducing everything, else [N, ...] per instance dimension."""
+    x = np.asarray(x)
+    return x.ravel() if reduce_instance_dims else x
+
+
+class MinMaxCombiner:
+    """Smallest and largest value (NaN ignored); +inf/-inf (or the int range) when empty."""
+
+    def __init__(self, reduce_instance_dims: bool, dtype: str, shape: list[int]) -> None:
+        self.reduce = reduce_instance_dims
+        self.dtype = np.dtype(dtype)
+        self.shape = () if reduce_instance_dims else tuple(shape)
+
+    def _limits(self) -> tuple[Any, Any]:
+        if self.dtype.kind == "f":
+            return np.inf, -np.inf
+        info = np.iinfo(self.dtype)
+        return info.max, info.min
+
+    def create_accumulator(self) -> tuple[np.ndarray, np.ndarray]:
+        hi, lo = self._limits()
+        return np.full(self.shape, hi, self.dtype), np.full(self.shape, lo, self.dtype)
+
+    def add_input(self, acc: Any, inputs: list[np.ndarray]) -> Any:
+        x = _flat(inputs[0], self.reduce).astype(self.dtype, copy=False)
+        if x.shape[0] == 0:
+            return acc
+        return np.fmin(acc[0], np.fmin.reduce(x, axis=0)), np.fmax(
+            acc[1], np.fmax.reduce(x, axis=0)
+        )
+
+    def merge_accumulators(self, accs: list[Any]) -> Any:
+        out = self.create_accumulator()
+        for lo, hi in accs:
+            out = np.fmin(out[0], lo), np.fmax(out[1], hi)
+        return out
+
+    def extract_output(self, acc: Any) -> list[np.ndarray]:
+        return [np.asarray(acc[0], self.dtype), np.asarray(acc[1], self.dtype)]
+
+
+class SumCombiner:
+    """Sum of values (NaN ignored), in float64 or int64 while accumulating."""
+
+    def __init__(self, reduce_instance_dims: bool, dtype: str, shape: list[int]) -> None:
+        self.reduce = reduce_instance_dims
+        self.dtype = np.dtype(dtype)
+        self.acc_dtype = np.float64 if self.dtype.kind == "f" else np.int64
+        self.shape = () if reduce_instance_dims else tuple(shape)
+
+    def create_accumulator(self) -> np.ndarray:
+        return np.zeros(self.shape, self.acc_dtype)
+
+    def add_input(self, acc: np.ndarray, inputs: list[np.ndarray]) -> np.ndarray:
+        x = _flat(inputs[0], self.reduce).astype(self.acc_dtype, copy=False)
+        return acc + (np.nansum(x, axis=0) if self.acc_dtype == np.float64 else x.sum(axis=0))
+
+    def merge_accumulators(self, accs: list[np.ndarray]) -> np.ndarray:
+        return sum(accs, self.create_accumulator())
+
+    def extract_output(self, acc: np.ndarray) -> list[np.ndarray]:
+        return [np.asarray(acc, self.dtype)]
+
+
+class SizeCombiner:
+    """Number of values (elements, not rows)."""
+
+    def __init__(self, reduce_instance_dims: bool, shape: list[int]) -> None:
+        self.reduce = reduce_instance_dims
+        self.shape = () if reduce_instance_dims else tuple(shape)
+
+    def create_accumulator(self) -> np.ndarray:
+        return np.zeros(self.shape, np.int64)
+
+    def add_input(self, acc: np.ndarray, inputs: list[np.ndarray]) -> np.ndarray:
+        x = _flat(inputs[0], self.reduce)
+        return acc + (x.size if self.reduce else x.shape[0])
+
+    def merge_accumulators(self, accs: list[np.ndarray]) -> np.ndarray:
+        return sum(accs, self.create_accumulator())
+
+    def extract_output(self, acc: np.ndarray) -> list[np.ndarray]:
+        return [np.asarray(acc, np.int64)]
+
+
+class MeanVarCombiner:
+    """Count, mean and M2 merged with Chan's formula; outputs mean and population variance."""
+
+    def __init__(self, reduce_instance_dims: bool, output_dtype: str, shape: list[int]) -> None:
+        self.reduce = reduce_instance_dims
+        self.output_dtype = np.dtype(output_dtype)
+        self.shape = () if reduce_instance_dims else tuple(shape)
+
+    def create_accumulator(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        z = np.zeros(self.shape, np.float64)
+        return z, z.copy(), z.copy()
+
+    @staticmethod
+    def _combine(a: Any, b: Any) -> Any:
+        na, ma, m2a = a
+        nb, mb, m2b = b
+        n = na + nb
+        safe = np.where(n > 0, n, 1.0)
+        delta = mb - ma
+        mean = ma + delta * nb / safe
+        m2 = m2a + m2b + delta * delta * na * nb / safe
+        return n, np.where(n > 0, mean, 0.0), np.where(n > 0, m2, 0.0)
+
+    def add_input(self, acc: Any, inputs: list[np.ndarray]) -> Any:
+        x = _flat(inputs[0], self.reduce).astype(np.float64, copy=False)
+        valid = ~np.isnan(x)
+        n = valid.sum(axis=0).astype(np.float64)
+        xs = np.where(valid, x, 0.0)
+        safe = np.where(n > 0, n, 1.0)
+        mean = xs.sum(axis=0) / safe
+        m2 = (np.where(valid, x - mean, 0.0) ** 2).sum(axis=0)
+        return self._combine(acc, (n, mean, m2))
+
+    def merge_accumulators(self, accs: list[Any]) -> Any:
+        out = self.create_accumulator()
+        for a in accs:
+            out = self._combine(out, a)
+        return out
+
+    def extract_output(self, acc: Any) -> list[np.ndarray]:
+        n, mean, m2 = acc
+        safe = np.where(n > 0, n, 1.0)
+        mean_out = np.where(n > 0, mean, np.nan)
+        var_out = np.where(n > 0, m2 / safe, np.nan)
+        return [np.asarray(mean_out, self.output_dtype), np.asarray(var_out, self.output_dtype)]
+
+
+def _as_arrow(values: np.ndarray) -> pa.Array:
+    """Tokens from the graph (bytes objects or integers) as an Arrow array."""
+    if values.dtype == object:
+        return pa.array(values, type=pa.binary())
+    return pa.array(values.astype(np.int64, copy=False))
+
+
+class VocabularyCombiner:
+    """Token counts (or summed weights) as an Arrow table, merged with a group-by.
+
+    `extract_output` returns tokens ordered by count descending then token descending (TFT's
+    order), filtered by `frequency_threshold` and `top_k`, empty and newline tokens removed.
+    """
+
+    def __init__(
+        self, top_k: int | None, frequency_threshold: float, has_weights: bool, filter_tokens: bool
+    ) -> None:
+        self.top_k = top_k
+        self.frequency_threshold = frequency_threshold
+        self.has_weights = has_weights
+        self.filter_tokens = filter_tokens
+
+    def create_accumulator(self) -> pa.Table | None:
+        return None
+
+    def _counts(self, inputs: list[np.ndarray]) -> pa.Table:
+        tokens = _as_arrow(np.asarray(inputs[0]).ravel())
+        if not self.has_weights:
+            vc = pc.value_counts(tokens)
+            return pa.table(
+                {
+                    "token": vc.field("values"),
+                    "count": pc.cast(vc.field("counts"), pa.float64()),
+                }
+            )
+        weights = pa.array(np.asarray(inputs[1], np.float64).ravel())
+        table = pa.table({"token": tokens, "count": weights})
+        return (
+            table.group_by("token").aggregate([("count", "sum")]).rename_columns(["token", "count"])
+        )
+
+    def add_input(self, acc: pa.Table | None, inputs: list[np.ndarray]) -> pa.Table:
+        return self.merge_accumulators([acc, self._counts(inputs)])
+
+    def merge_accumulators(self, accs: list[pa.Table | None]) -> pa.Table | None:
+        tables = [a for a in accs if a is not None and a.num_rows]
+        if not tables:
+            return None
+        if len(tables) == 1:
+            return tables[0]
+        merged = pa.concat_tables(tables, promote_options="permissive")
+        return (
+            merged.group_by("token")
+            .aggregate([("count", "sum")])
+            .rename_columns(["token", "count"])
+        )
+
+    def ordered(self, acc: pa.Table | None) -> tuple[list[Any], np.ndarray]:
+        """All kept tokens in vocabulary order, with their counts."""
+        if acc is None:
+            return [], np.zeros(0)
+        tokens = acc.column("token").to_pylist()
+        counts = acc.column("count").to_numpy()
+        if self.filter_tokens:
+            keep = [bool(t) and b"\n" not in t and b"\r" not in t for t in tokens]
+            tokens = [t for t, k in zip(tokens, keep, strict=True) if k]
+            counts = counts[np.asarray(keep, bool)] if counts.size else counts
+        keep_idx = np.flatnonzero(counts >= self.frequency_threshold)
+        pairs = sorted(
+            ((counts[i], tokens[i]) for i in keep_idx), key=lambda p: (p[0], p[1]), reverse=True
+        )
+        if self.top_k is not None:
+            pairs = pairs[: self.top_k]
+        return [t for _, t in pairs], np.asarray([c for c, _ in pairs], np.float64)
+
+    def extract_output(self, acc: pa.Table | None) -> list[np.ndarray]:
+        tokens, counts = self.ordered(acc)
+        return [np.asarray(tokens, dtype=object), counts]
+
+
+def make_combiner(kind: str, config: dict[str, Any]) -> Combiner:
+    """The combiner for an analyzer node of `kind` with its recorded `config`."""
+    if kind == "min_max":
+        return MinMaxCombiner(config["reduce_instance_dims"], config["dtype"], config["shape"])
+    if kind == "sum":
+        return SumCombiner(config["reduce_instance_dims"], config["dtype"], config["shape"])
+    if kind == "size":
+        return SizeCombiner(config["reduce_instance_dims"], config["shape"])
+    if kind == "mean_var":
+        return MeanVarCombiner(
+            config["reduce_instance_dims"], config["output_dtype"], config["shape"]
+        )
+    if kind == "quantiles":
+        return QuantilesCombiner(config["qs"], config["epsilon"], config["dedupe"])
+    if kind in ("vocabulary", "count_per_key"):
+        return VocabularyCombiner(
+            config.get("top_k"),
+            config.get("frequency_threshold", 0.0),
+            config.get("has_weights", False),
+            config["filter_tokens"],
+        )
+    raise ValueError(f"unknown analyzer kind {kind!r}")
