@@ -139,7 +139,8 @@ def _numbers(
         return result
     has_inf = bool(partial.neg_inf or partial.pos_inf)
     result.mean = _mean(partial.moments.mean, partial.neg_inf, partial.pos_inf)
-    result.std_dev = math.nan if has_inf else math.sqrt(partial.moments.variance)
+    # As TFDV: with infinite values the variance is undefined and std_dev is reported as 0.
+    result.std_dev = 0.0 if has_inf else math.sqrt(partial.moments.variance)
     result.num_zeros = partial.num_zeros
     result.min = float(values[0])
     result.max = float(values[-1])
@@ -158,9 +159,7 @@ def _numbers(
         weighted_stats.mean = _mean(
             partial.weighted_moments.mean, partial.neg_inf_weight, partial.pos_inf_weight
         )
-        weighted_stats.std_dev = (
-            math.nan if has_inf else math.sqrt(partial.weighted_moments.variance)
-        )
+        weighted_stats.std_dev = 0.0 if has_inf else math.sqrt(partial.weighted_moments.variance)
         if w_values.size and w_weights.sum() > 0:
             weighted_stats.median = median(w_values, w_weights)
             weighted_stats.histograms.append(
