@@ -58,14 +58,15 @@ def _histograms(ns: statistics_pb2.NumericStatistics, finite: np.ndarray, nan: i
 
 
 def feature_stats(
-    name: str, column: Column, buckets: int = 10
+    name: str, column: Column, buckets: int = 10, kind: type | None = None
 ) -> statistics_pb2.FeatureNameStatistics:
     """Statistics of one column (type from its first value: int, float, str or bytes)."""
     present, missing = _values(column)
     flat = [v for vs in present for v in vs]
     f = statistics_pb2.FeatureNameStatistics()
     f.path.step.append(name)
-    kind = type(flat[0]) if flat else float
+    if kind is None:
+        kind = type(flat[0]) if flat else float
     if kind is bool:
         kind = int
     if kind in (int, float) and not any(isinstance(v, float) for v in flat) and kind is int:
@@ -117,7 +118,9 @@ def feature_stats(
 
 
 def make_stats(
-    columns: Mapping[str, Column], num_examples: int | None = None
+    columns: Mapping[str, Column],
+    num_examples: int | None = None,
+    types: Mapping[str, type] | None = None,
 ) -> statistics_pb2.DatasetFeatureStatisticsList:
     """A one-dataset statistics list for `columns` (all of one length = the example count)."""
     lengths = {len(c) for c in columns.values()}
@@ -125,5 +128,5 @@ def make_stats(
     out = statistics_pb2.DatasetFeatureStatisticsList()
     ds = out.datasets.add(num_examples=n)
     for name, column in columns.items():
-        ds.features.append(feature_stats(name, column))
+        ds.features.append(feature_stats(name, column, kind=(types or {}).get(name)))
     return out
