@@ -266,7 +266,7 @@ def _make_component(
     fn: Callable[..., Any], *, fingerprint: Callable[[Mapping[str, Any]], str] | None
 ) -> ComponentFactory:
     spec = ComponentSpec(name=fn.__name__, fn=fn, fingerprint=fingerprint)
-    hints = typing.get_type_hints(fn, include_extras=True)
+    hints = _type_hints(fn)
     signature = inspect.signature(fn)
     for name, param in signature.parameters.items():
         if param.kind in (param.VAR_POSITIONAL, param.VAR_KEYWORD):
@@ -294,6 +294,25 @@ def _make_component(
                 f"OutputArtifact[T] or Parameter[T], got {hints[name]!r}"
             )
     return ComponentFactory(spec)
+
+
+def _type_hints(fn: Callable[..., Any]) -> dict[str, Any]:
+    """Annotations evaluated; names local to the defining function are looked up there too."""
+    try:
+        return typing.get_type_hints(fn, include_extras=True)
+    except NameError as first_error:
+        frame = inspect.currentframe()
+        while frame is not None and frame.f_code.co_filename == __file__:
+            frame = frame.f_back
+        localns = dict(frame.f_locals) if frame is not None else {}
+        del frame
+        try:
+            return typing.get_type_hints(fn, localns=localns, include_extras=True)
+        except NameError as exc:
+            raise WiringError(
+                f"{fn.__name__}: cannot resolve an annotation ({exc}); import artifact types "
+                "at module level"
+            ) from first_error
 
 
 def _parse_annotation(hint: Any) -> tuple[_Role | None, Any, bool]:
