@@ -20,7 +20,7 @@ from tensorflow_metadata.proto.v0 import statistics_pb2
 
 from headwater.data_validation.quantiles import QuantileSketch
 from headwater.data_validation.stats_errors import StatisticsError
-from headwater.data_validation.top_k import ValueCounter
+from headwater.data_validation.top_k import ValueCounter, hash_values
 
 __all__ = ["FeaturePartial", "Moments", "update_feature"]
 
@@ -400,7 +400,7 @@ def _update_strings(
         if pa.types.is_large_binary(as_bytes.type):
             as_bytes = as_bytes.cast(pa.binary())
         lengths = pc.binary_length(as_bytes)
-        counted = as_bytes
+        counted = _shorten_large(as_bytes, lengths)
     else:
         if pa.types.is_floating(values.type):
             counted = values.cast(pa.float64())
@@ -416,6 +416,27 @@ def _update_strings(
         partial.counter.add(counted, weights)
     except pa.ArrowException as exc:
         raise StatisticsError(f"feature {name!r}: cannot count values: {exc}") from exc
+
+
+LARGE_STRING_BYTES = 1024
+"""Values longer than this are counted by a hash (TFDV shows them as '__LARGE_BYTES__')."""
+LARGE_PREFIX = b"\xff__LARGE_BYTES__"
+
+
+def _shorten_large(values: pa.Array, lengths: pa.Array) -> pa.Array:
+    """Replaces values over LARGE_STRING_BYTES by a prefix and their 64-bit hash."""
+    large = pc.greater(lengths, LARGE_STRING_BYTES)
+    if not pc.any(large).as_py():
+        return values
+    hashes = hash_values(values.filter(large))
+    surrogates = pa.array(
+        [LARGE_PREFIX + int(h).to_bytes(8, "little") for h in hashes], pa.binary()
+    )
+    positions = np.flatnonzero(large.to_numpy(zero_copy_only=False))
+    result = values.to_pylist()
+    for position, surrogate in zip(positions.tolist(), surrogates.to_pylist(), strict=True):
+        result[position] = surrogate
+    return pa.array(result, pa.binary())
 
 
 def _is_utf8(value: bytes) -> bool:

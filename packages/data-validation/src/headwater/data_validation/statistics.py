@@ -7,6 +7,7 @@ bounded by the batch size plus the sketches.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING
 
@@ -15,7 +16,7 @@ from tensorflow_metadata.proto.v0 import statistics_pb2
 
 from headwater.data_validation.combiner import StatisticsCombiner
 from headwater.data_validation.options import StatsOptions
-from headwater.io import read_csv, read_dataframe, read_parquet, read_tfrecord
+from headwater.io import read_csv, read_dataframe, read_parquet, read_tfrecord, resolve_files
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -60,13 +61,20 @@ def generate_statistics_from_csv(
     skip_bad_rows: bool = False,
     batch_size: int = _BATCH_ROWS,
 ) -> statistics_pb2.DatasetFeatureStatisticsList:
-    """Statistics of CSV files (a file, glob or directory), read with headwater.io."""
-    batches = read_csv(
-        pattern,
-        batch_size=batch_size,
-        column_names=column_names,
-        column_types=column_types,
-        skip_bad_rows=skip_bad_rows,
+    """Statistics of CSV files (a file, glob or directory), read with headwater.io.
+
+    Each file's column types are inferred on their own (unless `column_types` is given), so a
+    column of integers in one file and floats in another becomes one FLOAT feature.
+    """
+    batches = itertools.chain.from_iterable(
+        read_csv(
+            path,
+            batch_size=batch_size,
+            column_names=column_names,
+            column_types=column_types,
+            skip_bad_rows=skip_bad_rows,
+        )
+        for path in resolve_files(pattern)
     )
     return generate_statistics(batches, options)
 

@@ -15,6 +15,7 @@ from tensorflow_metadata.proto.v0 import path_pb2, statistics_pb2
 
 from headwater.data_validation.feature_stats import (
     BYTES,
+    LARGE_PREFIX,
     STRING,
     CommonPartial,
     FeaturePartial,
@@ -32,6 +33,7 @@ from headwater.data_validation.quantiles import QuantileSketch
 __all__ = ["NON_UTF8_PLACEHOLDER", "feature_statistics"]
 
 NON_UTF8_PLACEHOLDER = "__BYTES_VALUE__"
+LARGE_BYTES_PLACEHOLDER = "__LARGE_BYTES__"
 
 
 def feature_statistics(
@@ -175,6 +177,8 @@ def _numbers(
 
 def _label(value: object) -> str:
     if isinstance(value, bytes):
+        if value.startswith(LARGE_PREFIX):
+            return LARGE_BYTES_PLACEHOLDER
         try:
             return value.decode("utf-8")
         except UnicodeDecodeError:
