@@ -121,7 +121,7 @@ def test_zero_rows() -> None:
 
 
 def test_string_and_number_clash_names_the_feature() -> None:
-    with pytest.raises(dv.StatisticsError, match="'zip'.*INT.*STRING"):
+    with pytest.raises(dv.StatisticsError, match=r"'zip'.*INT.*STRING"):
         dv.generate_statistics(
             [pa.record_batch({"zip": [12345]}), pa.record_batch({"zip": ["1234A"]})]
         )
@@ -141,5 +141,5 @@ def test_unsupported_types_name_the_feature() -> None:
     nested = pa.array([[[1]], [[2, 3]]], pa.list_(pa.list_(pa.int64())))
     with pytest.raises(dv.StatisticsError, match="'deep' is a list of lists"):
         dv.generate_statistics(pa.record_batch({"deep": nested}))
-    with pytest.raises(dv.StatisticsError, match="'when'.*timestamp"):
+    with pytest.raises(dv.StatisticsError, match=r"'when'.*timestamp"):
         dv.generate_statistics(pa.record_batch({"when": pa.array([1, 2], pa.timestamp("s"))}))
