@@ -8,6 +8,13 @@ from typing import TYPE_CHECKING, Any
 
 from headwater.data_validation.combiner import DEFAULT_SLICE_KEY, StatisticsCombiner
 from headwater.data_validation.drift import Comparator, DriftResult
+from headwater.data_validation.example_validation import (
+    AnomalousExample,
+    ExampleValidationResult,
+    validate_examples,
+    validate_examples_in_csv,
+    validate_examples_in_tfrecord,
+)
 from headwater.data_validation.options import SliceFunction, StatsGenerator, StatsOptions
 from headwater.data_validation.schema import (
     exclude_from_environment,
@@ -68,8 +75,10 @@ def __getattr__(name: str) -> Any:
 
 __all__ = [
     "DEFAULT_SLICE_KEY",
+    "AnomalousExample",
     "Comparator",
     "DriftResult",
+    "ExampleValidationResult",
     "GenerateStatistics",
     "InvalidStatisticsError",
     "SchemaChange",
@@ -107,6 +116,9 @@ __all__ = [
     "set_skew_comparator",
     "set_value_count",
     "update_schema",
+    "validate_examples",
+    "validate_examples_in_csv",
+    "validate_examples_in_tfrecord",
     "validate_statistics",
     "write_schema_text",
     "write_stats_binary",
