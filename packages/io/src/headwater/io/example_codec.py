@@ -11,18 +11,19 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import numpy as np
 import pyarrow as pa
 
 from headwater.io.errors import InputError
-from headwater.io.example_wire_py import decode_python, encode_python
-from headwater.io.feature_columns import feature_columns, to_arrow
+from headwater.io.example_wire import WireError, decode_buffer, encode_columns
+from headwater.io.feature_columns import FeatureColumn, feature_columns, to_arrow
 
-__all__ = ["decode_examples", "decode_records", "encode_examples"]
+__all__ = ["decode_examples", "decode_framed", "decode_records", "encode_examples"]
 
 
 def encode_examples(batch: pa.RecordBatch) -> list[bytes]:
     """One serialized tf.Example per row of `batch` (null = feature absent)."""
-    return encode_python(feature_columns(batch), batch.num_rows)
+    return encode_columns(feature_columns(batch), batch.num_rows)
 
 
 def decode_examples(records: Sequence[bytes], schema: pa.Schema | None = None) -> pa.RecordBatch:
@@ -38,14 +39,32 @@ def decode_records(
     record_base: int = 0,
 ) -> pa.RecordBatch:
     """`decode_examples`, naming `path` and the record index (from `record_base`) in errors."""
+    lengths = np.fromiter(map(len, records), dtype=np.int64, count=len(records))
+    ends = np.cumsum(lengths)
+    data = b"".join(records)
+    return decode_framed(data, ends - lengths, ends, schema, path=path, record_base=record_base)
+
+
+def decode_framed(
+    data: bytes,
+    starts: np.ndarray,
+    ends: np.ndarray,
+    schema: pa.Schema | None,
+    *,
+    path: str | None = None,
+    record_base: int = 0,
+) -> pa.RecordBatch:
+    """Decode the records data[starts[i]:ends[i]] of one buffer."""
     names = None if schema is None else list(schema.names)
+    columns: list[FeatureColumn]
     try:
-        columns = decode_python(records, names)
-    except ValueError as exc:
+        columns = decode_buffer(data, starts, ends, names)
+    except WireError as exc:
+        message, record = exc.args
         raise InputError(
-            f"record is not a valid tf.Example ({exc})",
+            f"record is not a valid tf.Example: {message}",
             path=path,
-            row=record_base,
+            row=record_base + record,
             expected="a serialized tf.Example",
         ) from exc
     arrays = []

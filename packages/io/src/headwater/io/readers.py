@@ -17,7 +17,7 @@ import pyarrow.parquet as pq
 from headwater.io.batching import rebatch, with_empty_fallback
 from headwater.io.convention import normalize_batch, normalize_schema
 from headwater.io.errors import InputError
-from headwater.io.example_codec import decode_records
+from headwater.io.example_codec import decode_framed
 from headwater.io.paths import resolve_files
 from headwater.io.tfrecord_files import iter_record_chunks
 
@@ -96,20 +96,12 @@ def read_tfrecord_file(
     path: str, *, schema: pa.Schema | None, batch_size: int = 65536
 ) -> Iterator[pa.RecordBatch]:
     """Batches of one TFRecord file of tf.Examples, decoded to `schema` (or inferred)."""
-    pending: list[bytes] = []
-    base = 0
     for buf, starts, ends, index in iter_record_chunks(path):
-        view = memoryview(buf)
-        if not pending:
-            base = index
-        for a, b in zip(starts, ends, strict=True):
-            pending.append(bytes(view[a:b]))
-            if len(pending) == batch_size:
-                yield decode_records(pending, schema, path=path, record_base=base)
-                base += len(pending)
-                pending = []
-    if pending:
-        yield decode_records(pending, schema, path=path, record_base=base)
+        for lo in range(0, len(starts), batch_size):
+            hi = lo + batch_size
+            yield decode_framed(
+                buf, starts[lo:hi], ends[lo:hi], schema, path=path, record_base=index + lo
+            )
 
 
 def read_tfrecord(

@@ -19,8 +19,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from headwater.io.convention import normalize_batch
-from headwater.io.example_codec import encode_examples
-from headwater.io.tfrecord_files import GZIP_LEVEL, frame_records
+from headwater.io.example_wire import encode_framed
+from headwater.io.feature_columns import feature_columns
+from headwater.io.tfrecord_files import GZIP_LEVEL
 
 __all__ = [
     "shard_paths",
@@ -86,7 +87,7 @@ def write_tfrecord_shard(
     deflater = zlib.compressobj(GZIP_LEVEL, zlib.DEFLATED, 31) if compression == "gzip" else None
     with open(path, "wb") as f:
         for batch in batches:
-            data = frame_records(encode_examples(batch))
+            data = encode_framed(feature_columns(batch), batch.num_rows)
             f.write(deflater.compress(data) if deflater else data)
         if deflater:
             f.write(deflater.flush())

@@ -1,0 +1,717 @@
+/* tf.Example and TFRecord wire codec for headwater.io, called once per batch.
+ *
+ * decode(): serialized tf.Examples -> per-feature columnar buffers (counts, values, offsets).
+ * encode(): per-feature columnar buffers -> serialized tf.Examples, as a list of bytes or as
+ *           TFRecord-framed bytes (length, masked CRC32C, data, masked CRC32C).
+ * unframe(): TFRecord framing -> record spans, every CRC checked.
+ * The Python side (example_wire.py) turns these buffers into numpy / Arrow arrays. No Python
+ * object is created per value; all loops over records and values are here.
+ */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <stdint.h>
+#include <string.h>
+
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
+#error "headwater.io._wire assumes a little-endian machine"
+#endif
+
+/* ------------------------------------------------------------------ growable buffer */
+
+typedef struct {
+    char *p;
+    Py_ssize_t len, cap;
+} Buf;
+
+static int buf_reserve(Buf *b, Py_ssize_t extra) {
+    if (b->len + extra <= b->cap) return 0;
+    Py_ssize_t cap = b->cap ? b->cap : 1024;
+    while (cap < b->len + extra) cap *= 2;
+    char *p = PyMem_Realloc(b->p, (size_t)cap);
+    if (!p) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    b->p = p;
+    b->cap = cap;
+    return 0;
+}
+
+static inline int buf_put(Buf *b, const void *src, Py_ssize_t n) {
+    if (buf_reserve(b, n) < 0) return -1;
+    if (n) memcpy(b->p + b->len, src, (size_t)n);
+    b->len += n;
+    return 0;
+}
+
+static void buf_free(Buf *b) {
+    PyMem_Free(b->p);
+    b->p = NULL;
+    b->len = b->cap = 0;
+}
+
+/* ------------------------------------------------------------------ CRC32C */
+
+static uint32_t crc_table[8][256];
+
+static void crc_init(void) {
+    for (uint32_t i = 0; i < 256; i++) {
+        uint32_t c = i;
+        for (int k = 0; k < 8; k++) c = (c & 1) ? (c >> 1) ^ 0x82F63B78u : c >> 1;
+        crc_table[0][i] = c;
+    }
+    for (uint32_t i = 0; i < 256; i++)
+        for (int t = 1; t < 8; t++)
+            crc_table[t][i] = (crc_table[t - 1][i] >> 8) ^ crc_table[0][crc_table[t - 1][i] & 0xFF];
+}
+
+static uint32_t crc32c(const uint8_t *p, size_t n) {
+    uint32_t c = 0xFFFFFFFFu;
+    while (n && ((uintptr_t)p & 7)) {
+        c = (c >> 8) ^ crc_table[0][(c ^ *p++) & 0xFF];
+        n--;
+    }
+    while (n >= 8) {
+        uint64_t w;
+        memcpy(&w, p, 8);
+        w ^= c;
+        c = crc_table[7][w & 0xFF] ^ crc_table[6][(w >> 8) & 0xFF] ^
+            crc_table[5][(w >> 16) & 0xFF] ^ crc_table[4][(w >> 24) & 0xFF] ^
+            crc_table[3][(w >> 32) & 0xFF] ^ crc_table[2][(w >> 40) & 0xFF] ^
+            crc_table[1][(w >> 48) & 0xFF] ^ crc_table[0][(w >> 56) & 0xFF];
+        p += 8;
+        n -= 8;
+    }
+    while (n--) c = (c >> 8) ^ crc_table[0][(c ^ *p++) & 0xFF];
+    return c ^ 0xFFFFFFFFu;
+}
+
+static inline uint32_t masked_crc(const uint8_t *p, size_t n) {
+    uint32_t c = crc32c(p, n);
+    return ((c >> 15) | (c << 17)) + 0xA282EAD8u;
+}
+
+/* ------------------------------------------------------------------ varints and fields */
+
+static inline int read_varint(const uint8_t **pp, const uint8_t *end, uint64_t *out) {
+    const uint8_t *p = *pp;
+    uint64_t r = 0;
+    for (int shift = 0; shift < 70 && p < end; shift += 7) {
+        uint8_t b = *p++;
+        r |= (uint64_t)(b & 0x7F) << shift;
+        if (b < 0x80) {
+            *out = r;
+            *pp = p;
+            return 0;
+        }
+    }
+    return -1;
+}
+
+static inline int varint_size(uint64_t v) {
+    int n = 1;
+    while (v >= 0x80) {
+        v >>= 7;
+        n++;
+    }
+    return n;
+}
+
+static inline char *put_varint(char *p, uint64_t v) {
+    while (v >= 0x80) {
+        *p++ = (char)((v & 0x7F) | 0x80);
+        v >>= 7;
+    }
+    *p++ = (char)v;
+    return p;
+}
+
+typedef struct {
+    uint32_t number;
+    int wire;
+    const uint8_t *start, *end; /* payload (wire 2), or the value's bytes */
+    uint64_t value;             /* wire 0 */
+} Field;
+
+/* 1: a field was read; 0: end of message; -1: malformed. */
+static inline int next_field(const uint8_t **pp, const uint8_t *end, Field *f) {
+    if (*pp >= end) return 0;
+    uint64_t tag, len;
+    if (read_varint(pp, end, &tag) < 0) return -1;
+    f->number = (uint32_t)(tag >> 3);
+    f->wire = (int)(tag & 7);
+    f->start = *pp;
+    switch (f->wire) {
+        case 0:
+            if (read_varint(pp, end, &f->value) < 0) return -1;
+            break;
+        case 1:
+            if (end - *pp < 8) return -1;
+            *pp += 8;
+            break;
+        case 2:
+            if (read_varint(pp, end, &len) < 0) return -1;
+            if (len > (uint64_t)(end - *pp)) return -1;
+            f->start = *pp;
+            *pp += len;
+            break;
+        case 5:
+            if (end - *pp < 4) return -1;
+            *pp += 4;
+            break;
+        default:
+            return -1;
+    }
+    f->end = *pp;
+    return 1;
+}
+
+/* ------------------------------------------------------------------ decode */
+
+enum { K_NONE = 0, K_BYTES = 1, K_FLOAT = 2, K_INT64 = 3 };
+
+typedef struct {
+    PyObject *name; /* bytes, owned */
+    int kind;
+    int64_t *counts;
+    Buf values;  /* float32 / int64 values, or the bytes' data */
+    Buf offsets; /* int64 end offsets of bytes values (a leading 0 is added on output) */
+    Py_ssize_t last_record, mark_values, mark_offsets;
+} Feat;
+
+typedef struct {
+    Feat *f;
+    Py_ssize_t n, cap, num_records;
+    int discover;
+    Py_ssize_t *hint; /* feature index last seen at each entry position */
+    Py_ssize_t hint_cap;
+} Feats;
+
+static void feats_free(Feats *fs) {
+    for (Py_ssize_t i = 0; i < fs->n; i++) {
+        Py_XDECREF(fs->f[i].name);
+        PyMem_Free(fs->f[i].counts);
+        buf_free(&fs->f[i].values);
+        buf_free(&fs->f[i].offsets);
+    }
+    PyMem_Free(fs->f);
+    PyMem_Free(fs->hint);
+}
+
+static Py_ssize_t feats_add(Feats *fs, const char *key, Py_ssize_t klen) {
+    if (fs->n == fs->cap) {
+        Py_ssize_t cap = fs->cap ? fs->cap * 2 : 16;
+        Feat *f = PyMem_Realloc(fs->f, sizeof(Feat) * (size_t)cap);
+        if (!f) {
+            PyErr_NoMemory();
+            return -2;
+        }
+        fs->f = f;
+        fs->cap = cap;
+    }
+    Feat *ft = &fs->f[fs->n];
+    memset(ft, 0, sizeof(Feat));
+    ft->last_record = -1;
+    ft->name = PyBytes_FromStringAndSize(key, klen);
+    ft->counts = PyMem_Malloc(sizeof(int64_t) * (size_t)(fs->num_records ? fs->num_records : 1));
+    if (!ft->name || !ft->counts) {
+        Py_XDECREF(ft->name);
+        PyMem_Free(ft->counts);
+        if (!PyErr_Occurred()) PyErr_NoMemory();
+        return -2;
+    }
+    for (Py_ssize_t i = 0; i < fs->num_records; i++) ft->counts[i] = -1;
+    return fs->n++;
+}
+
+static inline int key_is(Feat *ft, const uint8_t *key, Py_ssize_t klen) {
+    return PyBytes_GET_SIZE(ft->name) == klen && memcmp(PyBytes_AS_STRING(ft->name), key, (size_t)klen) == 0;
+}
+
+/* Index of the feature named key, -1 if not wanted, -2 on error. */
+static Py_ssize_t feats_find(Feats *fs, Py_ssize_t position, const uint8_t *key, Py_ssize_t klen) {
+    if (position >= fs->hint_cap) {
+        Py_ssize_t cap = fs->hint_cap ? fs->hint_cap * 2 : 64;
+        while (cap <= position) cap *= 2;
+        Py_ssize_t *h = PyMem_Realloc(fs->hint, sizeof(Py_ssize_t) * (size_t)cap);
+        if (!h) {
+            PyErr_NoMemory();
+            return -2;
+        }
+        for (Py_ssize_t i = fs->hint_cap; i < cap; i++) h[i] = -1;
+        fs->hint = h;
+        fs->hint_cap = cap;
+    }
+    Py_ssize_t h = fs->hint[position];
+    if (h >= 0 && key_is(&fs->f[h], key, klen)) return h;
+    for (Py_ssize_t i = 0; i < fs->n; i++) {
+        if (key_is(&fs->f[i], key, klen)) {
+            fs->hint[position] = i;
+            return i;
+        }
+    }
+    if (!fs->discover) return -1;
+    Py_ssize_t i = feats_add(fs, (const char *)key, klen);
+    if (i >= 0) fs->hint[position] = i;
+    return i;
+}
+
+static PyObject *WireError;
+
+static PyObject *wire_error(const char *message, Py_ssize_t record) {
+    PyObject *args = Py_BuildValue("(sn)", message, record);
+    if (args) {
+        PyErr_SetObject(WireError, args);
+        Py_DECREF(args);
+    }
+    return NULL;
+}
+
+/* Append the values of one value list; returns the count, or -1 (malformed). */
+static Py_ssize_t read_list(Feat *ft, int kind, const uint8_t *p, const uint8_t *end) {
+    Field f;
+    int r;
+    Py_ssize_t count = 0;
+    while ((r = next_field(&p, end, &f)) == 1) {
+        if (f.number != 1) continue;
+        if (kind == K_FLOAT) {
+            if (f.wire != 2 && f.wire != 5) return -1;
+            Py_ssize_t n = f.end - f.start;
+            if (n % 4) return -1;
+            if (buf_put(&ft->values, f.start, n) < 0) return -2;
+            count += n / 4;
+        } else if (kind == K_INT64) {
+            if (f.wire == 0) {
+                int64_t v = (int64_t)f.value;
+                if (buf_put(&ft->values, &v, 8) < 0) return -2;
+                count++;
+            } else if (f.wire == 2) {
+                const uint8_t *q = f.start;
+                if (buf_reserve(&ft->values, 8 * (f.end - f.start)) < 0) return -2;
+                while (q < f.end) {
+                    uint64_t v;
+                    if (read_varint(&q, f.end, &v) < 0) return -1;
+                    memcpy(ft->values.p + ft->values.len, &v, 8);
+                    ft->values.len += 8;
+                    count++;
+                }
+            } else {
+                return -1;
+            }
+        } else {
+            if (f.wire != 2) return -1;
+            if (buf_put(&ft->values, f.start, f.end - f.start) < 0) return -2;
+            int64_t off = (int64_t)ft->values.len;
+            if (buf_put(&ft->offsets, &off, 8) < 0) return -2;
+            count++;
+        }
+    }
+    return r < 0 ? -1 : count;
+}
+
+static const char *KIND_NAME[] = {"no value list", "bytes_list", "float_list", "int64_list"};
+
+static PyObject *decode(PyObject *self, PyObject *args) {
+    Py_buffer data, starts, ends;
+    PyObject *names;
+    if (!PyArg_ParseTuple(args, "y*y*y*O", &data, &starts, &ends, &names)) return NULL;
+    PyObject *result = NULL;
+    Feats fs;
+    memset(&fs, 0, sizeof(fs));
+    const uint8_t *base = data.buf;
+    const int64_t *st = starts.buf, *en = ends.buf;
+    Py_ssize_t n = starts.len / 8;
+    fs.num_records = n;
+    fs.discover = names == Py_None;
+    if (!fs.discover) {
+        Py_ssize_t m = PySequence_Size(names);
+        if (m < 0) goto done;
+        for (Py_ssize_t i = 0; i < m; i++) {
+            PyObject *item = PySequence_GetItem(names, i);
+            if (!item) goto done;
+            if (!PyBytes_Check(item)) {
+                Py_DECREF(item);
+                PyErr_SetString(PyExc_TypeError, "names must be bytes");
+                goto done;
+            }
+            Py_ssize_t k = feats_add(&fs, PyBytes_AS_STRING(item), PyBytes_GET_SIZE(item));
+            Py_DECREF(item);
+            if (k < 0) goto done;
+        }
+    }
+    char message[256];
+    for (Py_ssize_t r = 0; r < n; r++) {
+        if (st[r] < 0 || en[r] < st[r] || en[r] > data.len) {
+            wire_error("record span out of range", r);
+            goto done;
+        }
+        const uint8_t *p = base + st[r], *end = base + en[r];
+        Field ex, fe, en_f, vf;
+        int rc;
+        Py_ssize_t position = 0;
+        while ((rc = next_field(&p, end, &ex)) == 1) {
+            if (ex.number != 1 || ex.wire != 2) continue;
+            const uint8_t *q = ex.start;
+            int rc2;
+            while ((rc2 = next_field(&q, ex.end, &fe)) == 1) {
+                if (fe.number != 1 || fe.wire != 2) continue;
+                const uint8_t *key = (const uint8_t *)"", *vstart = NULL, *vend = NULL;
+                Py_ssize_t klen = 0;
+                const uint8_t *e = fe.start;
+                int rc3;
+                while ((rc3 = next_field(&e, fe.end, &en_f)) == 1) {
+                    if (en_f.wire != 2) continue;
+                    if (en_f.number == 1) {
+                        key = en_f.start;
+                        klen = en_f.end - en_f.start;
+                    } else if (en_f.number == 2) {
+                        vstart = en_f.start;
+                        vend = en_f.end;
+                    }
+                }
+                if (rc3 < 0) {
+                    wire_error("malformed feature map entry", r);
+                    goto done;
+                }
+                Py_ssize_t fi = feats_find(&fs, position++, key, klen);
+                if (fi == -2) goto done;
+                if (fi < 0) continue;
+                int kind = K_NONE;
+                const uint8_t *lstart = NULL, *lend = NULL;
+                if (vstart) {
+                    const uint8_t *v = vstart;
+                    int rc4;
+                    while ((rc4 = next_field(&v, vend, &vf)) == 1) {
+                        if (vf.wire == 2 && vf.number >= 1 && vf.number <= 3) {
+                            kind = (int)vf.number;
+                            lstart = vf.start;
+                            lend = vf.end;
+                        }
+                    }
+                    if (rc4 < 0) {
+                        wire_error("malformed Feature message", r);
+                        goto done;
+                    }
+                }
+                Feat *ft = &fs.f[fi];
+                if (ft->last_record == r) { /* repeated key: the last one wins */
+                    ft->values.len = ft->mark_values;
+                    ft->offsets.len = ft->mark_offsets;
+                    ft->counts[r] = -1;
+                }
+                ft->last_record = r;
+                ft->mark_values = ft->values.len;
+                ft->mark_offsets = ft->offsets.len;
+                if (kind == K_NONE) continue;
+                if (ft->kind == K_NONE) {
+                    ft->kind = kind;
+                } else if (ft->kind != kind) {
+                    PyOS_snprintf(message, sizeof(message),
+                                  "feature %.100s is a %s here but a %s in earlier records",
+                                  PyBytes_AS_STRING(ft->name), KIND_NAME[kind], KIND_NAME[ft->kind]);
+                    wire_error(message, r);
+                    goto done;
+                }
+                Py_ssize_t count = read_list(ft, kind, lstart, lend);
+                if (count == -2) goto done;
+                if (count < 0) {
+                    PyOS_snprintf(message, sizeof(message), "malformed %s of feature %.100s",
+                                  KIND_NAME[kind], PyBytes_AS_STRING(ft->name));
+                    wire_error(message, r);
+                    goto done;
+                }
+                ft->counts[r] = count;
+            }
+            if (rc2 < 0) {
+                wire_error("malformed Features message", r);
+                goto done;
+            }
+        }
+        if (rc < 0) {
+            wire_error("malformed Example message", r);
+            goto done;
+        }
+    }
+    result = PyList_New(fs.n);
+    if (!result) goto done;
+    for (Py_ssize_t i = 0; i < fs.n; i++) {
+        Feat *ft = &fs.f[i];
+        PyObject *offsets;
+        if (ft->kind == K_BYTES) {
+            offsets = PyBytes_FromStringAndSize(NULL, ft->offsets.len + 8);
+            if (offsets) {
+                memset(PyBytes_AS_STRING(offsets), 0, 8);
+                if (ft->offsets.len) memcpy(PyBytes_AS_STRING(offsets) + 8, ft->offsets.p, (size_t)ft->offsets.len);
+            }
+        } else {
+            offsets = Py_None;
+            Py_INCREF(offsets);
+        }
+        PyObject *item = Py_BuildValue(
+            "(Oiy#y#N)", ft->name, ft->kind, (const char *)ft->counts, (Py_ssize_t)(8 * n),
+            ft->values.p ? ft->values.p : "", ft->values.len, offsets);
+        if (!item) {
+            Py_CLEAR(result);
+            goto done;
+        }
+        PyList_SET_ITEM(result, i, item);
+    }
+done:
+    feats_free(&fs);
+    PyBuffer_Release(&data);
+    PyBuffer_Release(&starts);
+    PyBuffer_Release(&ends);
+    return result;
+}
+
+/* ------------------------------------------------------------------ encode */
+
+typedef struct {
+    Py_buffer key, counts, values, offsets;
+    int kind, has_offsets;
+    Py_ssize_t cursor; /* next value index */
+    Py_ssize_t payload, feature, entry; /* sizes for the current record */
+} Col;
+
+static const char KIND_TAG[] = {0, 0x0A, 0x12, 0x1A};
+
+static PyObject *encode(PyObject *self, PyObject *args) {
+    Py_ssize_t n;
+    PyObject *columns;
+    int framed;
+    if (!PyArg_ParseTuple(args, "nOp", &n, &columns, &framed)) return NULL;
+    Py_ssize_t m = PySequence_Size(columns);
+    if (m < 0) return NULL;
+    Col *cols = PyMem_Calloc((size_t)(m ? m : 1), sizeof(Col));
+    if (!cols) return PyErr_NoMemory();
+    PyObject *result = NULL, *list = NULL;
+    Buf out = {0};
+    int64_t *ends = NULL;
+    Py_ssize_t got = 0;
+    for (; got < m; got++) {
+        PyObject *item = PySequence_GetItem(columns, got);
+        if (!item) goto done;
+        Col *c = &cols[got];
+        PyObject *offsets_obj;
+        int ok = PyArg_ParseTuple(item, "y*iy*y*O", &c->key, &c->kind, &c->counts, &c->values, &offsets_obj);
+        if (ok && offsets_obj != Py_None) {
+            ok = PyObject_GetBuffer(offsets_obj, &c->offsets, PyBUF_SIMPLE) == 0;
+            c->has_offsets = ok;
+        }
+        Py_DECREF(item);
+        if (!ok) {
+            got++;
+            goto done;
+        }
+        if (c->counts.len / 8 < n || c->kind < K_BYTES || c->kind > K_INT64 ||
+            (c->kind == K_BYTES && !c->has_offsets)) {
+            PyErr_SetString(PyExc_ValueError, "bad column buffers");
+            got++;
+            goto done;
+        }
+    }
+    if (!framed) {
+        ends = PyMem_Malloc(sizeof(int64_t) * (size_t)(n ? n : 1));
+        if (!ends) {
+            PyErr_NoMemory();
+            goto done;
+        }
+    }
+    for (Py_ssize_t r = 0; r < n; r++) {
+        uint64_t total = 0;
+        for (Py_ssize_t j = 0; j < m; j++) {
+            Col *c = &cols[j];
+            int64_t count = ((const int64_t *)c->counts.buf)[r];
+            if (count < 0) continue;
+            uint64_t payload = 0;
+            if (c->kind == K_FLOAT) {
+                if (count) payload = 1 + varint_size(4 * (uint64_t)count) + 4 * (uint64_t)count;
+            } else if (c->kind == K_INT64) {
+                const int64_t *v = (const int64_t *)c->values.buf + c->cursor;
+                uint64_t bytes = 0;
+                for (int64_t k = 0; k < count; k++) bytes += varint_size((uint64_t)v[k]);
+                if (count) payload = 1 + varint_size(bytes) + bytes;
+            } else {
+                const int64_t *off = (const int64_t *)c->offsets.buf + c->cursor;
+                for (int64_t k = 0; k < count; k++) {
+                    uint64_t len = (uint64_t)(off[k + 1] - off[k]);
+                    payload += 1 + varint_size(len) + len;
+                }
+            }
+            uint64_t klen = (uint64_t)c->key.len;
+            uint64_t feature = 1 + varint_size(payload) + payload;
+            uint64_t entry = 1 + varint_size(klen) + klen + 1 + varint_size(feature) + feature;
+            c->payload = (Py_ssize_t)payload;
+            c->feature = (Py_ssize_t)feature;
+            c->entry = (Py_ssize_t)entry;
+            total += 1 + varint_size(entry) + entry;
+        }
+        uint64_t size = 1 + varint_size(total) + total;
+        if (buf_reserve(&out, (Py_ssize_t)size + 16) < 0) goto done;
+        char *start = out.p + out.len;
+        char *w = start + (framed ? 12 : 0);
+        *w++ = 0x0A;
+        w = put_varint(w, total);
+        for (Py_ssize_t j = 0; j < m; j++) {
+            Col *c = &cols[j];
+            int64_t count = ((const int64_t *)c->counts.buf)[r];
+            if (count < 0) continue;
+            *w++ = 0x0A;
+            w = put_varint(w, (uint64_t)c->entry);
+            *w++ = 0x0A;
+            w = put_varint(w, (uint64_t)c->key.len);
+            memcpy(w, c->key.buf, (size_t)c->key.len);
+            w += c->key.len;
+            *w++ = 0x12;
+            w = put_varint(w, (uint64_t)c->feature);
+            *w++ = KIND_TAG[c->kind];
+            w = put_varint(w, (uint64_t)c->payload);
+            if (c->kind == K_FLOAT) {
+                if (count) {
+                    *w++ = 0x0A;
+                    w = put_varint(w, 4 * (uint64_t)count);
+                    memcpy(w, (const float *)c->values.buf + c->cursor, 4 * (size_t)count);
+                    w += 4 * count;
+                }
+            } else if (c->kind == K_INT64) {
+                if (count) {
+                    const int64_t *v = (const int64_t *)c->values.buf + c->cursor;
+                    uint64_t bytes = 0;
+                    for (int64_t k = 0; k < count; k++) bytes += varint_size((uint64_t)v[k]);
+                    *w++ = 0x0A;
+                    w = put_varint(w, bytes);
+                    for (int64_t k = 0; k < count; k++) w = put_varint(w, (uint64_t)v[k]);
+                }
+            } else {
+                const int64_t *off = (const int64_t *)c->offsets.buf + c->cursor;
+                const char *data = c->values.buf;
+                for (int64_t k = 0; k < count; k++) {
+                    uint64_t len = (uint64_t)(off[k + 1] - off[k]);
+                    *w++ = 0x0A;
+                    w = put_varint(w, len);
+                    memcpy(w, data + off[k], (size_t)len);
+                    w += len;
+                }
+            }
+            c->cursor += count;
+        }
+        if (framed) {
+            uint64_t len = size;
+            memcpy(start, &len, 8);
+            uint32_t crc = masked_crc((const uint8_t *)start, 8);
+            memcpy(start + 8, &crc, 4);
+            crc = masked_crc((const uint8_t *)start + 12, (size_t)size);
+            memcpy(w, &crc, 4);
+            w += 4;
+        }
+        out.len = w - out.p;
+        if (!framed) ends[r] = (int64_t)out.len;
+    }
+    if (framed) {
+        result = PyBytes_FromStringAndSize(out.p ? out.p : "", out.len);
+    } else {
+        list = PyList_New(n);
+        if (!list) goto done;
+        int64_t prev = 0;
+        for (Py_ssize_t r = 0; r < n; r++) {
+            PyObject *b = PyBytes_FromStringAndSize(out.p + prev, (Py_ssize_t)(ends[r] - prev));
+            if (!b) goto done;
+            PyList_SET_ITEM(list, r, b);
+            prev = ends[r];
+        }
+        result = list;
+        list = NULL;
+    }
+done:
+    for (Py_ssize_t j = 0; j < got; j++) {
+        Col *c = &cols[j];
+        if (c->key.obj) PyBuffer_Release(&c->key);
+        if (c->counts.obj) PyBuffer_Release(&c->counts);
+        if (c->values.obj) PyBuffer_Release(&c->values);
+        if (c->has_offsets) PyBuffer_Release(&c->offsets);
+    }
+    PyMem_Free(cols);
+    PyMem_Free(ends);
+    buf_free(&out);
+    Py_XDECREF(list);
+    return result;
+}
+
+/* ------------------------------------------------------------------ TFRecord framing */
+
+static PyObject *unframe(PyObject *self, PyObject *args) {
+    Py_buffer data;
+    if (!PyArg_ParseTuple(args, "y*", &data)) return NULL;
+    const uint8_t *p = data.buf;
+    Py_ssize_t size = data.len, pos = 0;
+    Buf starts = {0}, ends = {0};
+    PyObject *error = Py_None, *result = NULL;
+    Py_INCREF(error);
+    while (size - pos >= 12) {
+        uint64_t len;
+        uint32_t crc;
+        memcpy(&len, p + pos, 8);
+        memcpy(&crc, p + pos + 8, 4);
+        if (masked_crc(p + pos, 8) != crc) {
+            Py_DECREF(error);
+            error = Py_BuildValue("(snn)", "bad record length CRC (corrupt length field)",
+                                  starts.len / 8, pos);
+            break;
+        }
+        if (size - pos < 16 || len > (uint64_t)(size - pos - 16)) break; /* needs more data */
+        int64_t a = pos + 12, b = pos + 12 + (Py_ssize_t)len;
+        memcpy(&crc, p + b, 4);
+        if (masked_crc(p + a, (size_t)len) != crc) {
+            Py_DECREF(error);
+            error = Py_BuildValue("(snn)", "bad record data CRC (corrupt record)", starts.len / 8, pos);
+            break;
+        }
+        if (buf_put(&starts, &a, 8) < 0 || buf_put(&ends, &b, 8) < 0) goto done;
+        pos = b + 4;
+    }
+    if (!error) goto done;
+    result = Py_BuildValue("(y#y#nO)", starts.p ? starts.p : "", starts.len, ends.p ? ends.p : "",
+                           ends.len, pos, error);
+done:
+    Py_XDECREF(error);
+    buf_free(&starts);
+    buf_free(&ends);
+    PyBuffer_Release(&data);
+    return result;
+}
+
+static PyObject *py_masked_crc(PyObject *self, PyObject *args) {
+    Py_buffer data;
+    if (!PyArg_ParseTuple(args, "y*", &data)) return NULL;
+    uint32_t c = masked_crc(data.buf, (size_t)data.len);
+    PyBuffer_Release(&data);
+    return PyLong_FromUnsignedLong(c);
+}
+
+static PyMethodDef METHODS[] = {
+    {"decode", decode, METH_VARARGS,
+     "decode(data, starts, ends, names|None) -> [(name, kind, counts, values, offsets|None)]"},
+    {"encode", encode, METH_VARARGS,
+     "encode(n, [(key, kind, counts, values, offsets|None)], framed) -> list[bytes] | bytes"},
+    {"unframe", unframe, METH_VARARGS,
+     "unframe(data) -> (starts, ends, consumed, None | (message, record, offset))"},
+    {"masked_crc32c", py_masked_crc, METH_VARARGS, "TensorFlow's masked CRC32C of data."},
+    {NULL, NULL, 0, NULL}};
+
+static struct PyModuleDef MODULE = {PyModuleDef_HEAD_INIT, "_wire",
+                                    "tf.Example / TFRecord wire codec (see example_wire.py).", -1,
+                                    METHODS};
+
+PyMODINIT_FUNC PyInit__wire(void) {
+    crc_init();
+    PyObject *m = PyModule_Create(&MODULE);
+    if (!m) return NULL;
+    WireError = PyErr_NewException("headwater.io._wire.WireError", PyExc_ValueError, NULL);
+    if (!WireError || PyModule_AddObject(m, "WireError", WireError) < 0) {
+        Py_XDECREF(WireError);
+        Py_DECREF(m);
+        return NULL;
+    }
+    Py_INCREF(WireError);
+    return m;
+}

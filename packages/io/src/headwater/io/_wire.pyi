@@ -1,0 +1,18 @@
+"""Types of the C extension `_wire.c` (the tf.Example / TFRecord wire codec)."""
+
+from collections.abc import Sequence
+
+import numpy as np
+
+_Buffer = bytes | bytearray | memoryview | np.ndarray
+
+class WireError(ValueError): ...
+
+def decode(
+    data: _Buffer, starts: _Buffer, ends: _Buffer, names: Sequence[bytes] | None
+) -> list[tuple[bytes, int, bytes, bytes, bytes | None]]: ...
+def encode(
+    n: int, columns: Sequence[tuple[bytes, int, _Buffer, _Buffer, _Buffer | None]], framed: bool
+) -> list[bytes] | bytes: ...
+def unframe(data: _Buffer) -> tuple[bytes, bytes, int, tuple[str, int, int] | None]: ...
+def masked_crc32c(data: _Buffer) -> int: ...

@@ -1,0 +1,118 @@
+"""The compiled tf.Example / TFRecord wire codec (`_wire.c`) behind a numpy interface.
+
+One C call per batch parses or writes every record, so no Python object is made per value:
+`decode_buffer` turns record spans of one buffer into `FeatureColumn`s, `encode_columns` turns
+`FeatureColumn`s into serialized records (or TFRecord-framed bytes), `unframe` finds and checks
+the records of a TFRecord buffer.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from headwater.io import _wire
+from headwater.io.feature_columns import BYTES, FeatureColumn
+
+__all__ = ["WireError", "decode_buffer", "encode_columns", "masked_crc32c", "unframe"]
+
+WireError = _wire.WireError
+"""A record that is not a valid tf.Example: args are (message, record index in the batch)."""
+
+
+def decode_buffer(
+    data: bytes | np.ndarray, starts: np.ndarray, ends: np.ndarray, names: list[str] | None
+) -> list[FeatureColumn]:
+    """Columnar features of the records data[starts[i]:ends[i]].
+
+    With `names`, only those features, in that order; without, every feature in first-seen order.
+    """
+    wanted = None if names is None else [n.encode("utf-8", "surrogateescape") for n in names]
+    raw = _wire.decode(
+        data,
+        np.ascontiguousarray(starts, dtype=np.int64),
+        np.ascontiguousarray(ends, dtype=np.int64),
+        wanted,
+    )
+    out = []
+    for name, kind, counts, values, offsets in raw:
+        column_values: np.ndarray | tuple[np.ndarray, np.ndarray]
+        if kind == BYTES:
+            assert offsets is not None
+            column_values = (
+                np.frombuffer(offsets, dtype=np.int64),
+                np.frombuffer(values, dtype=np.uint8),
+            )
+        elif kind == 2:
+            column_values = np.frombuffer(values, dtype="<f4")
+        else:
+            column_values = np.frombuffer(values, dtype="<i8")
+        out.append(
+            FeatureColumn(
+                name.decode("utf-8", "surrogateescape"),
+                kind,
+                np.frombuffer(counts, dtype=np.int64),
+                column_values,
+            )
+        )
+    return out
+
+
+def _wire_columns(
+    columns: list[FeatureColumn],
+) -> list[tuple[bytes, int, np.ndarray, np.ndarray, np.ndarray | None]]:
+    prepared: list[tuple[bytes, int, np.ndarray, np.ndarray, np.ndarray | None]] = []
+    for col in columns:
+        counts = np.ascontiguousarray(col.counts, dtype=np.int64)
+        if col.kind == BYTES:
+            assert isinstance(col.values, tuple)
+            offsets, data = col.values
+            prepared.append(
+                (
+                    col.name.encode("utf-8", "surrogateescape"),
+                    col.kind,
+                    counts,
+                    np.ascontiguousarray(data, dtype=np.uint8),
+                    np.ascontiguousarray(offsets, dtype=np.int64),
+                )
+            )
+        else:
+            assert isinstance(col.values, np.ndarray)
+            dtype = "<f4" if col.kind == 2 else "<i8"
+            values = np.ascontiguousarray(col.values, dtype=dtype)
+            prepared.append(
+                (col.name.encode("utf-8", "surrogateescape"), col.kind, counts, values, None)
+            )
+    return prepared
+
+
+def encode_columns(columns: list[FeatureColumn], num_rows: int) -> list[bytes]:
+    """One serialized tf.Example per row."""
+    records = _wire.encode(num_rows, _wire_columns(columns), False)
+    assert isinstance(records, list)
+    return records
+
+
+def encode_framed(columns: list[FeatureColumn], num_rows: int) -> bytes:
+    """The rows as tf.Examples already framed as TFRecord records (uncompressed)."""
+    framed = _wire.encode(num_rows, _wire_columns(columns), True)
+    assert isinstance(framed, bytes)
+    return framed
+
+
+def unframe(data: bytes) -> tuple[np.ndarray, np.ndarray, int, tuple[str, int, int] | None]:
+    """(record starts, record ends, bytes consumed, error) of the complete records in `data`.
+
+    error is None or (message, record index, byte offset of the bad record).
+    """
+    starts, ends, consumed, error = _wire.unframe(data)
+    return (
+        np.frombuffer(starts, dtype=np.int64),
+        np.frombuffer(ends, dtype=np.int64),
+        consumed,
+        error,
+    )
+
+
+def masked_crc32c(data: bytes) -> int:
+    """TensorFlow's masked CRC32C of `data`."""
+    return _wire.masked_crc32c(data)
