@@ -44,6 +44,7 @@ from headwater.data_validation.statistics import (
     generate_statistics_from_parquet,
     generate_statistics_from_tfrecord,
 )
+from headwater.data_validation.statistics_view import StatisticsView, visualize_statistics
 from headwater.data_validation.stats_errors import StatisticsError
 from headwater.data_validation.stats_io import (
     load_statistics,
@@ -86,6 +87,7 @@ __all__ = [
     "SliceFunction",
     "StatisticsCombiner",
     "StatisticsError",
+    "StatisticsView",
     "StatsGenerator",
     "StatsOptions",
     "ValidationReport",
@@ -120,6 +122,7 @@ __all__ = [
     "validate_examples_in_csv",
     "validate_examples_in_tfrecord",
     "validate_statistics",
+    "visualize_statistics",
     "write_schema_text",
     "write_stats_binary",
     "write_stats_text",
