@@ -27,7 +27,7 @@ PENGUIN = os.path.join(os.path.dirname(__file__), "..", "..", "..", "examples", 
 
 
 def _run(root, *nodes):
-    return LocalDagRunner(out=None).run(Pipeline("gen", str(root), list(nodes)))
+    return LocalDagRunner(quiet=True).run(Pipeline("gen", str(root), list(nodes)))
 
 
 def _rows(examples, split):

@@ -69,7 +69,7 @@ def _pipeline(root, *, steps=3, threshold=2, fail_if="", enable_cache=True, extr
 
 
 def _run(pipeline):
-    return LocalDagRunner(out=None).run(pipeline)
+    return LocalDagRunner(quiet=True).run(pipeline)
 
 
 def _store(root):

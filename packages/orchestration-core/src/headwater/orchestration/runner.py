@@ -69,10 +69,11 @@ def new_run_id() -> str:
 
 
 class LocalDagRunner:
-    """Runs a pipeline in this process; progress lines go to `out` (None for quiet)."""
+    """Runs a pipeline in this process; progress lines go to `out` (stdout by default)."""
 
-    def __init__(self, *, out: TextIO | None = sys.stdout) -> None:
+    def __init__(self, *, out: TextIO | None = None, quiet: bool = False) -> None:
         self._out = out
+        self._quiet = quiet
 
     def run(self, pipeline: Pipeline, *, run_id: str | None = None) -> RunResult:
         """Run every node in order; raise ComponentFailedError at the first failure."""
@@ -121,8 +122,8 @@ class LocalDagRunner:
                 self._say(f"    {key}: {artifact.TYPE_NAME} {artifact.uri}")
 
     def _say(self, line: str) -> None:
-        if self._out is not None:
-            print(line, file=self._out, flush=True)
+        if not self._quiet:
+            print(line, file=self._out or sys.stdout, flush=True)
 
 
 def _store_label(pipeline: Pipeline) -> str:

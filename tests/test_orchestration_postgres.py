@@ -1,0 +1,108 @@
+"""The same pipeline against a real PostgreSQL server through ConnectionConfig.postgresql.
+
+The test starts its own server (initdb + pg_ctl into a temporary folder, loopback, a free
+port) as the `postgres` user (PostgreSQL refuses to run as root) and stops it afterwards.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+from collections.abc import Iterator
+
+import pytest
+from ml_metadata.proto import metadata_store_pb2 as mlmd
+
+from headwater.orchestration import (
+    CsvExampleGen,
+    LocalDagRunner,
+    MetadataStore,
+    Pipeline,
+    postgresql_metadata_connection_config,
+)
+
+pytestmark = pytest.mark.integration
+
+PENGUIN = os.path.join(os.path.dirname(__file__), "..", "examples", "penguin", "data")
+
+
+def _pg_bin() -> str | None:
+    found = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"))
+    return os.path.dirname(found[-1]) if found else None
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _as_server_user(args: list[str]) -> list[str]:
+    if os.geteuid() == 0:
+        return ["runuser", "-u", "postgres", "--", *args]
+    return args
+
+
+@pytest.fixture(scope="module")
+def postgres() -> Iterator[dict[str, object]]:
+    bindir = _pg_bin()
+    if bindir is None:
+        pytest.skip("PostgreSQL is not installed (.ci/run installs Debian's postgresql)")
+    base = tempfile.mkdtemp(prefix="hw_pg_")
+    data = os.path.join(base, "data")
+    if os.geteuid() == 0:
+        shutil.chown(base, "postgres", "postgres")
+    port = _free_port()
+    subprocess.run(
+        _as_server_user([f"{bindir}/initdb", "-D", data, "-A", "trust", "-U", "postgres"]),
+        check=True,
+        capture_output=True,
+    )
+    options = f"-p {port} -k {base} -c listen_addresses=127.0.0.1 -c fsync=off"
+    subprocess.run(
+        _as_server_user(
+            [f"{bindir}/pg_ctl", "-D", data, "-o", options, "-l", f"{base}/log", "-w", "start"]
+        ),
+        check=True,
+        capture_output=True,
+    )
+    try:
+        subprocess.run(
+            [f"{bindir}/createdb", "-h", "127.0.0.1", "-p", str(port), "-U", "postgres", "mlmd"],
+            check=True,
+            capture_output=True,
+        )
+        yield {"host": "127.0.0.1", "port": port, "database": "mlmd", "user": "postgres"}
+    finally:
+        subprocess.run(
+            _as_server_user([f"{bindir}/pg_ctl", "-D", data, "-m", "fast", "-w", "stop"]),
+            check=False,
+            capture_output=True,
+        )
+        shutil.rmtree(base, ignore_errors=True)
+
+
+def test_pipeline_records_in_postgresql_and_reruns_from_cache(postgres, tmp_path):
+    config = postgresql_metadata_connection_config(**postgres)  # type: ignore[arg-type]
+
+    def pipeline() -> Pipeline:
+        gen = CsvExampleGen(input_base=PENGUIN)
+        return Pipeline("pg", str(tmp_path), [gen], metadata_connection_config=config)
+
+    first = LocalDagRunner(quiet=True).run(pipeline())
+    second = LocalDagRunner(quiet=True).run(pipeline())
+    assert [n.status for n in first.nodes] == ["COMPLETE"]
+    assert [n.status for n in second.nodes] == ["CACHED"]
+    assert not os.path.exists(os.path.join(str(tmp_path), "metadata.sqlite"))
+    store = MetadataStore(config).store
+    assert [c.name for c in store.get_contexts_by_type("pipeline")] == ["pg"]
+    states = [e.last_known_state for e in sorted(store.get_executions(), key=lambda e: e.id)]
+    assert states == [mlmd.Execution.COMPLETE, mlmd.Execution.CACHED]
+    [examples] = store.get_artifacts()
+    assert examples.state == mlmd.Artifact.LIVE
+    assert examples.properties["split_names"].string_value == '["train", "eval"]'
+    assert os.path.isdir(os.path.join(examples.uri, "Split-train"))
