@@ -6,6 +6,7 @@ Example:
 
 from typing import TYPE_CHECKING, Any
 
+from headwater.data_validation.anomalies_view import AnomaliesView, visualize_anomalies
 from headwater.data_validation.combiner import DEFAULT_SLICE_KEY, StatisticsCombiner
 from headwater.data_validation.drift import Comparator, DriftResult
 from headwater.data_validation.example_validation import (
@@ -36,6 +37,7 @@ from headwater.data_validation.schema import (
 )
 from headwater.data_validation.schema_errors import InvalidStatisticsError, SchemaError
 from headwater.data_validation.schema_inference import infer_schema
+from headwater.data_validation.schema_view import SchemaView, visualize_schema
 from headwater.data_validation.slicing import get_feature_value_slicer
 from headwater.data_validation.statistics import (
     generate_statistics,
@@ -76,6 +78,7 @@ def __getattr__(name: str) -> Any:
 
 __all__ = [
     "DEFAULT_SLICE_KEY",
+    "AnomaliesView",
     "AnomalousExample",
     "Comparator",
     "DriftResult",
@@ -84,6 +87,7 @@ __all__ = [
     "InvalidStatisticsError",
     "SchemaChange",
     "SchemaError",
+    "SchemaView",
     "SliceFunction",
     "StatisticsCombiner",
     "StatisticsError",
@@ -122,6 +126,8 @@ __all__ = [
     "validate_examples_in_csv",
     "validate_examples_in_tfrecord",
     "validate_statistics",
+    "visualize_anomalies",
+    "visualize_schema",
     "visualize_statistics",
     "write_schema_text",
     "write_stats_binary",

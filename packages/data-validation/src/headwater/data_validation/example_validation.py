@@ -102,9 +102,9 @@ class ExampleValidationResult:
         return sorted({(e.path, e.row) for e in self.examples})
 
     def _repr_html_(self) -> str:
-        from headwater.data_validation.anomalies_view import anomalies_html
+        from headwater.data_validation.anomalies_view import visualize_anomalies
 
-        return anomalies_html(self.anomalies, examples=self.examples)
+        return visualize_anomalies(self)._repr_html_()
 
 
 def validate_examples_in_csv(

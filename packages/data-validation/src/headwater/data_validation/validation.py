@@ -86,9 +86,9 @@ class ValidationReport:
     """The schema with every suggested edit applied."""
 
     def _repr_html_(self) -> str:
-        from headwater.data_validation.anomalies_view import anomalies_html
+        from headwater.data_validation.anomalies_view import visualize_anomalies
 
-        return anomalies_html(self.anomalies, drift=self.drift, changes=self.changes)
+        return visualize_anomalies(self)._repr_html_()
 
 
 def validate_statistics(
