@@ -9,7 +9,7 @@ it works.
 
 import os
 
-from headwater.orchestration import CsvExampleGen, LocalDagRunner, Pipeline
+from headwater.orchestration import CsvExampleGen, LocalDagRunner, Pipeline, StatisticsGen
 
 DATA = os.path.join(os.path.dirname(os.path.abspath(__file__)), "data")
 
@@ -17,7 +17,8 @@ DATA = os.path.join(os.path.dirname(os.path.abspath(__file__)), "data")
 def create_pipeline(root: str | None = None, *, enable_cache: bool = True) -> Pipeline:
     """The penguin pipeline over the bundled CSV."""
     example_gen = CsvExampleGen(input_base=DATA)
-    components = [example_gen]
+    statistics_gen = StatisticsGen(examples=example_gen.outputs["examples"])
+    components = [example_gen, statistics_gen]
     return Pipeline(
         "penguin",
         root,

@@ -34,7 +34,9 @@ from headwater.orchestration.artifacts import (
     register_artifact_type,
 )
 from headwater.orchestration.components.csv_example_gen import CsvExampleGen
+from headwater.orchestration.components.evaluator import Evaluator
 from headwater.orchestration.components.import_example_gen import ImportExampleGen
+from headwater.orchestration.components.statistics_gen import StatisticsGen
 from headwater.orchestration.context import ExecutionContext, beam_pipeline, current_context
 from headwater.orchestration.dsl import (
     Channel,
@@ -83,6 +85,7 @@ __all__ = [
     "ComponentFactory",
     "ComponentFailedError",
     "CsvExampleGen",
+    "Evaluator",
     "ExampleAnomalies",
     "ExampleStatistics",
     "Examples",
@@ -120,6 +123,7 @@ __all__ = [
     "RunResult",
     "Schema",
     "Split",
+    "StatisticsGen",
     "TransformCache",
     "TransformGraph",
     "TunerResults",
