@@ -156,3 +156,27 @@ def test_errors_are_headwater_errors_and_value_errors():
 def test_missing_config_file_is_file_not_found(tmp_path):
     with pytest.raises(FileNotFoundError, match="eval config file not found"):
         ma.load_eval_config(tmp_path / "nope.yaml")
+
+
+def test_resolve_model_specs_adds_or_drops_the_baseline():
+    config = ma.EvalConfig(model_specs=(ma.ModelSpec(label_key="y"),))
+    with_base = ma.resolve_model_specs(config, has_baseline=True)
+    assert [(m.name, m.is_baseline) for m in with_base.model_specs] == [
+        ("candidate", False),
+        ("baseline", True),
+    ]
+    assert all(m.label_key == "y" for m in with_base.model_specs)
+    assert ma.resolve_model_specs(with_base, has_baseline=False).model_specs == (
+        ma.ModelSpec(name="candidate", label_key="y"),
+    )
+    assert ma.resolve_model_specs(config, has_baseline=False) is config
+
+
+def test_as_eval_config_accepts_objects_dicts_text_and_paths(tmp_path):
+    config = ma.EvalConfig.from_yaml(YAML)
+    path = tmp_path / "config.yaml"
+    path.write_text(YAML)
+    for value in (config, config.to_dict(), config.to_json(), YAML, str(path), path):
+        assert ma.as_eval_config(value) == config
+    with pytest.raises(ma.EvalConfigError, match="eval_config is required"):
+        ma.as_eval_config(None)

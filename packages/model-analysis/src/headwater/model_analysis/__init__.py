@@ -30,7 +30,9 @@ from headwater.model_analysis.config import (
     Options,
     PerSliceMetricThreshold,
     SlicingSpec,
+    as_eval_config,
     load_eval_config,
+    resolve_model_specs,
 )
 from headwater.model_analysis.errors import EvalConfigError, EvalInputError, ModelLoadError
 from headwater.model_analysis.evaluate import PreparedBatch, SlicedMetricsCombiner, prepare_batch
@@ -193,11 +195,13 @@ __all__ = [
     "TruePositives",
     "ValidationResult",
     "WeightedExampleCount",
+    "as_eval_config",
     "iter_batches",
     "load_eval_config",
     "load_eval_result",
     "prepare_batch",
     "registered_metrics",
+    "resolve_model_specs",
     "run_model_analysis",
     "slice_groups",
     "slice_key_str",

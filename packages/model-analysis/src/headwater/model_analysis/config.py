@@ -36,7 +36,9 @@ __all__ = [
     "Options",
     "PerSliceMetricThreshold",
     "SlicingSpec",
+    "as_eval_config",
     "load_eval_config",
+    "resolve_model_specs",
 ]
 
 
@@ -359,6 +361,61 @@ def load_eval_config(path: str | Path) -> EvalConfig:
         return EvalConfig.from_json(text)
     except EvalConfigError as exc:
         raise EvalConfigError(f"{p}: {exc}") from exc
+
+
+def as_eval_config(value: EvalConfig | Mapping[str, Any] | str | Path | None) -> EvalConfig:
+    """An `EvalConfig` from itself, a dict, JSON/YAML text, or a .json/.yaml file path."""
+    if isinstance(value, EvalConfig):
+        return value
+    if value is None:
+        raise EvalConfigError("an eval_config is required (EvalConfig, dict, JSON/YAML or path)")
+    if isinstance(value, Mapping):
+        return EvalConfig.from_dict(value)
+    text = str(value)
+    if isinstance(value, Path) or ("\n" not in text and text.endswith((".json", ".yaml", ".yml"))):
+        return load_eval_config(text)
+    return (
+        EvalConfig.from_json(text) if text.lstrip().startswith("{") else EvalConfig.from_yaml(text)
+    )
+
+
+def resolve_model_specs(config: EvalConfig, *, has_baseline: bool) -> EvalConfig:
+    """The config for a run with or without a baseline model (TFMA's defaults).
+
+    With a baseline and a single model spec, the spec becomes "candidate" plus a copy
+    "baseline" (is_baseline). Without one, baseline specs are dropped, so change thresholds
+    are reported as skipped (the first run of a pipeline has nothing to compare with).
+    """
+    if has_baseline:
+        if config.baseline is not None:
+            return config
+        if len(config.model_specs) != 1:
+            raise EvalConfigError(
+                "a baseline model was given but no model spec is marked is_baseline and there "
+                f"are {len(config.model_specs)} model specs; mark one is_baseline"
+            )
+        (spec,) = config.model_specs
+        specs: tuple[ModelSpec, ...] = (
+            dataclasses.replace(spec, name="candidate"),
+            dataclasses.replace(spec, name="baseline", is_baseline=True),
+        )
+        rename = {spec.name: "candidate"}
+    else:
+        if config.baseline is None:
+            return config
+        specs = tuple(m for m in config.model_specs if not m.is_baseline)
+        rename = {}
+    kept = {m.name for m in specs}
+    metrics_specs = tuple(
+        dataclasses.replace(
+            ms,
+            model_names=tuple(
+                dict.fromkeys(rename.get(n, n) for n in ms.model_names if rename.get(n, n) in kept)
+            ),
+        )
+        for ms in config.metrics_specs
+    )
+    return dataclasses.replace(config, model_specs=specs, metrics_specs=metrics_specs)
 
 
 # ---- generic plain <-> dataclass conversion -------------------------------------------------

@@ -1,0 +1,71 @@
+"""Evaluator: sliced metrics of a model (against a baseline), thresholds, and a blessing."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+from headwater.model_analysis import EvalConfig
+from headwater.orchestration.artifacts import (
+    Examples,
+    Model,
+    ModelBlessing,
+    ModelEvaluation,
+    Schema,
+)
+from headwater.orchestration.dsl import InputArtifact, OutputArtifact, Parameter, component
+
+
+def _serving_dir(model: Model) -> str:
+    serving = os.path.join(model.uri, "Format-Serving")
+    return serving if os.path.isdir(serving) else model.uri
+
+
+@component
+def Evaluator(
+    examples: InputArtifact[Examples],
+    model: InputArtifact[Model],
+    evaluation: OutputArtifact[ModelEvaluation],
+    blessing: OutputArtifact[ModelBlessing],
+    baseline_model: InputArtifact[Model] | None = None,
+    schema: InputArtifact[Schema] | None = None,
+    eval_config: Parameter[EvalConfig | Mapping[str, Any] | str | None] = None,
+    example_splits: Parameter[list[str] | None] = None,
+) -> None:
+    """Evaluate `model` (and `baseline_model`) on the eval split per `eval_config`.
+
+    `eval_config` is an `EvalConfig`, a dict, JSON/YAML text or a file path. Writes the result
+    files into `evaluation`, and `BLESSED` or `NOT_BLESSED` into `blessing` with TFX's custom
+    properties (`blessed` 1/0, `current_model(_id)`, `baseline_model(_id)`). The rule: blessed
+    iff every threshold passes; with no thresholds the model is blessed and the file says why.
+    `schema` is accepted for TFX parity; tf.Example types are read from the data.
+    """
+    import headwater.model_analysis as ma
+
+    config = ma.resolve_model_specs(
+        ma.as_eval_config(eval_config), has_baseline=baseline_model is not None
+    )
+    model_paths = {config.candidate.name: _serving_dir(model)}
+    if baseline_model is not None and config.baseline is not None:
+        model_paths[config.baseline.name] = _serving_dir(baseline_model)
+
+    def batches() -> Iterator[Any]:
+        for name in example_splits or ["eval"]:
+            yield from examples.split(name).read_batches()
+
+    result = ma.run_model_analysis(
+        config, batches(), model_paths=model_paths, output_path=evaluation.uri
+    )
+    ma.write_blessing(blessing.uri, result.validation)
+    properties: Mapping[str, int | str] = {
+        "blessed": int(result.validation.blessed),
+        "current_model": model.uri,
+        "current_model_id": model.id or 0,
+        **(
+            {"baseline_model": baseline_model.uri, "baseline_model_id": baseline_model.id or 0}
+            if baseline_model is not None
+            else {}
+        ),
+    }
+    blessing.custom_properties.update(properties)
