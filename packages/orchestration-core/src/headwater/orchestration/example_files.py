@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -67,7 +68,7 @@ class ShardedExampleWriter:
         self._rows_per_shard = rows_per_shard
         self._pending: list[pa.RecordBatch] = []
         self._pending_rows = 0
-        self._written: list[str] = []
+        self._shards: list[Future[list[str]]] = []
         self.num_rows = 0
         os.makedirs(directory, exist_ok=True)
 
@@ -84,25 +85,49 @@ class ShardedExampleWriter:
     def _flush(self) -> None:
         if not self._pending:
             return
-        import headwater.io as hio
-
-        prefix = os.path.join(self._dir, f".shard{len(self._written):05d}")
-        if self._format == FORMAT_PARQUET:
-            files = hio.write_parquet(self._pending, prefix, num_shards=1)
-        else:
-            files = hio.write_tfrecord(self._pending, prefix, num_shards=1, compression="gzip")
-        self._written.extend(files)
+        prefix = os.path.join(self._dir, f".shard{len(self._shards):05d}")
+        # Encoding and gzip of a shard run on a worker thread (zlib releases the GIL), so
+        # shards of several splits compress in parallel while reading goes on.
+        self._shards.append(_executor().submit(_write_shard, self._pending, prefix, self._format))
         self._pending = []
         self._pending_rows = 0
+
+    def abort(self) -> None:
+        """Wait for shards being written (their directory is about to be removed)."""
+        for shard in self._shards:
+            shard.exception()
+        self._shards = []
+        self._pending = []
 
     def close(self) -> list[str]:
         """Write what is buffered and give the shards their final names; returns them."""
         self._flush()
-        total = len(self._written)
+        written = [path for shard in self._shards for path in shard.result()]
+        total = len(written)
         prefix, suffix = _PREFIX[self._format], _SUFFIX[self._format]
         final = []
-        for i, path in enumerate(self._written):
+        for i, path in enumerate(written):
             target = os.path.join(self._dir, f"{prefix}-{i:05d}-of-{total:05d}{suffix}")
             os.replace(path, target)
             final.append(target)
         return final
+
+
+def _write_shard(batches: list[pa.RecordBatch], prefix: str, payload_format: str) -> list[str]:
+    import headwater.io as hio
+
+    if payload_format == FORMAT_PARQUET:
+        return hio.write_parquet(batches, prefix, num_shards=1)
+    return hio.write_tfrecord(batches, prefix, num_shards=1, compression="gzip")
+
+
+_EXECUTOR: ThreadPoolExecutor | None = None
+
+
+def _executor() -> ThreadPoolExecutor:
+    global _EXECUTOR
+    if _EXECUTOR is None:
+        _EXECUTOR = ThreadPoolExecutor(
+            max_workers=max(2, os.cpu_count() or 2), thread_name_prefix="headwater-shards"
+        )
+    return _EXECUTOR

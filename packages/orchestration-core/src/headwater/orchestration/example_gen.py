@@ -218,8 +218,6 @@ def write_examples(
     payload_format: str,
 ) -> dict[str, int]:
     """Read every input file, split, write `examples`' splits; returns rows per split."""
-    import headwater.io as hio
-
     check_payload_format(payload_format)
     input_splits = list(resolved.files)
     if len(input_splits) > 1 and output_config is not None:
@@ -234,20 +232,12 @@ def write_examples(
             writers[name] = ShardedExampleWriter(examples.split_uri(name), payload_format)
         return writers[name]
 
-    if len(input_splits) == 1:
-        out = as_output_config(output_config)
-        ratios = {k: int(v) for k, v in out.splits.items()}
-        for name in ratios:
-            writer(name)
-        for batch in _read_all(resolved.files[input_splits[0]], read):
-            _check_partition_feature(batch, out.partition_feature)
-            for name, part in hio.assign_splits(batch, ratios, key=out.partition_feature).items():
-                writer(name).add(part)
-    else:
-        for name, paths in resolved.files.items():
-            w = writer(name)
-            for batch in _read_all(paths, read):
-                w.add(batch)
+    try:
+        _split_into(writer, resolved, read, output_config)
+    except BaseException:
+        for w in writers.values():
+            w.abort()
+        raise
     rows = {}
     for name, w in writers.items():
         w.close()
@@ -262,6 +252,31 @@ def write_examples(
     )
     examples.custom_properties["input_fingerprint"] = resolved.fingerprint()
     return rows
+
+
+def _split_into(
+    writer: Callable[[str], ShardedExampleWriter],
+    resolved: ResolvedInput,
+    read: Callable[[str], Iterator[pa.RecordBatch]],
+    output_config: OutputConfig | Mapping[str, int] | None,
+) -> None:
+    import headwater.io as hio
+
+    input_splits = list(resolved.files)
+    if len(input_splits) == 1:
+        out = as_output_config(output_config)
+        ratios = {k: int(v) for k, v in out.splits.items()}
+        for name in ratios:
+            writer(name)
+        for batch in _read_all(resolved.files[input_splits[0]], read):
+            _check_partition_feature(batch, out.partition_feature)
+            for name, part in hio.assign_splits(batch, ratios, key=out.partition_feature).items():
+                writer(name).add(part)
+    else:
+        for name, paths in resolved.files.items():
+            w = writer(name)
+            for batch in _read_all(paths, read):
+                w.add(batch)
 
 
 def _read_all(
