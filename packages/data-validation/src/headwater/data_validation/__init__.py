@@ -6,6 +6,7 @@ Example:
 
 from typing import TYPE_CHECKING, Any
 
+from headwater.data_validation.anomalies_gate import AnomaliesFoundError, raise_for_anomalies
 from headwater.data_validation.anomalies_view import AnomaliesView, visualize_anomalies
 from headwater.data_validation.combiner import DEFAULT_SLICE_KEY, StatisticsCombiner
 from headwater.data_validation.drift import Comparator, DriftResult
@@ -78,6 +79,7 @@ def __getattr__(name: str) -> Any:
 
 __all__ = [
     "DEFAULT_SLICE_KEY",
+    "AnomaliesFoundError",
     "AnomaliesView",
     "AnomalousExample",
     "Comparator",
@@ -114,6 +116,7 @@ __all__ = [
     "load_statistics",
     "load_stats_binary",
     "load_stats_text",
+    "raise_for_anomalies",
     "set_deprecated",
     "set_domain",
     "set_drift_comparator",

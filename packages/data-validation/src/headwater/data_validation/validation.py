@@ -16,15 +16,14 @@ Example:
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from google.protobuf import text_format
 from tensorflow_metadata.proto.v0 import anomalies_pb2, schema_pb2, statistics_pb2
 
 from headwater.data_validation import _domain_checks, _feature_checks
-from headwater.data_validation._findings import Findings, Reason, SchemaChange, fmt6
+from headwater.data_validation._anomaly_proto import anomaly_info
+from headwater.data_validation._findings import Findings, SchemaChange, fmt6
 from headwater.data_validation._stats_view import FeatureView, feature_views, select_dataset
 from headwater.data_validation.drift import (
     Comparator,
@@ -120,10 +119,16 @@ def validate_statistics(
 def update_schema(
     schema: schema_pb2.Schema,
     statistics: statistics_pb2.DatasetFeatureStatisticsList,
+    infer_feature_shape: bool = False,
     environment: str | None = None,
 ) -> schema_pb2.Schema:
-    """A copy of `schema` relaxed just enough to accept `statistics` (new features added)."""
-    return check_statistics(statistics, schema, environment).fixed_schema
+    """A copy of `schema` relaxed just enough to accept `statistics` (new features added).
+
+    `infer_feature_shape` applies to the features added, as in `infer_schema`.
+    """
+    return check_statistics(
+        statistics, schema, environment, _infer_feature_shape=infer_feature_shape
+    ).fixed_schema
 
 
 def check_statistics(
@@ -135,6 +140,7 @@ def check_statistics(
     *,
     previous_version_statistics: statistics_pb2.DatasetFeatureStatisticsList | None = None,
     severity_overrides: Mapping[int, int] | None = None,
+    _infer_feature_shape: bool = False,
 ) -> ValidationReport:
     """Like `validate_statistics`, with the fixes as `SchemaChange`s and the fixed schema."""
     if not isinstance(schema, schema_pb2.Schema):
@@ -150,6 +156,7 @@ def check_statistics(
         "skew": _views_of(serving_statistics, "serving_statistics"),
     }
     run = _Run(schema, environment, baselines, dict(severity_overrides or {}))
+    run.infer_feature_shape = _infer_feature_shape
     views = feature_views(dataset)
     run.check_schema_level()
     for feature in schema.feature:
@@ -225,6 +232,7 @@ class _Run:
         self.drift_info: dict[str, anomalies_pb2.DriftSkewInfo] = {}
         self.schema_names: set[str] = set()
         self.dataset = Findings("", schema_pb2.Feature())
+        self.infer_feature_shape = False
         self._fixed_by_name: dict[str, schema_pb2.Feature] = {}
         for index, feature in enumerate(self.fixed.feature):
             self._fixed_by_name.setdefault(feature.name or f"<feature {index}>", feature)
@@ -448,7 +456,10 @@ class _Run:
     def new_column(self, view: FeatureView) -> None:
         """A feature in the data but not in the schema; the fix adds it as inferred."""
         added = infer_feature(
-            view, self.fixed, infer_feature_shape=False, max_string_domain_size=100
+            view,
+            self.fixed,
+            infer_feature_shape=self.infer_feature_shape,
+            max_string_domain_size=100,
         )
         f = self._findings(view.name, added)
         f.add(T.SCHEMA_NEW_COLUMN, "New column", "New column (column in data but not in schema)")
@@ -535,30 +546,6 @@ class _Run:
                     setattr(getattr(fixed_dc, field_name), bound, ratio)
                     d.record(f"dataset_constraints.{field_name}.{bound}", threshold, ratio)
 
-    def _info(self, name: str, f: Findings) -> anomalies_pb2.AnomalyInfo:
-        info = anomalies_pb2.AnomalyInfo()
-        if name:
-            info.path.step.append(name)
-        severity = Severity.UNKNOWN
-        for reason in f.reasons:
-            info.reason.add(
-                type=reason.type,
-                short_description=reason.short,
-                description=reason.description,
-            )
-            reason_severity = self.severity_overrides.get(reason.type, Severity.ERROR)
-            severity = max(severity, reason_severity)
-        info.severity = severity
-        if len(f.reasons) == 1:
-            info.short_description = f.reasons[0].short
-        else:
-            info.short_description = "Multiple errors"
-        info.description = _join(f.reasons, f.changes)
-        original = self.originals.get(name)
-        if original is not None:
-            _add_diff(info, original, f.feature)
-        return info
-
     def report(self) -> ValidationReport:
         """The Anomalies proto and the report around it."""
         anomalies = anomalies_pb2.Anomalies()
@@ -567,51 +554,17 @@ class _Run:
         changes: dict[str, tuple[SchemaChange, ...]] = {}
         for name, f in self.findings.items():
             if f.reasons:
-                anomalies.anomaly_info[name].CopyFrom(self._info(name, f))
+                anomalies.anomaly_info[name].CopyFrom(
+                    anomaly_info(name, f, self.originals.get(name), self.severity_overrides)
+                )
                 changes[name] = tuple(f.changes)
         if self.dataset.reasons:
-            anomalies.dataset_anomaly_info.CopyFrom(self._info("", self.dataset))
+            anomalies.dataset_anomaly_info.CopyFrom(
+                anomaly_info("", self.dataset, None, self.severity_overrides)
+            )
             changes[""] = tuple(self.dataset.changes)
             if any(r.type == T.NO_DATA_IN_SPAN for r in self.dataset.reasons):
                 anomalies.data_missing = True
         for info in self.drift_info.values():
             anomalies.drift_skew_info.append(info)
         return ValidationReport(anomalies, changes, tuple(self.drift), self.fixed)
-
-
-def _join(reasons: list[Reason], changes: list[SchemaChange]) -> str:
-    text = " ".join(r.description for r in reasons)
-    if changes:
-        fixes = "; ".join(f"{c.field}: {c.before} -> {c.after}" for c in changes)
-        text += f" Suggested fix: {fixes}."
-    else:
-        text += " Suggested fix: none in the schema; correct the data."
-    return text
-
-
-def _add_diff(
-    info: anomalies_pb2.AnomalyInfo, before: schema_pb2.Feature, after: schema_pb2.Feature
-) -> None:
-    """TFDV-style diff_regions: the feature's text before and after the suggested fix."""
-    left = text_format.MessageToString(before).splitlines()
-    right = text_format.MessageToString(after).splitlines()
-    if left == right:
-        return
-    matcher = difflib.SequenceMatcher(a=left, b=right, autojunk=False)
-    for tag, i1, i2, j1, j2 in matcher.get_opcodes():
-        region = info.diff_regions.add()
-        if tag == "equal":
-            region.unchanged.left_start = i1 + 1
-            region.unchanged.right_start = j1 + 1
-            region.unchanged.contents.extend(left[i1:i2])
-        elif tag == "delete":
-            region.removed.start = i1 + 1
-            region.removed.contents.extend(left[i1:i2])
-        elif tag == "insert":
-            region.added.start = j1 + 1
-            region.added.contents.extend(right[j1:j2])
-        else:
-            region.changed.left_start = i1 + 1
-            region.changed.left_contents.extend(left[i1:i2])
-            region.changed.right_start = j1 + 1
-            region.changed.right_contents.extend(right[j1:j2])

@@ -35,7 +35,10 @@ from headwater.orchestration.artifacts import (
 )
 from headwater.orchestration.components.csv_example_gen import CsvExampleGen
 from headwater.orchestration.components.evaluator import Evaluator
+from headwater.orchestration.components.example_validator import ExampleValidator
 from headwater.orchestration.components.import_example_gen import ImportExampleGen
+from headwater.orchestration.components.import_schema_gen import ImportSchemaGen
+from headwater.orchestration.components.schema_gen import SchemaGen
 from headwater.orchestration.components.statistics_gen import StatisticsGen
 from headwater.orchestration.context import ExecutionContext, beam_pipeline, current_context
 from headwater.orchestration.dsl import (
@@ -88,11 +91,13 @@ __all__ = [
     "Evaluator",
     "ExampleAnomalies",
     "ExampleStatistics",
+    "ExampleValidator",
     "Examples",
     "ExecutionContext",
     "ExecutionInfo",
     "HyperParameters",
     "ImportExampleGen",
+    "ImportSchemaGen",
     "Importer",
     "InferenceResult",
     "InfraBlessing",
@@ -122,6 +127,7 @@ __all__ = [
     "RunInfo",
     "RunResult",
     "Schema",
+    "SchemaGen",
     "Split",
     "StatisticsGen",
     "TransformCache",
