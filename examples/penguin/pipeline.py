@@ -9,7 +9,14 @@ it works.
 
 import os
 
-from headwater.orchestration import CsvExampleGen, LocalDagRunner, Pipeline, StatisticsGen
+from headwater.orchestration import (
+    CsvExampleGen,
+    ExampleValidator,
+    LocalDagRunner,
+    Pipeline,
+    SchemaGen,
+    StatisticsGen,
+)
 
 DATA = os.path.join(os.path.dirname(os.path.abspath(__file__)), "data")
 
@@ -18,7 +25,13 @@ def create_pipeline(root: str | None = None, *, enable_cache: bool = True) -> Pi
     """The penguin pipeline over the bundled CSV."""
     example_gen = CsvExampleGen(input_base=DATA)
     statistics_gen = StatisticsGen(examples=example_gen.outputs["examples"])
-    components = [example_gen, statistics_gen]
+    schema_gen = SchemaGen(statistics=statistics_gen.outputs["statistics"])
+    example_validator = ExampleValidator(
+        statistics=statistics_gen.outputs["statistics"],
+        schema=schema_gen.outputs["schema"],
+        fail_on_error=True,  # stop the run on ERROR anomalies
+    )
+    components = [example_gen, statistics_gen, schema_gen, example_validator]
     return Pipeline(
         "penguin",
         root,
