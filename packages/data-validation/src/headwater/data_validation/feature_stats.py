@@ -45,14 +45,17 @@ class Moments:
             return
         if weights is None:
             mean = float(values.mean())
-            m2 = float(np.square(values - mean).sum())
-            self._combine(float(values.size), mean, m2)
+            deviations = values - mean
+            np.square(deviations, out=deviations)
+            self._combine(float(values.size), mean, float(deviations.sum()))
             return
         total = float(weights.sum())
         if total <= 0:
             return
-        mean = float(np.dot(weights, values) / total)
-        m2 = float(np.dot(weights, np.square(values - mean)))
+        mean = float((weights * values).sum() / total)
+        deviations = values - mean
+        np.square(deviations, out=deviations)
+        m2 = float((weights * deviations).sum())
         self._combine(total, mean, m2)
 
     def merge(self, other: Moments) -> None:
@@ -122,34 +125,78 @@ class NumericPartial:
             self.weighted_sketch = QuantileSketch(self.epsilon)
 
     def add(self, values: np.ndarray, weights: np.ndarray | None, is_float: bool) -> None:
-        """Adds float64 values (missing ones already dropped) with optional weights."""
-        if values.size == 0:
+        """Adds float64 values (missing ones already dropped) with optional weights.
+
+        One sort serves everything: NaN sort last and infinities at the ends, so their counts,
+        the zeros, min and max are binary searches, and the sketch takes the sorted values.
+        """
+        n = int(values.size)
+        if n == 0:
             return
+        if weights is None:
+            ordered = np.sort(values)
+            ordered_weights = None
+        else:
+            order = np.argsort(values, kind="stable")
+            ordered = values[order]
+            ordered_weights = weights[order]
+        low, high = 0, n
         if is_float:
-            finite = np.isfinite(values)
-            if not finite.all():
-                nan = np.isnan(values)
-                pos = values == np.inf
-                neg = values == -np.inf
-                self.num_nan += int(nan.sum())
-                self.pos_inf += int(pos.sum())
-                self.neg_inf += int(neg.sum())
-                if weights is not None:
-                    self.pos_inf_weight += float(weights[pos].sum())
-                    self.neg_inf_weight += float(weights[neg].sum())
-                    weights = weights[finite]
-                values = values[finite]
-                if values.size == 0:
-                    return
-        self.num_zeros += int(values.size - np.count_nonzero(values))
-        self.finite_min = min(self.finite_min, float(values.min()))
-        self.finite_max = max(self.finite_max, float(values.max()))
-        self.moments.add(values)
+            if np.isnan(ordered[-1]):
+                high = int(np.searchsorted(ordered, np.nan, side="left"))
+                self.num_nan += n - high
+            if high and ordered[0] == -np.inf:
+                low = int(np.searchsorted(ordered[:high], -np.inf, side="right"))
+            if high > low and ordered[high - 1] == np.inf:
+                top = int(np.searchsorted(ordered[:high], np.inf, side="left"))
+                self.pos_inf += high - top
+                if ordered_weights is not None:
+                    self.pos_inf_weight += float(ordered_weights[top:high].sum())
+                high = top
+            self.neg_inf += low
+            if ordered_weights is not None and low:
+                self.neg_inf_weight += float(ordered_weights[:low].sum())
+        finite = ordered[low:high]
+        if finite.size == 0:
+            return
+        self.num_zeros += int(
+            np.searchsorted(finite, 0.0, side="right") - np.searchsorted(finite, 0.0, side="left")
+        )
+        self.finite_min = min(self.finite_min, float(finite[0]))
+        self.finite_max = max(self.finite_max, float(finite[-1]))
+        self.moments.add(finite)
         assert self.sketch is not None
-        self.sketch.add(values)
-        if weights is not None and self.weighted_sketch is not None:
-            self.weighted_moments.add(values, weights)
-            self.weighted_sketch.add(values, weights)
+        self.sketch.add_sorted(finite)
+        if ordered_weights is not None and self.weighted_sketch is not None:
+            finite_weights = ordered_weights[low:high]
+            self.weighted_moments.add(finite, finite_weights)
+            self.weighted_sketch.add_sorted(finite, finite_weights)
+
+    def add_integers(self, values: np.ndarray) -> bool:
+        """Adds unweighted int64 values by counting them (no sort) if their range is small.
+
+        Returns False, adding nothing, when the range is too wide for counting to pay off.
+        """
+        n = int(values.size)
+        if n == 0:
+            return True
+        low, high = int(values.min()), int(values.max())
+        if high - low > max(8 * n, 1 << 12):
+            return False
+        counts = np.bincount(values - low if low else values, minlength=1)
+        present = np.flatnonzero(counts)
+        distinct = (present + low).astype(np.float64)
+        weights = counts[present].astype(np.float64)
+        if low <= 0 <= high:
+            self.num_zeros += int(counts[-low])
+        self.finite_min = min(self.finite_min, float(low))
+        self.finite_max = max(self.finite_max, float(high))
+        mean = float((distinct * weights).sum() / n)
+        m2 = float((weights * np.square(distinct - mean)).sum())
+        self.moments._combine(float(n), mean, m2)
+        assert self.sketch is not None
+        self.sketch.add_counts(distinct, weights, n)
+        return True
 
     def merge(self, other: NumericPartial) -> None:
         """Folds `other` in."""
@@ -358,7 +405,7 @@ def update_feature(
             if lengths is None:
                 common.weighted_tot_num_values += float(row_weights.sum())
             else:
-                common.weighted_tot_num_values += float(np.dot(lengths, row_weights))
+                common.weighted_tot_num_values += float((lengths * row_weights).sum())
 
     if inferred is None or len(values) == 0:
         return
@@ -370,6 +417,13 @@ def update_feature(
         if partial.numeric is None:
             partial.numeric = NumericPartial(epsilon=epsilon, weighted=weights is not None)
         numbers = values.to_numpy(zero_copy_only=False)
+        if (
+            value_weights is None
+            and inferred == INT
+            and numbers.dtype.kind in "iu"
+            and partial.numeric.add_integers(numbers.astype(np.int64, copy=False))
+        ):
+            return
         if numbers.dtype != np.float64:
             numbers = numbers.astype(np.float64)
         partial.numeric.add(numbers, value_weights, inferred == FLOAT)

@@ -88,21 +88,43 @@ class QuantileSketch:
             return
         values = np.asarray(values, dtype=np.float64)
         if weights is None:
-            ordered = np.sort(values)
-            starts = np.flatnonzero(np.concatenate(([True], ordered[1:] != ordered[:-1])))
-            counts = np.diff(np.append(starts, ordered.size)).astype(np.float64)
-            summary = _Summary(ordered[starts], counts, int(values.size))
-        else:
-            order = np.argsort(values, kind="stable")
-            sorted_values, sorted_weights = _aggregate_sorted(
-                values[order], np.asarray(weights, dtype=np.float64)[order]
-            )
-            summary = _Summary(sorted_values, sorted_weights, int(values.size))
-        self._insert(_compress(summary, self.capacity))
+            self.add_sorted(np.sort(values))
+            return
+        order = np.argsort(values, kind="stable")
+        self.add_sorted(values[order], np.asarray(weights, dtype=np.float64)[order])
+
+    def add_sorted(self, values: np.ndarray, weights: np.ndarray | None = None) -> None:
+        """Adds ascending raw values (NaN removed), each with weight 1 unless given."""
+        n = int(values.size)
+        if n == 0:
+            return
+        capacity = self.capacity
+        if weights is not None:
+            sorted_values, sorted_weights = _aggregate_sorted(values, weights)
+            self._insert(_compress(_Summary(sorted_values, sorted_weights, n), capacity))
+            return
+        boundary = values[1:] != values[:-1]
+        if int(np.count_nonzero(boundary)) < capacity:
+            starts = np.flatnonzero(np.concatenate(([True], boundary)))
+            counts = np.diff(np.append(starts, n)).astype(np.float64)
+            self._insert(_Summary(values[starts], counts, n))
+            return
+        # Unit weights: the cumulative weight crosses a multiple of n / capacity on a grid.
+        ends = (np.arange(1, capacity + 1, dtype=np.int64) * n) // capacity - 1
+        keep = np.unique(np.concatenate(([0], ends)))
+        weights_kept = np.diff(keep + 1, prepend=0).astype(np.float64)
+        kept_values, kept_weights = _aggregate_sorted(values[keep], weights_kept)
+        self._insert(_Summary(kept_values, kept_weights, n))
 
     def add_counts(self, values: np.ndarray, weights: np.ndarray, count: int) -> None:
         """Adds pre-aggregated distinct values with their total weights (`count` raw values)."""
         if values.size == 0:
+            return
+        if values.size == 1 or bool(np.all(values[1:] > values[:-1])):
+            summary = _Summary(
+                np.asarray(values, np.float64), np.asarray(weights, np.float64), count
+            )
+            self._insert(_compress(summary, self.capacity))
             return
         order = np.argsort(np.asarray(values, dtype=np.float64), kind="stable")
         sorted_values, sorted_weights = _aggregate_sorted(
