@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 import sys
 from collections.abc import Sequence
@@ -28,6 +29,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `headwater` command; returns the exit status."""
     parser = _parser()
     args = parser.parse_args(argv)
+    _quiet_library_logs()
     if args.home:
         os.environ["HEADWATER_HOME"] = args.home
     if not hasattr(args, "func"):
@@ -45,6 +47,25 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (FileNotFoundError, KeyError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
+
+
+class _DropNoise(logging.Filter):
+    """Drops library chatter the user cannot act on."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(record.msg).startswith("apitools not found")
+
+
+def _quiet_library_logs() -> None:
+    """Warnings and errors only; the runner reports component failures itself (no Beam wall)."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "1")
+    os.environ.setdefault("GLOG_minloglevel", "1")
+    handler = logging.StreamHandler()
+    handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+    handler.addFilter(_DropNoise())
+    logging.basicConfig(level=logging.WARNING, handlers=[handler])
+    # Beam logs a failing DoFn's traceback at ERROR before re-raising it to the runner.
+    logging.getLogger("apache_beam.runners.common").setLevel(logging.CRITICAL)
 
 
 def _parser() -> argparse.ArgumentParser:
