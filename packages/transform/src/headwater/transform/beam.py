@@ -62,6 +62,24 @@ class Context:
         return cls._stack[-1] if cls._stack else tempfile.gettempdir()
 
 
+class _DatasetTransform(beam.PTransform):
+    """A PTransform over `(batches, raw_metadata)` tuples: only PCollections are inputs, the
+    metadata (a Schema or feature-spec dict) is passed through as is, as TFT does."""
+
+    def _extract_input_pvalues(self, pvalueish: Any) -> Any:
+        found: list[Any] = []
+
+        def walk(value: Any) -> None:
+            if isinstance(value, beam.pvalue.PValue):
+                found.append(value)
+            elif type(value) is tuple:
+                for item in value:
+                    walk(item)
+
+        walk(pvalueish)
+        return pvalueish, {str(i): v for i, v in enumerate(found)}
+
+
 class _FetchAnalyzerInputs(beam.DoFn):
     """Run one pass's graph over each batch, emitting the analyzers' input arrays."""
 
@@ -76,6 +94,10 @@ class _FetchAnalyzerInputs(beam.DoFn):
         yield self._runner.run(batch)
 
 
+def _finalize(outputs: list[Any], nodes: list[Any], vocab_dir: str) -> dict[str, Any]:
+    return finalize(nodes, outputs, vocab_dir)
+
+
 def _merge_results(new: dict[str, Any], previous: dict[str, Any]) -> dict[str, Any]:
     return {**previous, **new}
 
@@ -84,7 +106,7 @@ def _save(results: dict[str, Any], traced: TracedGraph, output_dir: str, raw_sch
     return save_transform(traced, results, output_dir, raw_schema)
 
 
-class AnalyzeDataset(beam.PTransform):
+class AnalyzeDataset(_DatasetTransform):
     """Analyze `(batches, raw_metadata)`; output a singleton PCollection of the directory
     holding transform_fn/ and transformed_metadata/ (the transform_fn)."""
 
@@ -107,7 +129,7 @@ class AnalyzeDataset(beam.PTransform):
             )
             outputs = fetched | f"Reduce[{level}]" >> beam.CombineGlobally(PhaseCombiner(nodes))
             new = outputs | f"WriteResults[{level}]" >> beam.Map(
-                finalize, nodes, os.path.join(work, "vocabularies")
+                _finalize, nodes, os.path.join(work, "vocabularies")
             )
             results = new | f"MergeResults[{level}]" >> beam.Map(_merge_results, previous)
         return results | "SaveTransformFn" >> beam.Map(
@@ -127,7 +149,7 @@ class _ApplyTransform(beam.DoFn):
         yield self._runner.run(batch)
 
 
-class TransformDataset(beam.PTransform):
+class TransformDataset(_DatasetTransform):
     """Apply a transform_fn to `((batches, raw_metadata), transform_fn)`; output
     `(transformed batches, transformed metadata)` (a feature spec dict of the outputs)."""
 
@@ -143,7 +165,7 @@ class TransformDataset(beam.PTransform):
         return transformed, None
 
 
-class AnalyzeAndTransformDataset(beam.PTransform):
+class AnalyzeAndTransformDataset(_DatasetTransform):
     """Analyze a dataset and transform it with the result:
     `((transformed batches, transformed feature spec), transform_fn)`."""
 
