@@ -12,12 +12,21 @@ __all__ = ["Batches", "rebatch", "with_empty_fallback"]
 
 
 def rebatch(batches: Iterable[pa.RecordBatch], batch_size: int) -> Iterator[pa.RecordBatch]:
-    """`batches` re-cut so that every batch but the last has exactly `batch_size` rows."""
+    """`batches` re-cut so that every batch but the last has exactly `batch_size` rows.
+
+    Empty batches are dropped, except that if no batch has rows the first empty one is yielded,
+    so that the columns are still known downstream.
+    """
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size!r}")
     pending: list[pa.RecordBatch] = []
     pending_rows = 0
+    any_rows = False
+    first_empty = None
     for batch in batches:
+        if batch.num_rows == 0 and first_empty is None:
+            first_empty = batch
+        any_rows = any_rows or batch.num_rows > 0
         while batch.num_rows:
             take = min(batch.num_rows, batch_size - pending_rows)
             if take == batch_size:
@@ -31,6 +40,8 @@ def rebatch(batches: Iterable[pa.RecordBatch], batch_size: int) -> Iterator[pa.R
             batch = batch.slice(take)
     if pending:
         yield pa.concat_batches(pending) if len(pending) > 1 else pending[0]
+    if not any_rows and first_empty is not None:
+        yield first_empty
 
 
 class Batches(Iterator[pa.RecordBatch]):

@@ -12,6 +12,7 @@ import csv
 import os
 import re
 from collections.abc import Iterator, Mapping, Sequence
+from typing import NoReturn
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -125,8 +126,13 @@ def _convert_checked(batch: pa.RecordBatch, schema: pa.Schema) -> tuple[pa.Recor
     return pa.RecordBatch.from_arrays(arrays, schema=schema), dropped
 
 
+def _csv_type(t: pa.DataType) -> pa.DataType:
+    """The convention's type for a type pyarrow inferred from text (bool, dates stay text)."""
+    return pa.string() if pa.types.is_boolean(t) else normalize_type(t)
+
+
 def _types_for(schema: pa.Schema) -> dict[str, pa.DataType]:
-    return {f.name: normalize_type(f.type) for f in schema}
+    return {f.name: _csv_type(f.type) for f in schema}
 
 
 def read_csv_file(
@@ -150,40 +156,76 @@ def read_csv_file(
             schema_out.append(schema)
         return
     bad_texts: list[str] = []
+    text_mode = False
     try:
         reader = _open(path, column_names, column_types, bad_texts, skip_bad_rows)
-        schema = pa.schema([(f.name, normalize_type(f.type)) for f in reader.schema])
+        schema = pa.schema([(f.name, _csv_type(f.type)) for f in reader.schema])
         if not schema.equals(reader.schema):
             reader = _open(path, column_names, _types_for(schema), bad_texts, skip_bad_rows)
     except pa.ArrowInvalid as exc:
-        raise InputError(f"cannot read CSV ({exc})", path=path, expected="CSV text") from exc
+        # The first block holds a bad row (or a value that cannot take a given type).
+        if not skip_bad_rows:
+            _raise_located(path, _header_schema(path, column_names, column_types), has_header, exc)
+        text_types = {name: pa.string() for name in (column_types or {})}
+        reader = _open(path, column_names, text_types, bad_texts, skip_bad_rows)
+        given = {n: normalize_type(t) for n, t in (column_types or {}).items()}
+        schema = pa.schema([(f.name, given.get(f.name, _csv_type(f.type))) for f in reader.schema])
+        text_mode = True
     if schema_out is not None:
         schema_out.append(schema)
-    done = 0
-    converted_bad = False
-    try:
-        for batch in reader:
-            done += batch.num_rows
-            yield batch
-    except pa.ArrowInvalid as exc:
-        if not skip_bad_rows or bad_texts:
-            located = _bad_rows(path, schema, has_header, limit=1)
-            if located:
-                raise located[0][1] from exc
-            raise InputError(f"cannot parse CSV ({exc})", path=path) from exc
-        # A value pyarrow cannot convert: reread as text from here, drop the bad rows.
-        converted_bad = True
-        text_types = {f.name: pa.string() for f in schema}
-        reader = _open(path, column_names, text_types, bad_texts, skip_bad_rows)
-        for batch in reader:
-            if done >= batch.num_rows:
-                done -= batch.num_rows
-                continue
-            batch, done = batch.slice(done), 0
-            converted, _ = _convert_checked(batch, schema)
-            yield converted
-    if bad_texts or converted_bad:
+    if text_mode:
+        yield from _read_as_text(path, column_names, schema, bad_texts, skip=0)
+    else:
+        done = 0
+        try:
+            for batch in reader:
+                done += batch.num_rows
+                yield batch
+        except pa.ArrowInvalid as exc:
+            if not skip_bad_rows:
+                _raise_located(path, schema, has_header, exc)
+            # A value pyarrow cannot convert: reread as text from here and drop the bad rows.
+            text_mode = True
+            yield from _read_as_text(path, column_names, schema, bad_texts, skip=done)
+    if bad_texts or text_mode:
         skipped.add([row for row, _ in _bad_rows(path, schema, has_header, limit=None)])
+
+
+def _read_as_text(
+    path: str,
+    column_names: Sequence[str] | None,
+    schema: pa.Schema,
+    bad_texts: list[str],
+    skip: int,
+) -> Iterator[pa.RecordBatch]:
+    """Batches of `path` after its first `skip` good rows, converted here, bad values dropped."""
+    text_types = {f.name: pa.string() for f in schema}
+    for batch in _open(path, column_names, text_types, bad_texts, True):
+        if skip >= batch.num_rows:
+            skip -= batch.num_rows
+            continue
+        batch, skip = batch.slice(skip), 0
+        converted, _ = _convert_checked(batch, schema)
+        yield converted
+
+
+def _header_schema(
+    path: str, column_names: Sequence[str] | None, column_types: Mapping[str, pa.DataType] | None
+) -> pa.Schema:
+    """Column names (from the header or given), typed as given or else as text."""
+    if column_names is None:
+        with open(path, newline="", encoding="utf-8", errors="replace") as f:
+            column_names = next(csv.reader(f), [])
+    types = column_types or {}
+    return pa.schema([(n, normalize_type(types.get(n, pa.string()))) for n in column_names])
+
+
+def _raise_located(path: str, schema: pa.Schema, has_header: bool, exc: Exception) -> NoReturn:
+    """Raise an InputError naming the first bad row of `path`, found by rescanning it."""
+    located = _bad_rows(path, schema, has_header, limit=1)
+    if located:
+        raise located[0][1] from exc
+    raise InputError(f"cannot parse CSV ({exc})", path=path, expected="CSV text") from exc
 
 
 def read_csv(

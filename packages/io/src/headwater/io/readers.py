@@ -75,21 +75,7 @@ def read_parquet(
         for path in files:
             yield from read_parquet_file(path, batch_size=batch_size, columns=columns)
 
-    return _drop_extra_empties(rebatch(batches(), batch_size))
-
-
-def _drop_extra_empties(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
-    """`batches` without empty ones, or a single empty one if all were empty."""
-    empty = None
-    any_rows = False
-    for batch in batches:
-        if batch.num_rows:
-            any_rows = True
-            yield batch
-        elif empty is None:
-            empty = batch
-    if not any_rows and empty is not None:
-        yield empty
+    return rebatch(batches(), batch_size)
 
 
 def read_tfrecord_file(

@@ -1,0 +1,109 @@
+"""Byte compatibility with real TensorFlow, both ways (TensorFlow is imported only here)."""
+
+import numpy as np
+import pyarrow as pa
+import pytest
+
+from headwater.io import decode_examples, encode_examples, read_tfrecord, write_tfrecord
+
+
+@pytest.fixture(scope="module")
+def tf():
+    import tensorflow
+
+    return tensorflow
+
+
+def _batch():
+    return pa.RecordBatch.from_pydict(
+        {
+            "i": pa.array([1, -(2**63), 2**63 - 1, None], pa.int64()),
+            "f": pa.array([0.5, -1e30, float("inf"), 3.25], pa.float32()),
+            "s": pa.array(["a", "ünï", "", "x" * 300], pa.string()),
+            "li": pa.array([[1, 2, 3], [], None, [-5]], pa.list_(pa.int64())),
+            "lf": pa.array([[1.5, 2.5], None, [], [0.0]], pa.list_(pa.float32())),
+            "lb": pa.array([[b"\x00\xff"], [b"a", b"bc"], None, []], pa.list_(pa.binary())),
+        }
+    )
+
+
+def test_tf_parses_what_headwater_writes(tf):
+    records = encode_examples(_batch())
+    spec = {
+        "i": tf.io.FixedLenFeature([], tf.int64, default_value=7),
+        "f": tf.io.FixedLenFeature([], tf.float32),
+        "s": tf.io.FixedLenFeature([], tf.string),
+        "li": tf.io.VarLenFeature(tf.int64),
+        "lf": tf.io.VarLenFeature(tf.float32),
+        "lb": tf.io.VarLenFeature(tf.string),
+    }
+    parsed = tf.io.parse_example(tf.constant(records), spec)
+    assert parsed["i"].numpy().tolist() == [1, -(2**63), 2**63 - 1, 7]
+    np.testing.assert_array_equal(parsed["f"].numpy(), np.array([0.5, -1e30, np.inf, 3.25], "f4"))
+    assert [v.decode() for v in parsed["s"].numpy()] == ["a", "ünï", "", "x" * 300]
+    li = tf.sparse.to_dense(parsed["li"]).numpy().tolist()
+    assert li == [[1, 2, 3], [0, 0, 0], [0, 0, 0], [-5, 0, 0]]
+    assert parsed["lb"].values.numpy().tolist() == [b"\x00\xff", b"a", b"bc"]
+    assert parsed["lf"].indices.numpy()[:, 0].tolist() == [0, 0, 3]
+
+
+def test_headwater_bytes_equal_tf_serialization(tf):
+    batch = pa.RecordBatch.from_pydict({"a": [3], "b": [[1.5, 2.0]], "c": [b"xy"]})
+    example = tf.train.Example(
+        features=tf.train.Features(
+            feature={
+                "a": tf.train.Feature(int64_list=tf.train.Int64List(value=[3])),
+                "b": tf.train.Feature(float_list=tf.train.FloatList(value=[1.5, 2.0])),
+                "c": tf.train.Feature(bytes_list=tf.train.BytesList(value=[b"xy"])),
+            }
+        )
+    )
+    ours = tf.train.Example.FromString(encode_examples(batch)[0])
+    assert ours == example
+
+
+def _tf_examples(tf):
+    def feature(kind, values):
+        if kind == "i":
+            return tf.train.Feature(int64_list=tf.train.Int64List(value=values))
+        if kind == "f":
+            return tf.train.Feature(float_list=tf.train.FloatList(value=values))
+        return tf.train.Feature(bytes_list=tf.train.BytesList(value=values))
+
+    rows = [
+        {"n": ("i", [-1]), "v": ("f", [0.25, 4.0]), "t": ("b", [b"caf\xc3\xa9"])},
+        {"v": ("f", []), "t": ("b", [b"z"]), "n": ("i", [2**40])},
+        {"n": ("i", [0]), "t": ("b", [b""])},
+    ]
+    return [
+        tf.train.Example(
+            features=tf.train.Features(feature={k: feature(*kv) for k, kv in row.items()})
+        ).SerializeToString()
+        for row in rows
+    ]
+
+
+def test_headwater_decodes_what_tf_writes(tf):
+    batch = decode_examples(_tf_examples(tf))
+    assert batch.column("n").to_pylist() == [-1, 2**40, 0]
+    assert batch.column("v").to_pylist() == [[0.25, 4.0], [], None]
+    assert batch.column("t").to_pylist() == ["café", "z", ""]
+    assert batch.schema.field("v").type == pa.list_(pa.float32())
+
+
+@pytest.mark.parametrize("compression", ["GZIP", ""])
+def test_read_tfrecord_reads_tf_record_writer_files(tf, tmp_path, compression):
+    path = str(tmp_path / "tf.tfrecord")
+    with tf.io.TFRecordWriter(path, options=tf.io.TFRecordOptions(compression)) as writer:
+        for record in _tf_examples(tf):
+            writer.write(record)
+    batch = next(read_tfrecord(path))
+    assert batch.column("n").to_pylist() == [-1, 2**40, 0]
+
+
+def test_tf_data_reads_headwater_tfrecord_files(tf, tmp_path):
+    batch = _batch()
+    paths = write_tfrecord([batch], str(tmp_path / "data_tfrecord"), compression="gzip")
+    dataset = tf.data.TFRecordDataset(paths, compression_type="GZIP")
+    records = [r.numpy() for r in dataset]
+    assert records == encode_examples(batch)
