@@ -120,3 +120,19 @@ def test_too_many_datasets_is_a_clear_error() -> None:
     stats.datasets[0].name = "slice_b"
     with pytest.raises(dv.InvalidStatisticsError, match="expected one dataset"):
         dv.infer_schema(stats)
+
+
+def test_string_feature_without_values_gets_no_empty_domain() -> None:
+    schema = dv.infer_schema(make_stats({"x": [1, 2], "e": [None, None]}, types={"e": str}))
+    empty = dv.get_feature(schema, "e")
+    assert empty.WhichOneof("domain_info") is None
+    assert not schema.string_domain
+
+
+def test_infer_schema_on_real_statistics_of_a_dataframe() -> None:
+    pd = pytest.importorskip("pandas")
+    frame = pd.DataFrame({"n": [1, 2, 3, 4], "f": [0.5, 1.5, None, 2.0], "c": ["u", "v", "u", "w"]})
+    schema = dv.infer_schema(dv.generate_statistics_from_dataframe(frame))
+    assert sorted(f.name for f in schema.feature) == ["c", "f", "n"]
+    assert dv.get_feature(schema, "f").presence.min_fraction == 0.0
+    assert list(dv.get_domain(schema, "c").value) == ["u", "v", "w"]

@@ -12,7 +12,8 @@ Per feature (TFDV's rules, checked against TFDV 1.16 on the same statistics):
   true-like and / or one false-like token ("true", "1", "set", ...) → `bool_domain` with those
   values; INT with categorical (string) statistics → `int_domain {}`; other STRING features
   with at most `max_string_domain_size` distinct values → a schema-level `string_domain` named
-  after the feature, values sorted; BYTES (binary) or invalid UTF-8 → no domain.
+  after the feature, values sorted; BYTES (binary), invalid UTF-8 or no value at all → no
+  domain.
 """
 
 from __future__ import annotations
@@ -135,7 +136,9 @@ def _init_domain(
         feature.bool_domain.CopyFrom(bool_domain)
         return
     unique = view.unique
-    if unique is None or unique > max_string_domain_size or not view.string_values_complete:
+    if not values or unique is None or unique > max_string_domain_size:
+        return
+    if not view.string_values_complete:
         return
     domain = schema.string_domain.add(name=_new_domain_name(schema, view.name))
     domain.value.extend(values)
