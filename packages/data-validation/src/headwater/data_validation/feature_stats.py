@@ -181,7 +181,7 @@ class NumericPartial:
         if n == 0:
             return True
         low, high = int(values.min()), int(values.max())
-        if high - low > max(8 * n, 1 << 12):
+        if high - low > max(n // 4, 1 << 12):
             return False
         counts = np.bincount(values - low if low else values, minlength=1)
         present = np.flatnonzero(counts)

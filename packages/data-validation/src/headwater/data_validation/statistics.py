@@ -8,7 +8,7 @@ bounded by the batch size plus the sketches.
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING
 
 import pyarrow as pa
@@ -16,7 +16,8 @@ from tensorflow_metadata.proto.v0 import statistics_pb2
 
 from headwater.data_validation.combiner import StatisticsCombiner
 from headwater.data_validation.options import StatsOptions
-from headwater.io import read_csv, read_dataframe, read_parquet, read_tfrecord, resolve_files
+from headwater.data_validation.stats_errors import StatisticsError
+from headwater.io import read_csv, read_parquet, read_tfrecord, resolve_files
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -43,13 +44,27 @@ def generate_statistics(
     """
     combiner = StatisticsCombiner(options)
     if isinstance(batches, pa.Table):
-        batches = batches.to_batches(max_chunksize=_BATCH_ROWS)
+        batches = batches.combine_chunks().to_batches(max_chunksize=_BATCH_ROWS)
     elif isinstance(batches, pa.RecordBatch):
         batches = [batches]
     accumulator = combiner.create_accumulator()
-    for batch in batches:
+    for batch in _coalesce(batches):
         combiner.add_input(accumulator, batch)
     return combiner.extract_output(accumulator)
+
+
+def _coalesce(batches: Iterable[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+    """Joins runs of small same-schema batches into ~_BATCH_ROWS rows (per-batch work is fixed)."""
+    pending: list[pa.RecordBatch] = []
+    rows = 0
+    for batch in batches:
+        if pending and (batch.schema != pending[0].schema or rows + batch.num_rows > _BATCH_ROWS):
+            yield pending[0] if len(pending) == 1 else pa.concat_batches(pending)
+            pending, rows = [], 0
+        pending.append(batch)
+        rows += batch.num_rows
+    if pending:
+        yield pending[0] if len(pending) == 1 else pa.concat_batches(pending)
 
 
 def generate_statistics_from_csv(
@@ -97,4 +112,8 @@ def generate_statistics_from_dataframe(
     dataframe: pd.DataFrame, options: StatsOptions | None = None
 ) -> statistics_pb2.DatasetFeatureStatisticsList:
     """Statistics of a pandas DataFrame (its index is dropped)."""
-    return generate_statistics(read_dataframe(dataframe, batch_size=_BATCH_ROWS), options)
+    try:
+        table = pa.Table.from_pandas(dataframe, preserve_index=False)
+    except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
+        raise StatisticsError(f"cannot convert the DataFrame to Arrow: {exc}") from exc
+    return generate_statistics(table, options)

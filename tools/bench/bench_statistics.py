@@ -1,0 +1,238 @@
+"""Benchmark: dataset statistics of the taxi CSV, beside bare pyarrow in the same run.
+
+TFDV 1.16 (/work/shared/anchor/README.md, this kind of machine): `generate_statistics_from_csv`
+takes 19.1 s on 100k rows (800 MiB peak) and 129.5 s on 1M rows (7.7k rows/s, 1,660 MiB peak),
+after 26 s of imports; `generate_statistics_from_dataframe` takes 0.41 s per 100k rows.
+
+    uv run --frozen python tools/bench/bench_statistics.py [CSV ...] [--ten-million]
+
+Every workload runs in a fresh child process, so its wall time and peak RSS are its own:
+
+- baseline: pyarrow.csv.read_csv + per-column aggregates (min/max, mean, stddev, count,
+  distinct count / value counts) — the floor: read the file and touch every column once;
+- csv: `generate_statistics_from_csv` (headwater.io read + statistics, streaming batches),
+  and its two halves: `read` (iterating headwater.io.read_csv alone) and `table` (statistics
+  of the same data already in memory as an Arrow table);
+- dataframe: `generate_statistics_from_dataframe` on a pandas DataFrame in memory;
+- beam: ReadCsv | GenerateStatistics on Beam's DirectRunner;
+- import: `import headwater.data_validation` in a fresh interpreter.
+
+`--ten-million` also builds a 10M-row file in /tmp (the 1M file ten times) and deletes it after.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+
+DEFAULT_CSVS = ["/tmp/hw_data/r100000/taxi.csv", "/tmp/hw_data/r1000000/taxi.csv"]
+TFDV_CSV_S = {100_000: 19.1, 1_000_000: 129.5}
+TFDV_CSV_PEAK_MIB = {100_000: 800, 1_000_000: 1660}
+TFDV_DF_S_PER_100K = 0.41
+
+
+def _peak_mib() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def work_baseline(path: str) -> dict:
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    import pyarrow.csv as pcsv
+
+    start = time.perf_counter()
+    table = pcsv.read_csv(path)
+    read = time.perf_counter() - start
+    start = time.perf_counter()
+    for column in table.columns:
+        if pa.types.is_integer(column.type) or pa.types.is_floating(column.type):
+            pc.min_max(column)
+            pc.mean(column)
+            pc.stddev(column)
+            pc.count(column)
+        else:
+            pc.count_distinct(column)
+            pc.value_counts(column)
+    aggregate = time.perf_counter() - start
+    return {"rows": table.num_rows, "wall": read + aggregate, "read": read, "compute": aggregate}
+
+
+def work_read(path: str) -> dict:
+    import headwater.io as hio
+
+    start = time.perf_counter()
+    rows = sum(batch.num_rows for batch in hio.read_csv(path))
+    return {"rows": rows, "wall": time.perf_counter() - start}
+
+
+def work_csv(path: str) -> dict:
+    import headwater.data_validation as dv
+
+    start = time.perf_counter()
+    stats = dv.generate_statistics_from_csv(path)
+    return {"rows": stats.datasets[0].num_examples, "wall": time.perf_counter() - start}
+
+
+def work_table(path: str) -> dict:
+    import pyarrow as pa
+
+    import headwater.data_validation as dv
+    import headwater.io as hio
+
+    table = pa.Table.from_batches(list(hio.read_csv(path)))
+    start = time.perf_counter()
+    stats = dv.generate_statistics(table)
+    return {"rows": stats.datasets[0].num_examples, "wall": time.perf_counter() - start}
+
+
+def work_dataframe(path: str) -> dict:
+    import pyarrow.csv as pcsv
+
+    import headwater.data_validation as dv
+
+    frame = pcsv.read_csv(path).to_pandas()
+    start = time.perf_counter()
+    stats = dv.generate_statistics_from_dataframe(frame)
+    return {"rows": stats.datasets[0].num_examples, "wall": time.perf_counter() - start}
+
+
+def work_beam(path: str) -> dict:
+    import apache_beam as beam
+    from apache_beam.options.pipeline_options import PipelineOptions
+
+    import headwater.data_validation as dv
+    import headwater.io as hio
+
+    fd, out = tempfile.mkstemp(suffix=".rows")
+    os.close(fd)
+
+    def record(stats: object, path: str) -> None:
+        with open(path, "w") as handle:
+            handle.write(str(stats.datasets[0].num_examples))  # type: ignore[attr-defined]
+
+    start = time.perf_counter()
+    with beam.Pipeline(options=PipelineOptions(["--runner=DirectRunner"])) as pipeline:
+        _ = (
+            pipeline
+            | "Read" >> hio.ReadCsv(path)
+            | "Stats" >> dv.GenerateStatistics()
+            | "Rows" >> beam.Map(record, out)
+        )
+    wall = time.perf_counter() - start
+    with open(out) as handle:
+        rows = int(handle.read())
+    os.unlink(out)
+    return {"rows": rows, "wall": wall}
+
+
+WORKLOADS = {
+    "baseline": work_baseline,
+    "read": work_read,
+    "csv": work_csv,
+    "table": work_table,
+    "dataframe": work_dataframe,
+    "beam": work_beam,
+}
+
+
+def _child(name: str, path: str) -> dict:
+    out = subprocess.run(
+        [sys.executable, __file__, "--child", name, path],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    lines = [line for line in out.stdout.splitlines() if line.startswith("RESULT ")]
+    if out.returncode or not lines:
+        raise RuntimeError(f"{name} on {path} failed:\n{out.stderr[-3000:]}")
+    return json.loads(lines[-1][len("RESULT ") :])
+
+
+def _import_time() -> float:
+    def run(code: str) -> float:
+        start = time.perf_counter()
+        subprocess.run([sys.executable, "-c", code], check=True, capture_output=True)
+        return time.perf_counter() - start
+
+    bare = min(run("pass") for _ in range(2))
+    return min(run("import headwater.data_validation") for _ in range(2)) - bare
+
+
+def _ten_million(source: str) -> str:
+    fd, target = tempfile.mkstemp(suffix="_taxi10m.csv", dir="/tmp")
+    with open(source, "rb") as src:
+        header = src.readline()
+        body = src.read()
+    with os.fdopen(fd, "wb") as out:
+        out.write(header)
+        for _ in range(10):
+            out.write(body)
+    return target
+
+
+def main(argv: list[str]) -> None:
+    if argv[:1] == ["--child"]:
+        name, path = argv[1], argv[2]
+        result = WORKLOADS[name](path)
+        result["peak_mib"] = _peak_mib()
+        print("RESULT " + json.dumps(result))
+        return
+    ten = "--ten-million" in argv
+    csvs = [a for a in argv if not a.startswith("--")] or list(DEFAULT_CSVS)
+    made = None
+    if ten:
+        made = _ten_million(csvs[-1])
+        csvs.append(made)
+    print(f"import headwater.data_validation: {_import_time():.2f} s (interpreter start excluded)")
+    try:
+        for path in csvs:
+            size = os.path.getsize(path) / 2**20
+            results = {
+                name: _child(name, path)
+                for name in WORKLOADS
+                if not (made == path and name == "beam")
+            }
+            rows = results["csv"]["rows"]
+            print(f"\n{path}: {rows:,} rows, {size:.0f} MiB")
+            print(f"{'workload':<34}{'wall s':>9}{'rows/s':>12}{'peak MiB':>10}  notes")
+            base = results["baseline"]
+            tfdv_s = TFDV_CSV_S.get(rows)
+            for name, label in (
+                ("baseline", "pyarrow read + aggregates"),
+                ("csv", "generate_statistics_from_csv"),
+                ("read", "  of which: headwater.io read"),
+                ("table", "  of which: stats of Arrow table"),
+                ("dataframe", "generate_statistics_from_dataframe"),
+                ("beam", "Beam DirectRunner ReadCsv+Stats"),
+            ):
+                if name not in results:
+                    continue
+                r = results[name]
+                notes = []
+                if name == "baseline":
+                    notes.append(f"read {r['read']:.2f} s + aggregates {r['compute']:.2f} s")
+                if name in ("csv", "beam") and tfdv_s:
+                    notes.append(f"{tfdv_s / r['wall']:.0f}x TFDV ({tfdv_s} s)")
+                if name == "csv":
+                    notes.append(f"{r['wall'] / base['wall']:.2f}x pyarrow baseline")
+                    if rows in TFDV_CSV_PEAK_MIB:
+                        notes.append(f"TFDV peak {TFDV_CSV_PEAK_MIB[rows]} MiB")
+                if name in ("table", "dataframe"):
+                    tfdv_df = TFDV_DF_S_PER_100K * rows / 100_000
+                    notes.append(f"{tfdv_df / r['wall']:.1f}x TFDV dataframe ({tfdv_df:.2f} s)")
+                print(
+                    f"{label:<34}{r['wall']:>9.2f}{r['rows'] / r['wall']:>12,.0f}"
+                    f"{r['peak_mib']:>10.0f}  {'; '.join(notes)}"
+                )
+    finally:
+        if made:
+            os.unlink(made)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
