@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator, Sequence
+from typing import TYPE_CHECKING
 
-import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
@@ -20,6 +20,9 @@ from headwater.io.errors import InputError
 from headwater.io.example_codec import decode_framed
 from headwater.io.paths import resolve_files
 from headwater.io.tfrecord_files import iter_record_chunks
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 __all__ = [
     "read_dataframe",
@@ -118,6 +121,8 @@ def read_tfrecord(
 
 def read_dataframe(df: pd.DataFrame, *, batch_size: int = 65536) -> Iterator[pa.RecordBatch]:
     """RecordBatches of a pandas DataFrame (its index is dropped)."""
+    import pandas as pd  # here, not at module level: importing pandas costs seconds
+
     if not isinstance(df, pd.DataFrame):
         raise InputError(
             "not a pandas DataFrame", expected="pandas.DataFrame", found=type(df).__name__
