@@ -9,7 +9,6 @@ never touch the proto's nesting directly.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 
 from tensorflow_metadata.proto.v0 import schema_pb2, statistics_pb2
 
@@ -57,12 +56,17 @@ def select_dataset(
     )
 
 
-@dataclass(frozen=True)
 class FeatureView:
     """One feature's statistics, with the dataset's example count beside it."""
 
-    stats: statistics_pb2.FeatureNameStatistics
-    num_examples: float
+    __slots__ = ("_counts", "common", "num_examples", "stats")
+
+    def __init__(self, stats: statistics_pb2.FeatureNameStatistics, num_examples: float) -> None:
+        self.stats = stats
+        self.num_examples = num_examples
+        self.common = _common_of(stats)
+        """The common statistics, wherever the type keeps them."""
+        self._counts: dict[str, float] | None = None
 
     @property
     def name(self) -> str:
@@ -83,20 +87,6 @@ class FeatureView:
     def schema_type(self) -> int:
         """The schema FeatureType that holds this data."""
         return SCHEMA_TYPE_OF.get(self.stats.type, schema_pb2.TYPE_UNKNOWN)
-
-    @property
-    def common(self) -> statistics_pb2.CommonStatistics:
-        """The common statistics, wherever the type keeps them."""
-        which = self.stats.WhichOneof("stats")
-        if which == "num_stats":
-            return self.stats.num_stats.common_stats
-        if which == "string_stats":
-            return self.stats.string_stats.common_stats
-        if which == "bytes_stats":
-            return self.stats.bytes_stats.common_stats
-        if which == "struct_stats":
-            return self.stats.struct_stats.common_stats
-        return statistics_pb2.CommonStatistics()
 
     @property
     def num_present(self) -> float:
@@ -175,6 +165,11 @@ class FeatureView:
 
     def string_counts(self) -> dict[str, float]:
         """Each string value with its count: the rank histogram, else the top values."""
+        if self._counts is None:
+            self._counts = self._string_counts()
+        return dict(self._counts)
+
+    def _string_counts(self) -> dict[str, float]:
         ss = self.stats.string_stats
         counts: dict[str, float] = {}
         if ss.rank_histogram.buckets:
@@ -190,6 +185,19 @@ class FeatureView:
         """Whether `string_counts` lists every distinct value (else it is a truncated top-k)."""
         unique = self.unique
         return unique is not None and len(self.string_counts()) >= unique
+
+
+def _common_of(stats: statistics_pb2.FeatureNameStatistics) -> statistics_pb2.CommonStatistics:
+    which = stats.WhichOneof("stats")
+    if which == "num_stats":
+        return stats.num_stats.common_stats
+    if which == "string_stats":
+        return stats.string_stats.common_stats
+    if which == "bytes_stats":
+        return stats.bytes_stats.common_stats
+    if which == "struct_stats":
+        return stats.struct_stats.common_stats
+    return statistics_pb2.CommonStatistics()
 
 
 def feature_views(dataset: statistics_pb2.DatasetFeatureStatistics) -> dict[str, FeatureView]:

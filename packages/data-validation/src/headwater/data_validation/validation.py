@@ -380,8 +380,10 @@ class _Run:
         self, f: Findings, original: schema_pb2.Feature, view: FeatureView, kind: str
     ) -> None:
         baseline = self.baselines[kind]
+        if baseline is None:
+            return
         comparators = comparators_of(original, kind)
-        if baseline is None or not comparators:
+        if not comparators:
             return
         treatment, control = _CONTEXT[kind]
         other = baseline.get(f.name)
