@@ -265,3 +265,33 @@ def test_split_names_are_recorded_as_json(tmp_path):
     assert [s.name for s in examples.splits(exclude=["eval"])] == ["train"]
     proto = _store(tmp_path).store.get_artifacts_by_id([examples.id])[0]
     assert json.loads(proto.properties["split_names"].string_value) == ["train", "eval"]
+
+
+@pytest.mark.parametrize("payload_format", ["FORMAT_TF_EXAMPLE", "FORMAT_PARQUET"])
+def test_examples_write_split_round_trips(tmp_path, payload_format):
+    import pyarrow as pa
+
+    from headwater.orchestration import Examples
+
+    batch = pa.RecordBatch.from_pydict(
+        {"x": pa.array([1, 2, 3], pa.int64()), "s": pa.array(["a", None, "c"])}
+    )
+
+    @component
+    def Write(examples: OutputArtifact[Examples], fmt: Parameter[str]) -> None:
+        """One split written through the helper."""
+        files = examples.write_split("train", [batch, batch], payload_format=fmt)
+        assert len(files) == 1
+
+    result = _run(Pipeline("ws", str(tmp_path), [Write(fmt=payload_format)]))
+    examples = result.output("Write", "examples")
+    assert examples.split_names == '["train"]'
+    assert examples.payload_format == payload_format
+    [split] = examples.splits()
+    suffix = ".gz" if payload_format == "FORMAT_TF_EXAMPLE" else ".parquet"
+    assert [os.path.basename(f) for f in split.files] == [
+        f"data_{'tfrecord' if suffix == '.gz' else 'parquet'}-00000-of-00001{suffix}"
+    ]
+    table = pa.Table.from_batches(list(split.read_batches()))
+    assert table.column("x").to_pylist() == [1, 2, 3, 1, 2, 3]
+    assert table.column("s").to_pylist() == ["a", None, "c", "a", None, "c"]
