@@ -83,6 +83,7 @@ from headwater.model_analysis.metrics_regression import (
     RootMeanSquaredError,
     SquaredPearsonCorrelation,
 )
+from headwater.model_analysis.report import render_html
 from headwater.model_analysis.results import (
     EvalResult,
     SliceMetrics,
@@ -201,6 +202,7 @@ __all__ = [
     "load_eval_result",
     "prepare_batch",
     "registered_metrics",
+    "render_html",
     "resolve_model_specs",
     "run_model_analysis",
     "slice_groups",
