@@ -193,3 +193,25 @@ def test_import_example_gen_reads_tfrecords_and_parquet(tmp_path, penguin_run):
     assert sorted(_rows(from_parquet, "train") + _rows(from_parquet, "eval")) == _rows(
         examples, "train"
     )
+
+
+def test_beam_path_equals_plain_path(tmp_path):
+    rows = [(i, f"k{i % 11}", i * 0.25) for i in range(500)]
+    _csv(tmp_path / "in" / "a.csv", rows[:300])
+    _csv(tmp_path / "in" / "b.csv", rows[300:])
+    out = OutputConfig(splits={"train": 3, "eval": 1}, partition_feature="key")
+    plain = CsvExampleGen(input_base=str(tmp_path / "in"), output_config=out)
+    beam = CsvExampleGen(
+        input_base=str(tmp_path / "in"), output_config=out, use_beam=True, num_shards=2
+    ).with_id("BeamGen")
+    result = _run(tmp_path / "root", plain, beam)
+    e_plain = result.output("CsvExampleGen", "examples")
+    e_beam = result.output("BeamGen", "examples")
+    assert e_beam.split_names == e_plain.split_names == '["train", "eval"]'
+    for split in ("train", "eval"):
+        assert _rows(e_beam, split) == _rows(e_plain, split)
+    assert [os.path.basename(f) for f in e_beam.split("train").files] == [
+        "data_tfrecord-00000-of-00002.gz",
+        "data_tfrecord-00001-of-00002.gz",
+    ]
+    assert sum(len(_rows(e_beam, s)) for s in ("train", "eval")) == 500

@@ -219,12 +219,7 @@ def write_examples(
 ) -> dict[str, int]:
     """Read every input file, split, write `examples`' splits; returns rows per split."""
     check_payload_format(payload_format)
-    input_splits = list(resolved.files)
-    if len(input_splits) > 1 and output_config is not None:
-        raise ValueError(
-            f"input has named splits {input_splits}; output_config (hash split) applies only "
-            "to one input split — leave it out"
-        )
+    output_split_names(resolved, output_config)  # checks the configs agree
     writers: dict[str, ShardedExampleWriter] = {}
 
     def writer(name: str) -> ShardedExampleWriter:
@@ -242,7 +237,30 @@ def write_examples(
     for name, w in writers.items():
         w.close()
         rows[name] = w.num_rows
-    examples.properties["split_names"] = json.dumps(list(writers))
+    record_properties(examples, resolved, list(writers), payload_format)
+    return rows
+
+
+def output_split_names(
+    resolved: ResolvedInput, output_config: OutputConfig | Mapping[str, int] | None
+) -> list[str]:
+    """Names of the output splits: the hash buckets' for one input split, else the inputs'."""
+    input_splits = list(resolved.files)
+    if len(input_splits) > 1:
+        if output_config is not None:
+            raise ValueError(
+                f"input has named splits {input_splits}; output_config (hash split) applies "
+                "only to one input split — leave it out"
+            )
+        return input_splits
+    return list(as_output_config(output_config).splits)
+
+
+def record_properties(
+    examples: Examples, resolved: ResolvedInput, split_names: list[str], payload_format: str
+) -> None:
+    """split_names / span / version and TFX's custom properties on the Examples artifact."""
+    examples.properties["split_names"] = json.dumps(split_names)
     examples.properties["span"] = resolved.span
     if resolved.version is not None:
         examples.properties["version"] = resolved.version
@@ -251,7 +269,6 @@ def write_examples(
         "parquet" if payload_format == FORMAT_PARQUET else "tfrecords_gzip"
     )
     examples.custom_properties["input_fingerprint"] = resolved.fingerprint()
-    return rows
 
 
 def _split_into(
@@ -269,7 +286,7 @@ def _split_into(
         for name in ratios:
             writer(name)
         for batch in _read_all(resolved.files[input_splits[0]], read):
-            _check_partition_feature(batch, out.partition_feature)
+            check_partition_feature(batch, out.partition_feature)
             for name, part in hio.assign_splits(batch, ratios, key=out.partition_feature).items():
                 writer(name).add(part)
     else:
@@ -286,7 +303,7 @@ def _read_all(
         yield from read(path)
 
 
-def _check_partition_feature(batch: pa.RecordBatch, feature: str | None) -> None:
+def check_partition_feature(batch: pa.RecordBatch, feature: str | None) -> None:
     if feature is not None and feature not in batch.schema.names:
         raise KeyError(
             f"OutputConfig.partition_feature {feature!r} is not a column "
@@ -316,6 +333,8 @@ __all__ = [
     "as_input_config",
     "as_output_config",
     "input_fingerprint",
+    "output_split_names",
+    "record_properties",
     "resolve_input",
     "write_examples",
 ]

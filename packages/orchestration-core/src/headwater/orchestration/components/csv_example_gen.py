@@ -17,6 +17,7 @@ from headwater.orchestration.example_gen import (
     resolve_input,
     write_examples,
 )
+from headwater.orchestration.example_gen_beam import write_examples_beam
 
 
 @component(fingerprint=input_fingerprint)
@@ -28,14 +29,30 @@ def CsvExampleGen(
     range_config: Parameter[RangeConfig | None] = None,
     payload_format: Parameter[str] = FORMAT_TF_EXAMPLE,
     skip_bad_rows: Parameter[bool] = False,
+    use_beam: Parameter[bool] = False,
+    num_shards: Parameter[int] = 1,
 ) -> None:
-    """Read the CSV files under `input_base` (latest span by default) and write split Examples."""
+    """Read the CSV files under `input_base` (latest span by default) and write split Examples.
+
+    `use_beam` runs it as a Beam pipeline on the pipeline's runner (`num_shards` per split);
+    the plain path (default) streams in this process, shards of 500k rows.
+    """
     import headwater.io as hio
 
     def read(path: str) -> Iterator[Any]:
         return iter(hio.read_csv(path, skip_bad_rows=skip_bad_rows))
 
     resolved = resolve_input(input_base, as_input_config(input_config), range_config)
+    if use_beam:
+        write_examples_beam(
+            examples,
+            resolved,
+            lambda path: hio.ReadCsv(path, skip_bad_rows=skip_bad_rows),
+            output_config=output_config,
+            payload_format=payload_format,
+            num_shards=num_shards,
+        )
+        return
     write_examples(
         examples, resolved, read, output_config=output_config, payload_format=payload_format
     )

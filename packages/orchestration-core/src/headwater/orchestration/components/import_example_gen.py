@@ -17,6 +17,7 @@ from headwater.orchestration.example_gen import (
     resolve_input,
     write_examples,
 )
+from headwater.orchestration.example_gen_beam import write_examples_beam
 
 
 @component(fingerprint=input_fingerprint)
@@ -28,11 +29,14 @@ def ImportExampleGen(
     range_config: Parameter[RangeConfig | None] = None,
     input_format: Parameter[str | None] = None,
     payload_format: Parameter[str | None] = None,
+    use_beam: Parameter[bool] = False,
+    num_shards: Parameter[int] = 1,
 ) -> None:
     """Import tf.Example TFRecords or Parquet files; output in `payload_format` (default: input's).
 
     `input_format` (FORMAT_TF_EXAMPLE or FORMAT_PARQUET) defaults to what the file names say:
-    `.parquet` is Parquet, anything else TFRecord of tf.Example.
+    `.parquet` is Parquet, anything else TFRecord of tf.Example. `use_beam` runs it as a Beam
+    pipeline on the pipeline's runner (`num_shards` per split).
     """
     import headwater.io as hio
 
@@ -40,6 +44,17 @@ def ImportExampleGen(
     first = next(path for paths in resolved.files.values() for path in paths)
     detected = FORMAT_PARQUET if first.endswith(".parquet") else FORMAT_TF_EXAMPLE
     fmt = input_format or detected
+
+    if use_beam:
+        write_examples_beam(
+            examples,
+            resolved,
+            lambda path: hio.ReadParquet(path) if fmt == FORMAT_PARQUET else hio.ReadTFRecord(path),
+            output_config=output_config,
+            payload_format=payload_format or fmt,
+            num_shards=num_shards,
+        )
+        return
 
     def read(path: str) -> Iterator[Any]:
         if fmt == FORMAT_PARQUET:
