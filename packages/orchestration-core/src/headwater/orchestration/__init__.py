@@ -40,6 +40,8 @@ from headwater.orchestration.components.import_example_gen import ImportExampleG
 from headwater.orchestration.components.import_schema_gen import ImportSchemaGen
 from headwater.orchestration.components.schema_gen import SchemaGen
 from headwater.orchestration.components.statistics_gen import StatisticsGen
+from headwater.orchestration.components.trainer import Trainer
+from headwater.orchestration.components.tuner import Tuner
 from headwater.orchestration.context import ExecutionContext, beam_pipeline, current_context
 from headwater.orchestration.dsl import (
     Channel,
@@ -78,6 +80,19 @@ from headwater.orchestration.resolver import (
     ResolverStrategy,
 )
 from headwater.orchestration.runner import LocalDagRunner, NodeResult, RunResult
+from headwater.orchestration.training import (
+    DataAccessor,
+    EvalArgs,
+    FnArgs,
+    TensorFlowDatasetOptions,
+    TrainArgs,
+    TuneArgs,
+    TunerFnResult,
+    UserCodeError,
+    distribution_strategy,
+    export_serving_model,
+    make_serving_signatures,
+)
 
 __all__ = [
     "FORMAT_PARQUET",
@@ -88,6 +103,8 @@ __all__ = [
     "ComponentFactory",
     "ComponentFailedError",
     "CsvExampleGen",
+    "DataAccessor",
+    "EvalArgs",
     "Evaluator",
     "ExampleAnomalies",
     "ExampleStatistics",
@@ -95,6 +112,7 @@ __all__ = [
     "Examples",
     "ExecutionContext",
     "ExecutionInfo",
+    "FnArgs",
     "HyperParameters",
     "ImportExampleGen",
     "ImportSchemaGen",
@@ -130,18 +148,28 @@ __all__ = [
     "SchemaGen",
     "Split",
     "StatisticsGen",
+    "TensorFlowDatasetOptions",
+    "TrainArgs",
+    "Trainer",
     "TransformCache",
     "TransformGraph",
+    "TuneArgs",
+    "Tuner",
+    "TunerFnResult",
     "TunerResults",
+    "UserCodeError",
     "WiringError",
     "beam_pipeline",
     "component",
     "current_context",
     "default_pipeline_root",
+    "distribution_strategy",
+    "export_serving_model",
     "headwater_home",
     "latest_artifacts",
     "lineage",
     "list_pipelines",
+    "make_serving_signatures",
     "mysql_metadata_connection_config",
     "pipeline_runs",
     "postgresql_metadata_connection_config",

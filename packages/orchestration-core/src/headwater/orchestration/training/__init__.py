@@ -12,6 +12,7 @@ Example (a TFX module file ported by changing its imports):
 Nothing here imports TensorFlow until a dataset is built or a model exported.
 """
 
+from headwater.orchestration.training.args import EvalArgs, TrainArgs
 from headwater.orchestration.training.data_accessor import (
     AUTOTUNE,
     DataAccessor,
@@ -25,6 +26,7 @@ from headwater.orchestration.training.export import (
 )
 from headwater.orchestration.training.feature_spec import load_schema, schema_as_feature_spec
 from headwater.orchestration.training.fn_args import FnArgs, TunerFnResult
+from headwater.orchestration.training.strategy import distribution_strategy
 from headwater.orchestration.training.tuning import TuneArgs
 from headwater.orchestration.training.user_code import UserCodeError
 
@@ -33,11 +35,14 @@ __all__ = [
     "SERVING_DEFAULT",
     "SERVING_RAW",
     "DataAccessor",
+    "EvalArgs",
     "FnArgs",
     "TensorFlowDatasetOptions",
+    "TrainArgs",
     "TuneArgs",
     "TunerFnResult",
     "UserCodeError",
+    "distribution_strategy",
     "export_serving_model",
     "load_schema",
     "make_serving_signatures",

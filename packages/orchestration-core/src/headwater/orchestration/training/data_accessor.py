@@ -188,11 +188,11 @@ def _tfrecord_dataset(
     if options.shuffle and len(files) > 1:
         dataset = dataset.shuffle(len(files), seed=options.shuffle_seed)
     cycle = len(files) if options.reader_num_threads == AUTOTUNE else options.reader_num_threads
+    parallel = {"num_parallel_calls": tf.data.AUTOTUNE, "deterministic": deterministic}
     dataset = dataset.interleave(
         lambda path: tf.data.TFRecordDataset(path, compression_type=compression),
         cycle_length=max(1, min(cycle, len(files), os.cpu_count() or 1)),
-        num_parallel_calls=tf.data.AUTOTUNE if len(files) > 1 else None,
-        deterministic=deterministic,
+        **(parallel if len(files) > 1 else {}),
     )
     if options.shuffle:
         dataset = dataset.shuffle(options.shuffle_buffer_size, seed=options.shuffle_seed)
