@@ -8,7 +8,9 @@ write is batched: an execution, its artifacts, events and attributions go in one
 
 from __future__ import annotations
 
+import contextlib
 import json
+import logging
 import os
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
@@ -23,6 +25,7 @@ from headwater.orchestration.parameters import to_json
 # Generated protobuf modules carry no types mypy can see; name the messages used in signatures.
 mlmd: Any = metadata_store_pb2
 ConnectionConfig = Any
+_LOG = logging.getLogger(__name__)
 MlmdArtifact = Any
 MlmdContext = Any
 MlmdEvent = Any
@@ -115,6 +118,8 @@ class MetadataStore:
             raise ConnectionError(
                 f"cannot open ML Metadata store ({_describe(config)}): {exc}"
             ) from exc
+        if config.WhichOneof("config") == "sqlite":
+            _use_write_ahead_log(config.sqlite.filename_uri)
         self._artifact_types: dict[str, int] = {}
         self._execution_types: dict[str, int] = {}
         self._context_types: dict[str, int] = {}
@@ -312,6 +317,24 @@ class MetadataStore:
     def events_of_executions(self, ids: Iterable[int]) -> list[MlmdEvent]:
         """Events of the given executions."""
         return list(self.store.get_events_by_execution_ids(list(ids)))
+
+
+def _use_write_ahead_log(path: str) -> None:
+    """Switch a SQLite store to WAL journaling (persistent in the file): about 2x cheaper commits.
+
+    ML Metadata commits every write; in the default rollback-journal mode each commit costs
+    several fsyncs, which dominates a component's overhead.
+    """
+    import sqlite3
+
+    if not path or path == ":memory:" or path.startswith("file:"):
+        return
+    try:
+        with contextlib.closing(sqlite3.connect(path, timeout=5)) as conn:
+            if conn.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
+                conn.execute("PRAGMA journal_mode=WAL")
+    except sqlite3.Error as exc:  # another process holds it: keep its journal mode
+        _LOG.debug("could not switch %s to WAL: %s", path, exc)
 
 
 def _event_sort_key(event: MlmdEvent) -> tuple[str, int]:
