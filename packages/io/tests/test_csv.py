@@ -8,6 +8,14 @@ import pytest
 from headwater.io import InputError, InputNotFoundError, csv_files, read_csv
 
 
+@pytest.fixture(autouse=True, params=["whole_file", "streaming"])
+def reading_mode(request, monkeypatch):
+    """Every test runs with whole-file parsing and with block-by-block streaming."""
+    if request.param == "streaming":
+        monkeypatch.setattr(csv_files, "WHOLE_FILE_LIMIT", 0)
+    return request.param
+
+
 def _write(tmp_path, text, name="data.csv"):
     path = tmp_path / name
     path.write_text(text)

@@ -25,7 +25,10 @@ from headwater.io.paths import resolve_files
 
 __all__ = ["read_csv", "read_csv_file"]
 
-BLOCK_SIZE = 4 << 20
+BLOCK_SIZE = 1 << 20
+"""Bytes per block of the streaming reader (types are inferred from the first block)."""
+WHOLE_FILE_LIMIT = 1 << 30
+"""Files up to this size are parsed in one multi-threaded pyarrow.csv.read_csv call."""
 _INT_RE = r"^[+-]?[0-9]+$"
 _FLOAT_RE = r"(?i)^[+-]?(([0-9]+\.?[0-9]*|\.[0-9]+)(e[+-]?[0-9]+)?|inf|infinity|nan)$"
 
@@ -38,6 +41,30 @@ def _pattern_for(t: pa.DataType) -> str:
     return _INT_RE if pa.types.is_integer(t) else _FLOAT_RE
 
 
+def _options(
+    column_names: Sequence[str] | None,
+    column_types: Mapping[str, pa.DataType] | None,
+    on_bad_row: list[str],
+    skip: bool,
+) -> dict[str, object]:
+    def handler(row: pacsv.InvalidRow) -> str:
+        on_bad_row.append(row.text)
+        return "skip" if skip else "error"
+
+    return {
+        "read_options": pacsv.ReadOptions(
+            block_size=BLOCK_SIZE, column_names=list(column_names) if column_names else None
+        ),
+        "parse_options": pacsv.ParseOptions(invalid_row_handler=handler),
+        "convert_options": pacsv.ConvertOptions(
+            column_types=dict(column_types or {}),
+            null_values=[""],
+            strings_can_be_null=True,
+            quoted_strings_can_be_null=True,
+        ),
+    }
+
+
 def _open(
     path: str,
     column_names: Sequence[str] | None,
@@ -45,23 +72,20 @@ def _open(
     on_bad_row: list[str],
     skip: bool,
 ) -> pacsv.CSVStreamingReader:
-    def handler(row: pacsv.InvalidRow) -> str:
-        on_bad_row.append(row.text)
-        return "skip" if skip else "error"
+    return pacsv.open_csv(path, **_options(column_names, column_types, on_bad_row, skip))
 
-    return pacsv.open_csv(
-        path,
-        read_options=pacsv.ReadOptions(
-            block_size=BLOCK_SIZE, column_names=list(column_names) if column_names else None
-        ),
-        parse_options=pacsv.ParseOptions(invalid_row_handler=handler),
-        convert_options=pacsv.ConvertOptions(
-            column_types=dict(column_types or {}),
-            null_values=[""],
-            strings_can_be_null=True,
-            quoted_strings_can_be_null=True,
-        ),
-    )
+
+def _read_whole(
+    path: str,
+    column_names: Sequence[str] | None,
+    schema: pa.Schema,
+    on_bad_row: list[str],
+    skip: bool,
+) -> Iterator[pa.RecordBatch]:
+    """The whole file parsed at once on every core, as one batch (sliced later without copy)."""
+    options = _options(column_names, _types_for(schema), on_bad_row, skip)
+    table = pacsv.read_csv(path, **options).combine_chunks()
+    yield from table.to_batches()
 
 
 def _bad_rows(
@@ -177,6 +201,8 @@ def read_csv_file(
         yield from _read_as_text(path, column_names, schema, bad_texts, skip=0)
     else:
         done = 0
+        if os.path.getsize(path) <= WHOLE_FILE_LIMIT:
+            reader = _read_whole(path, column_names, schema, bad_texts, skip_bad_rows)
         try:
             for batch in reader:
                 done += batch.num_rows
