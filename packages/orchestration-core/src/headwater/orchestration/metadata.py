@@ -112,14 +112,14 @@ class MetadataStore:
 
     def __init__(self, config: ConnectionConfig) -> None:
         self.config = config
+        if config.WhichOneof("config") == "sqlite":
+            _create_in_wal_mode(config.sqlite.filename_uri)
         try:
             self.store = metadata_store.MetadataStore(config)
         except mlmd_errors.StatusError as exc:
             raise ConnectionError(
                 f"cannot open ML Metadata store ({_describe(config)}): {exc}"
             ) from exc
-        if config.WhichOneof("config") == "sqlite":
-            _use_write_ahead_log(config.sqlite.filename_uri)
         self._artifact_types: dict[str, int] = {}
         self._execution_types: dict[str, int] = {}
         self._context_types: dict[str, int] = {}
@@ -319,22 +319,23 @@ class MetadataStore:
         return list(self.store.get_events_by_execution_ids(list(ids)))
 
 
-def _use_write_ahead_log(path: str) -> None:
-    """Switch a SQLite store to WAL journaling (persistent in the file): about 2x cheaper commits.
+def _create_in_wal_mode(path: str) -> None:
+    """Create a new SQLite store file in WAL journaling: about 2x cheaper commits.
 
     ML Metadata commits every write; in the default rollback-journal mode each commit costs
-    several fsyncs, which dominates a component's overhead.
+    several fsyncs, which dominates a component's overhead. The mode is set only on a file
+    that does not exist yet (WAL is persistent in the file): opening a file with Python's
+    sqlite3 while ML Metadata's own SQLite has it open would drop that one's POSIX locks.
     """
     import sqlite3
 
-    if not path or path == ":memory:" or path.startswith("file:"):
+    if not path or path == ":memory:" or path.startswith("file:") or os.path.exists(path):
         return
     try:
         with contextlib.closing(sqlite3.connect(path, timeout=5)) as conn:
-            if conn.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
-                conn.execute("PRAGMA journal_mode=WAL")
-    except sqlite3.Error as exc:  # another process holds it: keep its journal mode
-        _LOG.debug("could not switch %s to WAL: %s", path, exc)
+            conn.execute("PRAGMA journal_mode=WAL")
+    except sqlite3.Error as exc:
+        _LOG.debug("could not create %s in WAL mode: %s", path, exc)
 
 
 def _event_sort_key(event: MlmdEvent) -> tuple[str, int]:
