@@ -62,46 +62,79 @@ def publishing(final_paths: list[str]) -> Iterator[list[str]]:
         shutil.rmtree(tmp_dir, ignore_errors=True)
 
 
+class _ParquetShards:
+    """Parquet writers for the shards, opened when their first batch (or the end) comes."""
+
+    def __init__(self, paths: list[str], schema: pa.Schema | None) -> None:
+        self._paths = paths
+        self._writers: list[pq.ParquetWriter | None] = [None] * len(paths)
+        self.schema = schema
+
+    def write(self, shard: int, batch: pa.RecordBatch) -> None:
+        batch = normalize_batch(batch)
+        if self.schema is None:
+            self.schema = batch.schema
+        writer = self._writers[shard]
+        if writer is None:
+            writer = self._writers[shard] = pq.ParquetWriter(self._paths[shard], batch.schema)
+        writer.write_batch(batch)
+
+    def close(self, complete: bool) -> None:
+        for shard, writer in enumerate(self._writers):
+            if writer is None and complete:
+                schema = self.schema if self.schema is not None else pa.schema([])
+                writer = pq.ParquetWriter(self._paths[shard], schema)
+            if writer is not None:
+                writer.close()
+
+
+class _TFRecordShards:
+    """TFRecord files for the shards, each with its own gzip stream when compressed."""
+
+    def __init__(self, paths: list[str], compression: str | None) -> None:
+        self._files = [open(p, "wb") for p in paths]  # noqa: SIM115 - closed in close()
+        self._deflaters = [
+            zlib.compressobj(GZIP_LEVEL, zlib.DEFLATED, 31) if compression == "gzip" else None
+            for _ in paths
+        ]
+
+    def write(self, shard: int, batch: pa.RecordBatch) -> None:
+        data = encode_framed(feature_columns(batch), batch.num_rows)
+        deflater = self._deflaters[shard]
+        self._files[shard].write(deflater.compress(data) if deflater else data)
+
+    def close(self, complete: bool) -> None:
+        for f, deflater in zip(self._files, self._deflaters, strict=True):
+            if deflater is not None and complete:
+                f.write(deflater.flush())
+            f.close()
+
+
+def _deal(
+    batches: Iterable[pa.RecordBatch], shards: _ParquetShards | _TFRecordShards, n: int
+) -> None:
+    """Write `batches` to the shards round robin (the Beam sinks deal them the same way)."""
+    complete = False
+    try:
+        for i, batch in enumerate(batches):
+            shards.write(i % n, batch)
+        complete = True
+    finally:
+        shards.close(complete)
+
+
 def write_parquet_shard(
     batches: Iterable[pa.RecordBatch], path: str, schema: pa.Schema | None
 ) -> None:
     """Write `batches` into one Parquet file at `path` (empty file of `schema` if none)."""
-    writer = None
-    try:
-        for batch in batches:
-            batch = normalize_batch(batch)
-            if writer is None:
-                writer = pq.ParquetWriter(path, batch.schema)
-            writer.write_batch(batch)
-        if writer is None:
-            writer = pq.ParquetWriter(path, schema if schema is not None else pa.schema([]))
-    finally:
-        if writer is not None:
-            writer.close()
+    _deal(batches, _ParquetShards([path], schema), 1)
 
 
 def write_tfrecord_shard(
     batches: Iterable[pa.RecordBatch], path: str, compression: str | None
 ) -> None:
     """Write the tf.Examples of `batches` into one TFRecord file at `path`."""
-    deflater = zlib.compressobj(GZIP_LEVEL, zlib.DEFLATED, 31) if compression == "gzip" else None
-    with open(path, "wb") as f:
-        for batch in batches:
-            data = encode_framed(feature_columns(batch), batch.num_rows)
-            f.write(deflater.compress(data) if deflater else data)
-        if deflater:
-            f.write(deflater.flush())
-
-
-def _round_robin(
-    batches: Iterable[pa.RecordBatch], num_shards: int
-) -> tuple[list[list[pa.RecordBatch]], pa.Schema | None]:
-    shards: list[list[pa.RecordBatch]] = [[] for _ in range(num_shards)]
-    schema = None
-    for i, batch in enumerate(batches):
-        schema = schema or batch.schema
-        shards[i % num_shards].append(batch)
-    return shards, schema
+    _deal(batches, _TFRecordShards([path], compression), 1)
 
 
 def write_parquet(
@@ -110,12 +143,7 @@ def write_parquet(
     """Write `batches` to `num_shards` Parquet files (batches dealt round robin); their paths."""
     finals = shard_paths(file_prefix, num_shards, ".parquet")
     with publishing(finals) as tmps:
-        if num_shards == 1:
-            write_parquet_shard(batches, tmps[0], None)
-        else:
-            shards, schema = _round_robin(batches, num_shards)
-            for shard, tmp in zip(shards, tmps, strict=True):
-                write_parquet_shard(shard, tmp, schema)
+        _deal(batches, _ParquetShards(tmps, None), num_shards)
     return finals
 
 
@@ -129,10 +157,5 @@ def write_tfrecord(
     """Write `batches` as tf.Examples to `num_shards` TFRecord files; their paths."""
     finals = shard_paths(file_prefix, num_shards, tfrecord_suffix(compression))
     with publishing(finals) as tmps:
-        if num_shards == 1:
-            write_tfrecord_shard(batches, tmps[0], compression)
-        else:
-            shards, _ = _round_robin(batches, num_shards)
-            for shard, tmp in zip(shards, tmps, strict=True):
-                write_tfrecord_shard(shard, tmp, compression)
+        _deal(batches, _TFRecordShards(tmps, compression), num_shards)
     return finals
