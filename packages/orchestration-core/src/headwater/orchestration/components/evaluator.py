@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 from headwater.model_analysis import EvalConfig
@@ -14,7 +14,37 @@ from headwater.orchestration.artifacts import (
     ModelEvaluation,
     Schema,
 )
+from headwater.orchestration.context import beam_pipeline
 from headwater.orchestration.dsl import InputArtifact, OutputArtifact, Parameter, component
+from headwater.orchestration.example_files import FORMAT_PARQUET
+
+
+def _evaluate_with_beam(
+    examples: Examples,
+    split_names: list[str],
+    config: EvalConfig,
+    model_paths: Mapping[str, str],
+    output_path: str,
+) -> None:
+    """One Beam pipeline: read the splits, predict, compute sliced metrics, write the files."""
+    import apache_beam as beam
+
+    import headwater.io as hio
+    import headwater.model_analysis as ma
+
+    parquet = examples.payload_format == FORMAT_PARQUET
+    with beam_pipeline() as pipeline:
+        reads = []
+        for name in split_names:
+            split = examples.split(name)
+            if not split.files:
+                continue
+            read = hio.ReadParquet(split.uri) if parquet else hio.ReadTFRecord(split.uri)
+            reads.append(pipeline | f"Read[{name}]" >> read)
+        batches = reads | "Flatten" >> beam.Flatten(pipeline=pipeline)
+        _ = batches | "Evaluate" >> ma.ExtractEvaluateAndWriteResults(
+            config, output_path, model_paths=model_paths
+        )
 
 
 def _serving_dir(model: Model) -> str:
@@ -35,7 +65,8 @@ def Evaluator(
 ) -> None:
     """Evaluate `model` (and `baseline_model`) on the eval split per `eval_config`.
 
-    `eval_config` is an `EvalConfig`, a dict, JSON/YAML text or a file path. Writes the result
+    `eval_config` is an `EvalConfig`, a dict, JSON/YAML text or a file path. Runs as one Beam
+    pipeline (the pipeline's `beam_pipeline_args`), models loaded once per worker. Writes the result
     files into `evaluation`, and `BLESSED` or `NOT_BLESSED` into `blessing` with TFX's custom
     properties (`blessed` 1/0, `current_model(_id)`, `baseline_model(_id)`). The rule: blessed
     iff every threshold passes; with no thresholds the model is blessed and the file says why.
@@ -50,13 +81,8 @@ def Evaluator(
     if baseline_model is not None and config.baseline is not None:
         model_paths[config.baseline.name] = _serving_dir(baseline_model)
 
-    def batches() -> Iterator[Any]:
-        for name in example_splits or ["eval"]:
-            yield from examples.split(name).read_batches()
-
-    result = ma.run_model_analysis(
-        config, batches(), model_paths=model_paths, output_path=evaluation.uri
-    )
+    _evaluate_with_beam(examples, example_splits or ["eval"], config, model_paths, evaluation.uri)
+    result = ma.load_eval_result(evaluation.uri)
     ma.write_blessing(blessing.uri, result.validation)
     properties: Mapping[str, int | str] = {
         "blessed": int(result.validation.blessed),
