@@ -153,3 +153,24 @@ def test_failed_write_leaves_nothing_behind(tmp_path):
 def test_decode_examples_of_records_read_back(tmp_path):
     records = encode_examples(_batch(4))
     assert decode_examples(records).column("name").to_pylist() == [f"row {i}" for i in range(4)]
+
+
+def test_inferred_schema_is_kept_and_new_features_are_reported(tmp_path, caplog):
+    first = pa.RecordBatch.from_pydict({"x": [1, 2, 3]})
+    later = pa.RecordBatch.from_pydict({"x": [4, 5], "extra": ["a", "b"]})
+    path = tmp_path / "r.tfrecord"
+    path.write_bytes(_frame(encode_examples(first) + encode_examples(later)))
+    with caplog.at_level("WARNING", logger="headwater.io"):
+        batches = list(read_tfrecord(path, batch_size=3))
+    assert [b.schema for b in batches] == [pa.schema([("x", pa.int64())])] * 2
+    assert "['extra']" in caplog.text
+
+
+def test_multivalent_value_after_inferring_univalent_names_the_record(tmp_path):
+    first = pa.RecordBatch.from_pydict({"x": [1, 2, 3]})
+    later = pa.RecordBatch.from_pydict({"x": [[4], [5, 6]]})
+    path = tmp_path / "r.tfrecord"
+    path.write_bytes(_frame(encode_examples(first) + encode_examples(later)))
+    with pytest.raises(InputError, match="several values") as info:
+        list(read_tfrecord(path, batch_size=3))
+    assert info.value.row == 4

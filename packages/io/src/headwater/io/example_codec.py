@@ -53,9 +53,13 @@ def decode_framed(
     *,
     path: str | None = None,
     record_base: int = 0,
+    unknown: list[str] | None = None,
 ) -> pa.RecordBatch:
-    """Decode the records data[starts[i]:ends[i]] of one buffer."""
-    names = None if schema is None else list(schema.names)
+    """Decode the records data[starts[i]:ends[i]] of one buffer.
+
+    With `unknown` (a list), features outside `schema` are named in it instead of ignored.
+    """
+    names = None if schema is None or unknown is not None else list(schema.names)
     columns: list[FeatureColumn]
     try:
         columns = decode_buffer(data, starts, ends, names)
@@ -67,6 +71,15 @@ def decode_framed(
             row=record_base + record,
             expected="a serialized tf.Example",
         ) from exc
+    if schema is not None and names is None:
+        by_name = {c.name: c for c in columns}
+        if unknown is not None:
+            unknown.extend(c.name for c in columns if schema.get_field_index(c.name) < 0)
+        absent = np.full(len(starts), -1, dtype=np.int64)
+        columns = [
+            by_name.get(f.name) or FeatureColumn(f.name, 0, absent, np.empty(0, np.float32))
+            for f in schema
+        ]
     arrays = []
     for col in columns:
         target = None if schema is None else schema.field(col.name).type

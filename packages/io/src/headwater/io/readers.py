@@ -7,6 +7,7 @@ yields one empty batch with the right columns when the columns are known.
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING
@@ -23,6 +24,8 @@ from headwater.io.tfrecord_files import iter_record_chunks
 
 if TYPE_CHECKING:
     import pandas as pd
+
+_LOG = logging.getLogger(__name__)
 
 __all__ = [
     "read_dataframe",
@@ -82,15 +85,46 @@ def read_parquet(
 
 
 def read_tfrecord_file(
-    path: str, *, schema: pa.Schema | None, batch_size: int = 65536
+    path: str,
+    *,
+    schema: pa.Schema | None,
+    batch_size: int = 65536,
+    schema_inferred: bool = False,
 ) -> Iterator[pa.RecordBatch]:
-    """Batches of one TFRecord file of tf.Examples, decoded to `schema` (or inferred)."""
+    """Batches of one TFRecord file of tf.Examples, decoded to `schema` (or inferred).
+
+    Without `schema`, it is inferred from the first batch and kept for the rest. When the schema
+    is inferred (here or, `schema_inferred`, by the caller), a feature outside it is logged as a
+    warning rather than ignored silently.
+    """
+    warned: set[str] = set()
+    pinned = schema
+    inferred = schema_inferred or schema is None
     for buf, starts, ends, index in iter_record_chunks(path):
         for lo in range(0, len(starts), batch_size):
             hi = lo + batch_size
-            yield decode_framed(
-                buf, starts[lo:hi], ends[lo:hi], schema, path=path, record_base=index + lo
+            unknown: list[str] | None = [] if inferred and pinned is not None else None
+            batch = decode_framed(
+                buf,
+                starts[lo:hi],
+                ends[lo:hi],
+                pinned,
+                path=path,
+                record_base=index + lo,
+                unknown=unknown,
             )
+            pinned = batch.schema
+            yield batch
+            new = sorted(set(unknown or ()) - warned)
+            if new:
+                warned.update(new)
+                _LOG.warning(
+                    "%s: features %s first appear after record %d, outside the schema inferred "
+                    "from the first batch; they are not read (pass schema= to read them)",
+                    path,
+                    new,
+                    index + lo,
+                )
 
 
 def read_tfrecord(
@@ -110,7 +144,9 @@ def read_tfrecord(
     def batches() -> Iterator[pa.RecordBatch]:
         pinned = schema
         for path in files:
-            for batch in read_tfrecord_file(path, schema=pinned, batch_size=batch_size):
+            for batch in read_tfrecord_file(
+                path, schema=pinned, batch_size=batch_size, schema_inferred=schema is None
+            ):
                 if pinned is None:
                     pinned = batch.schema
                     schemas.append(pinned)
