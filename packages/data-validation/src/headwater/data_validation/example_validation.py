@@ -21,7 +21,7 @@ Example:
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -32,7 +32,7 @@ from tensorflow_metadata.proto.v0 import anomalies_pb2, schema_pb2
 from headwater.data_validation.schema import is_deprecated
 from headwater.data_validation.schema_errors import SchemaError
 from headwater.data_validation.validation import in_environment, is_required
-from headwater.io import read_csv, read_tfrecord, resolve_files
+from headwater.io import InputError, read_csv, read_tfrecord, resolve_files
 
 __all__ = [
     "AnomalousExample",
@@ -45,6 +45,7 @@ __all__ = [
 T = anomalies_pb2.AnomalyInfo
 _INT_TEXT = r"^\s*[-+]?\d+\s*$"
 _FLOAT_TEXT = r"^\s*[-+]?((\d+(\.\d*)?|\.\d+)(e[-+]?\d+)?|inf|infinity|nan)\s*$"
+_CSV_TYPES = {schema_pb2.INT: pa.int64(), schema_pb2.FLOAT: pa.float64()}
 _SHORT = {
     T.FEATURE_TYPE_LOW_FRACTION_PRESENT: "Missing value",
     T.FEATURE_TYPE_LOW_NUMBER_VALUES: "Missing values",
@@ -116,14 +117,24 @@ def validate_examples_in_csv(
     max_examples_per_anomaly: int = 10,
     batch_size: int = 65536,
 ) -> ExampleValidationResult:
-    """Check every row of the CSV file(s) at `data_location`; schema columns are read as text."""
-    names = {f.name for f in schema.feature}
-    types = {name: pa.string() for name in names}
+    """Check every row of the CSV file(s) at `data_location`.
 
-    def batches(path: str) -> Iterator[pa.RecordBatch]:
-        return iter(
-            read_csv(path, batch_size=batch_size, column_names=column_names, column_types=types)
-        )
+    Each file is read with the schema's types (INT → int64, FLOAT → float64, else text); a
+    file where a value does not parse is read again with every schema column as text, so the
+    rows that do not parse are found and named.
+    """
+    text = {f.name: pa.string() for f in schema.feature}
+    typed = {f.name: _CSV_TYPES.get(f.type, pa.string()) for f in schema.feature}
+
+    def batches(path: str) -> Iterable[pa.RecordBatch]:
+        try:
+            return list(
+                read_csv(path, batch_size=batch_size, column_names=column_names, column_types=typed)
+            )
+        except InputError:
+            return read_csv(
+                path, batch_size=batch_size, column_names=column_names, column_types=text
+            )
 
     return validate_examples(
         ((path, batches(path)) for path in resolve_files(data_location)),
