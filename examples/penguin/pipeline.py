@@ -16,9 +16,11 @@ from headwater.orchestration import (
     Pipeline,
     SchemaGen,
     StatisticsGen,
+    Transform,
 )
 
-DATA = os.path.join(os.path.dirname(os.path.abspath(__file__)), "data")
+HERE = os.path.dirname(os.path.abspath(__file__))
+DATA = os.path.join(HERE, "data")
 
 
 def create_pipeline(root: str | None = None, *, enable_cache: bool = True) -> Pipeline:
@@ -31,7 +33,12 @@ def create_pipeline(root: str | None = None, *, enable_cache: bool = True) -> Pi
         schema=schema_gen.outputs["schema"],
         fail_on_error=True,  # stop the run on ERROR anomalies
     )
-    components = [example_gen, statistics_gen, schema_gen, example_validator]
+    transform = Transform(
+        examples=example_gen.outputs["examples"],
+        schema=schema_gen.outputs["schema"],
+        module_file=os.path.join(HERE, "penguin_preprocessing.py"),
+    )
+    components = [example_gen, statistics_gen, schema_gen, example_validator, transform]
     return Pipeline(
         "penguin",
         root,

@@ -41,6 +41,7 @@ from headwater.orchestration.components.import_schema_gen import ImportSchemaGen
 from headwater.orchestration.components.schema_gen import SchemaGen
 from headwater.orchestration.components.statistics_gen import StatisticsGen
 from headwater.orchestration.components.trainer import Trainer
+from headwater.orchestration.components.transform import SplitsConfig, Transform
 from headwater.orchestration.components.tuner import Tuner
 from headwater.orchestration.context import ExecutionContext, beam_pipeline, current_context
 from headwater.orchestration.dsl import (
@@ -147,10 +148,12 @@ __all__ = [
     "Schema",
     "SchemaGen",
     "Split",
+    "SplitsConfig",
     "StatisticsGen",
     "TensorFlowDatasetOptions",
     "TrainArgs",
     "Trainer",
+    "Transform",
     "TransformCache",
     "TransformGraph",
     "TuneArgs",

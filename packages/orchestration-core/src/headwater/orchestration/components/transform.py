@@ -1,0 +1,140 @@
+"""Transform: analyze Examples with a user's preprocessing_fn; save the graph, transform splits.
+
+Writes the TransformGraph in TFT's layout (`transform_fn/`, `transformed_metadata/`,
+`metadata/`) and, with `materialize`, the transformed splits as gzip TFRecords of tf.Example
+(`Split-<name>/transformed_examples-*.gz`), as TFX's Transform does.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass
+from typing import Any
+
+from headwater.orchestration.artifacts import Examples, Schema, Split, TransformGraph
+from headwater.orchestration.context import beam_pipeline
+from headwater.orchestration.dsl import InputArtifact, OutputArtifact, Parameter, component
+from headwater.orchestration.example_files import FORMAT_PARQUET
+from headwater.orchestration.training.user_code import load_user_fn
+
+TRANSFORMED_EXAMPLES_PREFIX = "transformed_examples"
+
+
+@dataclass(frozen=True, kw_only=True)
+class SplitsConfig:
+    """Splits to analyze and splits to transform (TFX's SplitsConfig)."""
+
+    analyze: tuple[str, ...] = ("train",)
+    transform: tuple[str, ...] = ()
+    """Splits to transform; empty means every split of the examples."""
+
+    def __post_init__(self) -> None:
+        if not self.analyze:
+            raise ValueError("SplitsConfig.analyze needs at least one split")
+
+
+def _with_custom_config(fn: Any, custom_config: dict[str, Any] | None) -> Any:
+    """TFX calls `preprocessing_fn(inputs, custom_config)` when the function takes two args."""
+    if len(inspect.signature(fn).parameters) < 2:
+        return fn
+
+    @functools.wraps(fn)
+    def call(inputs: Any) -> Any:
+        return fn(inputs, custom_config or {})
+
+    return call
+
+
+@component
+def Transform(
+    examples: InputArtifact[Examples],
+    schema: InputArtifact[Schema],
+    transform_graph: OutputArtifact[TransformGraph],
+    transformed_examples: OutputArtifact[Examples],
+    module_file: Parameter[str | None] = None,
+    preprocessing_fn: Parameter[str | None] = None,
+    splits_config: Parameter[SplitsConfig] = SplitsConfig(),
+    materialize: Parameter[bool] = True,
+    custom_config: Parameter[dict[str, Any] | None] = None,
+) -> None:
+    """Analyze `splits_config.analyze` with `preprocessing_fn` from `module_file` (or the
+    dotted path `preprocessing_fn`), save the transform graph, and transform the splits."""
+    import headwater.transform as tft
+
+    fn = _with_custom_config(
+        load_user_fn(module_file, "preprocessing_fn", preprocessing_fn), custom_config
+    )
+    raw_schema = schema.read()
+    by_name = {split.name: split for split in examples.splits()}
+    missing = [name for name in splits_config.analyze if name not in by_name]
+    if missing:
+        raise ValueError(
+            f"Transform: splits_config.analyze names {missing}, examples have {sorted(by_name)}"
+        )
+    to_transform = (
+        [by_name[name] for name in splits_config.transform]
+        if splits_config.transform
+        else list(by_name.values())
+    )
+    parquet = examples.payload_format == FORMAT_PARQUET
+    work = tempfile.mkdtemp(prefix="headwater-transform-")
+    try:
+        _run_beam(
+            tft,
+            fn,
+            raw_schema,
+            [by_name[n] for n in splits_config.analyze],
+            to_transform if materialize else [],
+            parquet,
+            transform_graph.uri,
+            transformed_examples,
+            work,
+        )
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def _run_beam(
+    tft: Any,
+    fn: Any,
+    raw_schema: Any,
+    analyze: list[Split],
+    transform: list[Split],
+    parquet: bool,
+    graph_uri: str,
+    transformed_examples: Any,
+    work: str,
+) -> None:
+    """One Beam pipeline: analyze, save the graph, transform and write each split."""
+    import apache_beam as beam
+
+    import headwater.io as hio
+
+    def read(split: Split) -> Any:
+        return hio.ReadParquet(split.uri) if parquet else hio.ReadTFRecord(split.uri)
+
+    with beam_pipeline() as pipeline, tft.Context(temp_dir=work):
+        raw = [
+            pipeline | f"ReadAnalyze[{split.name}]" >> read(split)
+            for split in analyze
+            if split.files
+        ]
+        if not raw:
+            raise ValueError(f"Transform: no data files in splits {[s.name for s in analyze]}")
+        flat = raw | "FlattenAnalyze" >> beam.Flatten()
+        transform_fn = (flat, raw_schema) | "Analyze" >> tft.AnalyzeDataset(fn, graph_uri)
+        for split in transform:
+            out = os.path.join(
+                transformed_examples.split_uri(split.name), TRANSFORMED_EXAMPLES_PREFIX
+            )
+            if not split.files:
+                continue
+            batches = pipeline | f"ReadTransform[{split.name}]" >> read(split)
+            transformed, _ = ((batches, raw_schema), transform_fn) | (
+                f"Transform[{split.name}]" >> tft.TransformDataset()
+            )
+            _ = transformed | f"Write[{split.name}]" >> hio.WriteTFRecord(out)
