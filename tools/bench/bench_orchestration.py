@@ -2,9 +2,9 @@
 
     uv run --frozen python tools/bench/bench_orchestration.py [taxi.csv]
 
-1. Per-component overhead: a no-op component run alone, uncached and cached (SQLite MLMD).
-2. A 10-component no-op chain: wall time uncached and fully cached.
-3. CsvExampleGen on the taxi CSV (default /tmp/hw_data/r1000000/taxi.csv): rows/s and peak
+1. Whole-run wall time (median) of 1- and 10-component no-op chains, uncached and cached,
+   on SQLite MLMD, and the cost of one more component: (t10 - t1) / 9.
+2. CsvExampleGen on the taxi CSV (default /tmp/hw_data/r1000000/taxi.csv): rows/s and peak
    memory, beside headwater.io's raw `read_csv` of the same file (the baseline), each in its
    own process so that peak RSS is its own.
 Prints a table and a `RESULT {json}` line.
@@ -47,29 +47,32 @@ def _noop_pipeline(root: str, n: int, *, enable_cache: bool) -> object:
     return Pipeline("noop", root, nodes, enable_cache=enable_cache)
 
 
-def bench_overhead(repeats: int = 20) -> dict[str, float]:
-    """Seconds per component (uncached, cached) and 10-component pipeline wall times."""
+def bench_overhead(repeats: int = 15) -> dict[str, float]:
+    """Median seconds of whole runs (1 and 10 no-op components, uncached and cached) and the
+    marginal cost of one more component, (t10 - t1) / 9."""
+    import statistics
+
     from headwater.orchestration import LocalDagRunner
 
     runner = LocalDagRunner(quiet=True)
     out: dict[str, float] = {}
-    with tempfile.TemporaryDirectory() as root:
-        runner.run(_noop_pipeline(root, 1, enable_cache=True))  # warm: types, contexts
-        t0 = time.perf_counter()
-        for _ in range(repeats):
-            runner.run(_noop_pipeline(root, 1, enable_cache=False))
-        out["component_uncached_s"] = (time.perf_counter() - t0) / repeats
-        t0 = time.perf_counter()
-        for _ in range(repeats):
-            runner.run(_noop_pipeline(root, 1, enable_cache=True))
-        out["component_cached_s"] = (time.perf_counter() - t0) / repeats
-    with tempfile.TemporaryDirectory() as root:
-        t0 = time.perf_counter()
-        runner.run(_noop_pipeline(root, 10, enable_cache=True))
-        out["pipeline10_uncached_s"] = time.perf_counter() - t0
-        t0 = time.perf_counter()
-        runner.run(_noop_pipeline(root, 10, enable_cache=True))
-        out["pipeline10_cached_s"] = time.perf_counter() - t0
+    for n in (1, 10):
+        with tempfile.TemporaryDirectory() as root:
+            runner.run(_noop_pipeline(root, n, enable_cache=True))  # types, contexts, cache
+            for cached in (False, True):
+                times = []
+                for _ in range(repeats):
+                    pipeline = _noop_pipeline(root, n, enable_cache=cached)
+                    t0 = time.perf_counter()
+                    runner.run(pipeline)
+                    times.append(time.perf_counter() - t0)
+                out[f"pipeline{n}_{'cached' if cached else 'uncached'}_s"] = statistics.median(
+                    times
+                )
+    for kind in ("uncached", "cached"):
+        out[f"per_component_{kind}_s"] = (
+            out[f"pipeline10_{kind}_s"] - out[f"pipeline1_{kind}_s"]
+        ) / 9
     return out
 
 
@@ -137,10 +140,12 @@ def main() -> None:
     gen = _measure("csv_example_gen", path)
     print(f"{'measure':<44}{'value':>14}")
     labels = {
-        "component_uncached_s": "no-op component, uncached (per run)",
-        "component_cached_s": "no-op component, cached (per run)",
+        "pipeline1_uncached_s": "1 no-op component pipeline, uncached (run)",
+        "pipeline1_cached_s": "1 no-op component pipeline, cached (run)",
         "pipeline10_uncached_s": "10-component no-op pipeline, uncached",
         "pipeline10_cached_s": "10-component no-op pipeline, cached",
+        "per_component_uncached_s": "one more component, uncached",
+        "per_component_cached_s": "one more component, cached",
     }
     for key, label in labels.items():
         print(f"{label:<44}{overhead[key] * 1e3:>11.1f} ms")
