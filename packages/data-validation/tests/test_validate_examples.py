@@ -119,3 +119,14 @@ def test_wrong_column_type_in_tfrecord(tmp_path: Path, schema: schema_pb2.Schema
     result = dv.validate_examples_in_tfrecord(files[0], schema)
     assert result.counts[("hour", T.UNEXPECTED_DATA_TYPE)] == 2
     assert {e.value for e in result.examples if e.feature == "hour"} == {"three", "four"}
+
+
+def test_result_renders_its_examples(tmp_path: Path, schema: schema_pb2.Schema) -> None:
+    path = tmp_path / "trips.csv"
+    path.write_text(CSV)
+    result = dv.validate_examples_in_csv(path, schema)
+    page = dv.visualize_anomalies(result, path=tmp_path / "rows.html").html
+    assert '<table class="hw-table" id="examples">' in page
+    assert "Bitcoin" in page
+    assert "unknown" in page
+    assert result._repr_html_().startswith("<iframe")
