@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from sklearn import metrics as skm
 
 import headwater.model_analysis as ma
@@ -309,3 +313,32 @@ def test_pandas_frame_via_arrow(table):
     df: pd.DataFrame = table.select(["label", "pred", "weight", "payment_type", "hour"]).to_pandas()
     result = ma.run_model_analysis(config(), pa.Table.from_pandas(df, preserve_index=False))
     assert result.get().metrics["example_count"] == N
+
+
+@settings(max_examples=10, deadline=None)
+@given(cuts=st.lists(st.integers(1, N - 1), max_size=4, unique=True), seed=st.integers(0, 99))
+def test_combiner_partials_merged_in_any_order_equal_one_pass(table, cuts, seed):
+    cfg = config(
+        metrics_specs=(metrics_spec("ExampleCount", "AUC", "Precision"),),
+        slicing_specs=(ma.SlicingSpec(), ma.SlicingSpec(feature_keys=("payment_type",))),
+    )
+    combiner = ma.SlicedMetricsCombiner(cfg)
+    batch = table.combine_chunks().to_batches()[0]
+    whole = combiner.extract_output(
+        combiner.add_input(combiner.create_accumulator(), ma.prepare_batch(batch, cfg, {}))
+    )
+    bounds = [0, *sorted(cuts), N]
+    parts = [
+        combiner.add_input(
+            combiner.create_accumulator(), ma.prepare_batch(batch.slice(a, b - a), cfg, {})
+        )
+        for a, b in itertools.pairwise(bounds)
+    ]
+    order = np.random.default_rng(seed).permutation(len(parts))
+    merged = combiner.extract_output(combiner.merge_accumulators([parts[i] for i in order]))
+    expected = {(s.slice_key, s.model_name): s.metrics for s in whole.slices}
+    got = {(s.slice_key, s.model_name): s.metrics for s in merged.slices}
+    assert got.keys() == expected.keys()
+    for key, values in expected.items():
+        for name, value in values.items():
+            np.testing.assert_allclose(got[key][name], value, rtol=1e-9, equal_nan=True)
