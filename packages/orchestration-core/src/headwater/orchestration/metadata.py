@@ -238,6 +238,19 @@ class MetadataStore:
         self._artifact_types[at.name] = type_id
         return str(at.name)
 
+    def live_artifacts(
+        self, context: MlmdContext, cls: type[Artifact], *, limit: int | None = None
+    ) -> list[Artifact]:
+        """LIVE artifacts of type `cls` attributed to `context`, newest first (one query)."""
+        options = metadata_store.ListOptions(
+            filter_query=f"type = '{cls.TYPE_NAME}' AND state = LIVE",
+            order_by=metadata_store.OrderByField.ID,
+            is_asc=False,
+            limit=limit,
+        )
+        protos = self.store.get_artifacts_by_context(context.id, list_options=options)
+        return [self.from_proto(a, cls.TYPE_NAME) for a in protos]
+
     def get_artifacts(self, ids: Sequence[int]) -> list[Artifact]:
         """Runtime artifacts by id, in the order given."""
         by_id = {a.id: a for a in self.store.get_artifacts_by_id(list(ids))}

@@ -91,14 +91,7 @@ def latest_artifacts(
 ) -> list[Artifact]:
     """LIVE artifacts of `artifact_type` in the pipeline, newest first."""
     ctx = _pipeline_context(store, pipeline_name)
-    type_id = store.artifact_type_id(artifact_type)
-    protos = [
-        a
-        for a in store.store.get_artifacts_by_context(ctx.id)
-        if a.type_id == type_id and a.state == mlmd.Artifact.LIVE
-    ]
-    protos.sort(key=lambda a: a.id, reverse=True)
-    return [store.from_proto(a, artifact_type.TYPE_NAME) for a in protos]
+    return store.live_artifacts(ctx, artifact_type)
 
 
 def execution_infos(store: MetadataStore, executions: Sequence[Any]) -> list[ExecutionInfo]:

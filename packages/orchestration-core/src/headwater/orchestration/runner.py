@@ -152,18 +152,7 @@ def _resolve_inputs(
 
 def latest_of_type(store: MetadataStore, context: Any, channel: Channel) -> list[Artifact]:
     """LIVE artifacts of the channel's type attributed to `context`, newest first."""
-    from ml_metadata.proto import metadata_store_pb2
-
-    mlmd: Any = metadata_store_pb2
-
-    type_id = store.artifact_type_id(channel.type)
-    protos = [
-        a
-        for a in store.store.get_artifacts_by_context(context.id)
-        if a.type_id == type_id and a.state == mlmd.Artifact.LIVE
-    ]
-    protos.sort(key=lambda a: a.id, reverse=True)
-    return [store.from_proto(a, channel.type.TYPE_NAME) for a in protos]
+    return store.live_artifacts(context, channel.type)
 
 
 def cache_key(node: Node, inputs: Mapping[str, list[Artifact]]) -> str:
