@@ -64,13 +64,15 @@ def make_serving_signatures(
     if transform_output is not None:
         transform = transform_output.transform_features_layer()
         model.tft_layer = transform  # tracked, so the SavedModel holds the transform graph
-    input_names = _input_names(model)
+    input_dtypes = _input_dtypes(model)
 
     def predict(features: Mapping[str, Any]) -> Any:
         if transform is not None:
             features = transform(dict(features))
-        if input_names is not None:
-            features = {name: features[name] for name in input_names}
+        if input_dtypes is not None:  # the model's inputs only, in the dtypes it declares
+            features = {
+                name: tf.cast(features[name], dtype) for name, dtype in input_dtypes.items()
+            }
         return model(features)
 
     @tf.function
@@ -121,12 +123,12 @@ def export_serving_model(
     return path
 
 
-def _input_names(model: Any) -> list[str] | None:
-    """Names of a functional model's inputs (None for a subclassed model: pass everything)."""
+def _input_dtypes(model: Any) -> dict[str, Any] | None:
+    """Name → dtype of a functional model's inputs (None for a subclassed model: pass all)."""
     try:
         inputs = model.inputs
     except (AttributeError, ValueError):
         return None
     if not inputs:
         return None
-    return [t.name for t in inputs]
+    return {t.name: t.dtype for t in inputs}
