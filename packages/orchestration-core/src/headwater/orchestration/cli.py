@@ -58,7 +58,7 @@ class _DropNoise(logging.Filter):
 
 def _quiet_library_logs() -> None:
     """Warnings and errors only; the runner reports component failures itself (no Beam wall)."""
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "1")
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     os.environ.setdefault("GLOG_minloglevel", "1")
     handler = logging.StreamHandler()
     handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
@@ -66,6 +66,8 @@ def _quiet_library_logs() -> None:
     logging.basicConfig(level=logging.WARNING, handlers=[handler])
     # Beam logs a failing DoFn's traceback at ERROR before re-raising it to the runner.
     logging.getLogger("apache_beam.runners.common").setLevel(logging.CRITICAL)
+    # TensorFlow's deprecation notices are for library authors, not pipeline users.
+    logging.getLogger("tensorflow").setLevel(logging.ERROR)
 
 
 def _parser() -> argparse.ArgumentParser:
