@@ -47,3 +47,18 @@ def test_csv_and_parquet_readers_give_the_same_statistics(tmp_path: Path) -> Non
     from_csv = dv.generate_statistics_from_csv(str(tmp_path / "data.csv"))
     from_parquet = dv.generate_statistics_from_parquet(str(tmp_path / "data.parquet"))
     assert from_csv == from_parquet == dv.generate_statistics(table)
+
+
+def test_reader_errors_surface_from_the_read_ahead_thread(tmp_path: Path) -> None:
+    import threading
+
+    from headwater.io import InputError
+
+    path = tmp_path / "broken.csv"
+    path.write_text("a,b\n1,2\n3\n4,5\n")
+    before = threading.active_count()
+    with pytest.raises(InputError, match=r"broken\.csv"):
+        dv.generate_statistics_from_csv(str(path))
+    assert threading.active_count() == before
+    stats = dv.generate_statistics_from_csv(str(path), skip_bad_rows=True)
+    assert stats.datasets[0].num_examples == 2

@@ -7,9 +7,12 @@ bounded by the batch size plus the sketches.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
+import threading
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from typing import TYPE_CHECKING
+from queue import Empty, Queue
+from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 from tensorflow_metadata.proto.v0 import statistics_pb2
@@ -53,6 +56,39 @@ def generate_statistics(
     return combiner.extract_output(accumulator)
 
 
+def _prefetched(batches: Iterable[pa.RecordBatch], depth: int = 2) -> Iterator[pa.RecordBatch]:
+    """Reads ahead in a thread: Arrow's readers release the GIL, so reading overlaps computing."""
+    queue: Queue[tuple[str, Any]] = Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def produce() -> None:
+        try:
+            for batch in batches:
+                if stop.is_set():
+                    return
+                queue.put(("batch", batch))
+            queue.put(("done", None))
+        except BaseException as exc:  # handed to the consumer, which re-raises it
+            queue.put(("error", exc))
+
+    worker = threading.Thread(target=produce, name="headwater-stats-read", daemon=True)
+    worker.start()
+    try:
+        while True:
+            kind, item = queue.get()
+            if kind == "done":
+                return
+            if kind == "error":
+                raise item
+            yield item
+    finally:
+        stop.set()
+        while worker.is_alive():
+            with contextlib.suppress(Empty):
+                queue.get(timeout=0.05)
+        worker.join()
+
+
 def _coalesce(batches: Iterable[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
     """Joins runs of small same-schema batches into ~_BATCH_ROWS rows (per-batch work is fixed)."""
     pending: list[pa.RecordBatch] = []
@@ -91,21 +127,21 @@ def generate_statistics_from_csv(
         )
         for path in resolve_files(pattern)
     )
-    return generate_statistics(batches, options)
+    return generate_statistics(_prefetched(batches), options)
 
 
 def generate_statistics_from_parquet(
     pattern: str, options: StatsOptions | None = None, *, batch_size: int = _BATCH_ROWS
 ) -> statistics_pb2.DatasetFeatureStatisticsList:
     """Statistics of Parquet files (a file, glob or directory)."""
-    return generate_statistics(read_parquet(pattern, batch_size=batch_size), options)
+    return generate_statistics(_prefetched(read_parquet(pattern, batch_size=batch_size)), options)
 
 
 def generate_statistics_from_tfrecord(
     pattern: str, options: StatsOptions | None = None, *, batch_size: int = _BATCH_ROWS
 ) -> statistics_pb2.DatasetFeatureStatisticsList:
     """Statistics of TFRecord files of tf.Example (gzip or not)."""
-    return generate_statistics(read_tfrecord(pattern, batch_size=batch_size), options)
+    return generate_statistics(_prefetched(read_tfrecord(pattern, batch_size=batch_size)), options)
 
 
 def generate_statistics_from_dataframe(
