@@ -295,3 +295,12 @@ def test_examples_write_split_round_trips(tmp_path, payload_format):
     table = pa.Table.from_batches(list(split.read_batches()))
     assert table.column("x").to_pylist() == [1, 2, 3, 1, 2, 3]
     assert table.column("s").to_pylist() == ["a", None, "c", "a", None, "c"]
+
+
+def test_required_input_left_empty_by_a_resolver_fails_the_component(tmp_path):
+    nothing = Resolver(LatestArtifactStrategy, model=Channel(type=Model)).with_id("none_yet")
+    bless = Bless(model=nothing.outputs["model"])
+    with pytest.raises(ComponentFailedError, match=r"'Bless'.*required input 'model' resolved"):
+        _run(Pipeline("empty", str(tmp_path), [bless]))
+    states = sorted(e.last_known_state for e in _store(tmp_path).store.get_executions())
+    assert states == [mlmd.Execution.COMPLETE, mlmd.Execution.FAILED]  # Resolver, Bless

@@ -181,13 +181,17 @@ def _run_component(
 ) -> NodeResult:
     spec = node.spec
     assert spec is not None
-    for key, ispec in spec.inputs.items():
-        if not ispec.optional and key in node.inputs and not inputs.get(key):
-            raise WiringError(f"{node.id}: required input {key!r} resolved to no artifact")
     properties = _parameter_properties(node.parameters)
     try:
+        for name, ispec in spec.inputs.items():
+            if not ispec.optional and not inputs.get(name):
+                channel = node.inputs.get(name)
+                raise WiringError(
+                    f"{node.id}: required input {name!r} resolved to no artifact "
+                    f"(from {channel!r})"
+                )
         key = cache_key(node, inputs)
-    except Exception as exc:  # a fingerprint hook found bad input: a failure of the component
+    except Exception as exc:  # no input, or a fingerprint hook found bad input
         execution_id = store.put_execution(
             type_name=node.type_name,
             state="FAILED",
