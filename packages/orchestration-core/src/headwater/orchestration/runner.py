@@ -111,7 +111,12 @@ class LocalDagRunner:
             results.append(result)
             self._report(i, total, node, result)
         elapsed = time.perf_counter() - start
-        self._say(f"done in {elapsed:.2f} s  (metadata: {_store_label(pipeline)})")
+        ran = sum(r.status == "COMPLETE" for r in results)
+        cached = sum(r.status == "CACHED" for r in results)
+        self._say(
+            f"done in {elapsed:.2f} s: {ran} ran, {cached} cached  "
+            f"(metadata: {_store_label(pipeline)})"
+        )
         return RunResult(pipeline.name, run_id, pipeline.root, results, elapsed)
 
     def _report(self, i: int, total: int, node: Node, result: NodeResult) -> None:
