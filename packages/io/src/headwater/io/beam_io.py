@@ -16,7 +16,7 @@ import pandas as pd
 import pyarrow as pa
 
 from headwater.io.batching import rebatch
-from headwater.io.csv_files import read_csv, read_csv_file
+from headwater.io.csv_files import csv_schema, read_csv_file
 from headwater.io.errors import SkippedRows
 from headwater.io.paths import resolve_files
 from headwater.io.readers import (
@@ -90,17 +90,8 @@ class ReadCsv(beam.PTransform):
         self._types = dict(column_types) if column_types is not None else None
         if self._types is None:
             # Pin the types of the first file's first block for every file, like read_csv.
-            first = next(
-                iter(
-                    read_csv(
-                        self._files[0],
-                        batch_size=1,
-                        column_names=column_names,
-                        skip_bad_rows=skip_bad_rows,
-                    )
-                )
-            )
-            self._types = {f.name: f.type for f in first.schema}
+            schema = csv_schema(self._files[0], column_names=column_names)
+            self._types = {f.name: f.type for f in schema}
 
     def expand(self, pbegin: beam.pvalue.PBegin) -> beam.PCollection:
         return (

@@ -23,7 +23,7 @@ from headwater.io.convention import normalize_type
 from headwater.io.errors import InputError, SkippedRow, SkippedRows
 from headwater.io.paths import resolve_files
 
-__all__ = ["read_csv", "read_csv_file"]
+__all__ = ["csv_schema", "read_csv", "read_csv_file"]
 
 BLOCK_SIZE = 1 << 20
 """Bytes per block of the streaming reader (types are inferred from the first block)."""
@@ -159,6 +159,50 @@ def _types_for(schema: pa.Schema) -> dict[str, pa.DataType]:
     return {f.name: _csv_type(f.type) for f in schema}
 
 
+def _probe(
+    path: str,
+    column_names: Sequence[str] | None,
+    column_types: Mapping[str, pa.DataType] | None,
+    bad_texts: list[str],
+    skip_bad_rows: bool,
+) -> tuple[pacsv.CSVStreamingReader, pa.Schema, bool]:
+    """(a reader, the file's pinned schema, whether values must be converted here as text).
+
+    Types come from `column_types`, else from pyarrow's inference on the first block.
+    """
+    try:
+        reader = _open(path, column_names, column_types, bad_texts, skip_bad_rows)
+        schema = pa.schema([(f.name, _csv_type(f.type)) for f in reader.schema])
+        if not schema.equals(reader.schema):
+            reader = _open(path, column_names, _types_for(schema), bad_texts, skip_bad_rows)
+        return reader, schema, False
+    except pa.ArrowInvalid as exc:
+        # The first block holds a bad row (or a value that cannot take a given type).
+        if not skip_bad_rows:
+            header = _header_schema(path, column_names, column_types)
+            _raise_located(path, header, column_names is None, exc)
+        text_types = {name: pa.string() for name in (column_types or {})}
+        reader = _open(path, column_names, text_types, bad_texts, skip_bad_rows)
+        given = {n: normalize_type(t) for n, t in (column_types or {}).items()}
+        schema = pa.schema([(f.name, given.get(f.name, _csv_type(f.type))) for f in reader.schema])
+        return reader, schema, True
+
+
+def csv_schema(
+    path: str,
+    *,
+    column_names: Sequence[str] | None = None,
+    column_types: Mapping[str, pa.DataType] | None = None,
+) -> pa.Schema:
+    """The schema `read_csv` pins for `path`, from its first block only (cheap)."""
+    if os.path.getsize(path) == 0:
+        if column_names is None:
+            raise InputError("empty file", path=path, expected="a header line with column names")
+        return _header_schema(path, column_names, column_types)
+    _, schema, _ = _probe(path, column_names, column_types, [], True)
+    return schema
+
+
 def read_csv_file(
     path: str,
     *,
@@ -180,21 +224,7 @@ def read_csv_file(
             schema_out.append(schema)
         return
     bad_texts: list[str] = []
-    text_mode = False
-    try:
-        reader = _open(path, column_names, column_types, bad_texts, skip_bad_rows)
-        schema = pa.schema([(f.name, _csv_type(f.type)) for f in reader.schema])
-        if not schema.equals(reader.schema):
-            reader = _open(path, column_names, _types_for(schema), bad_texts, skip_bad_rows)
-    except pa.ArrowInvalid as exc:
-        # The first block holds a bad row (or a value that cannot take a given type).
-        if not skip_bad_rows:
-            _raise_located(path, _header_schema(path, column_names, column_types), has_header, exc)
-        text_types = {name: pa.string() for name in (column_types or {})}
-        reader = _open(path, column_names, text_types, bad_texts, skip_bad_rows)
-        given = {n: normalize_type(t) for n, t in (column_types or {}).items()}
-        schema = pa.schema([(f.name, given.get(f.name, _csv_type(f.type))) for f in reader.schema])
-        text_mode = True
+    reader, schema, text_mode = _probe(path, column_names, column_types, bad_texts, skip_bad_rows)
     if schema_out is not None:
         schema_out.append(schema)
     if text_mode:
