@@ -33,8 +33,10 @@ def anomaly_info(
         reason_severity = severity_overrides.get(reason.type, Severity.ERROR)
         severity = max(severity, reason_severity)
     info.severity = severity
-    if len(f.reasons) == 1:
-        info.short_description = f.reasons[0].short
+    # TFDV's rule: reasons with a short description only do not make "Multiple errors".
+    described = [r for r in f.reasons if r.described] or f.reasons[:1]
+    if len(described) == 1:
+        info.short_description = described[0].short
     else:
         info.short_description = "Multiple errors"
     info.description = _join(f.reasons, f.changes)

@@ -39,6 +39,8 @@ class Reason:
     type: int
     short: str
     description: str
+    described: bool = True
+    """False where TFDV gives a short description only (it then counts the reason apart)."""
 
 
 def fmt6(value: float) -> str:
@@ -77,7 +79,9 @@ class Findings:
 
     def add(self, type_: int, short: str, description: str | None = None) -> None:
         """Record a reason (description defaults to the short text, as TFDV leaves it empty)."""
-        self.reasons.append(Reason(type_, short, description if description else short))
+        self.reasons.append(
+            Reason(type_, short, description if description else short, bool(description))
+        )
 
     def record(self, field_path: str, before: object, after: object) -> None:
         """Record a change made by hand (oneof switches, repeated fields)."""
