@@ -11,11 +11,14 @@ import os
 
 from headwater.orchestration import (
     CsvExampleGen,
+    EvalArgs,
     ExampleValidator,
     LocalDagRunner,
     Pipeline,
     SchemaGen,
     StatisticsGen,
+    TrainArgs,
+    Trainer,
     Transform,
 )
 
@@ -38,7 +41,14 @@ def create_pipeline(root: str | None = None, *, enable_cache: bool = True) -> Pi
         schema=schema_gen.outputs["schema"],
         module_file=os.path.join(HERE, "penguin_preprocessing.py"),
     )
-    components = [example_gen, statistics_gen, schema_gen, example_validator, transform]
+    trainer = Trainer(
+        examples=transform.outputs["transformed_examples"],
+        transform_graph=transform.outputs["transform_graph"],
+        module_file=os.path.join(HERE, "penguin_keras.py"),
+        train_args=TrainArgs(num_steps=100),
+        eval_args=EvalArgs(num_steps=5),
+    )
+    components = [example_gen, statistics_gen, schema_gen, example_validator, transform, trainer]
     return Pipeline(
         "penguin",
         root,
