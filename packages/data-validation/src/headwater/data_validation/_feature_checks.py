@@ -32,7 +32,6 @@ _ALLOWED_TYPES = {
     "time_domain": {schema_pb2.INT, schema_pb2.BYTES},
 }
 _STRING_DOMAINS = ("domain", "string_domain")
-_MAX_NAMED_VALUES = 20
 
 
 def type_name(schema_type: int) -> str:

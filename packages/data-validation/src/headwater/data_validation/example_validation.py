@@ -29,9 +29,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from tensorflow_metadata.proto.v0 import anomalies_pb2, schema_pb2
 
-from headwater.data_validation.schema import is_deprecated
+from headwater.data_validation.schema import in_environment, is_deprecated, is_required
 from headwater.data_validation.schema_errors import SchemaError
-from headwater.data_validation.validation import in_environment, is_required
 from headwater.io import InputError, read_csv, read_tfrecord, resolve_files
 
 __all__ = [

@@ -32,8 +32,10 @@ __all__ = [
     "get_comparators",
     "get_domain",
     "get_feature",
+    "in_environment",
     "include_in_environment",
     "is_deprecated",
+    "is_required",
     "load_schema",
     "load_schema_text",
     "set_deprecated",
@@ -262,3 +264,27 @@ def set_skew_comparator(
 def get_comparators(schema: schema_pb2.Schema, name: str, kind: str) -> list[Comparator]:
     """The comparators of feature `name` for `kind` 'drift' or 'skew'."""
     return comparators_of(get_feature(schema, name), kind)
+
+
+def in_environment(
+    schema: schema_pb2.Schema, feature: schema_pb2.Feature, environment: str | None
+) -> bool:
+    """Whether `feature` belongs to `environment` (every feature does when it is None)."""
+    if environment is None:
+        return True
+    if environment in feature.in_environment:
+        return True
+    if environment in feature.not_in_environment:
+        return False
+    return environment in schema.default_environment
+
+
+def is_required(
+    schema: schema_pb2.Schema, feature: schema_pb2.Feature, environment: str | None
+) -> bool:
+    """Whether data of `environment` must have `feature` (TFDV's IsExistenceRequired)."""
+    if is_deprecated(feature):
+        return False
+    if feature.presence.min_count <= 0 and feature.presence.min_fraction <= 0.0:
+        return False
+    return in_environment(schema, feature, environment)

@@ -33,7 +33,7 @@ from headwater.data_validation.drift import (
     measure,
     set_comparator,
 )
-from headwater.data_validation.schema import is_deprecated
+from headwater.data_validation.schema import in_environment, is_deprecated, is_required
 from headwater.data_validation.schema_errors import SchemaError
 from headwater.data_validation.schema_inference import infer_feature
 
@@ -120,15 +120,18 @@ def update_schema(
     schema: schema_pb2.Schema,
     statistics: statistics_pb2.DatasetFeatureStatisticsList,
     infer_feature_shape: bool = False,
+    max_string_domain_size: int = 100,
     environment: str | None = None,
 ) -> schema_pb2.Schema:
     """A copy of `schema` relaxed just enough to accept `statistics` (new features added).
 
-    `infer_feature_shape` applies to the features added, as in `infer_schema`.
+    `infer_feature_shape` and `max_string_domain_size` apply to the features added, as in
+    `infer_schema`.
     """
-    return check_statistics(
-        statistics, schema, environment, _infer_feature_shape=infer_feature_shape
-    ).fixed_schema
+    run = _prepare(statistics, schema, environment, None, None, None)
+    run.infer_feature_shape = infer_feature_shape
+    run.max_string_domain_size = max_string_domain_size
+    return _execute(run, statistics, None, None).fixed_schema
 
 
 def check_statistics(
@@ -140,12 +143,30 @@ def check_statistics(
     *,
     previous_version_statistics: statistics_pb2.DatasetFeatureStatisticsList | None = None,
     severity_overrides: Mapping[int, int] | None = None,
-    _infer_feature_shape: bool = False,
 ) -> ValidationReport:
     """Like `validate_statistics`, with the fixes as `SchemaChange`s and the fixed schema."""
+    run = _prepare(
+        statistics,
+        schema,
+        environment,
+        previous_statistics,
+        serving_statistics,
+        severity_overrides,
+    )
+    return _execute(run, statistics, previous_statistics, previous_version_statistics)
+
+
+def _prepare(
+    statistics: statistics_pb2.DatasetFeatureStatisticsList,
+    schema: schema_pb2.Schema,
+    environment: str | None,
+    previous_statistics: statistics_pb2.DatasetFeatureStatisticsList | None,
+    serving_statistics: statistics_pb2.DatasetFeatureStatisticsList | None,
+    severity_overrides: Mapping[int, int] | None,
+) -> _Run:
     if not isinstance(schema, schema_pb2.Schema):
         raise SchemaError(f"schema: expected a Schema proto, found {type(schema).__name__}")
-    dataset = select_dataset(statistics, "statistics")
+    select_dataset(statistics, "statistics")
     if environment is not None and not _environment_known(schema, environment):
         raise SchemaError(
             f"environment {environment!r} is not in the schema (default_environment: "
@@ -155,11 +176,19 @@ def check_statistics(
         "drift": _views_of(previous_statistics, "previous_statistics"),
         "skew": _views_of(serving_statistics, "serving_statistics"),
     }
-    run = _Run(schema, environment, baselines, dict(severity_overrides or {}))
-    run.infer_feature_shape = _infer_feature_shape
+    return _Run(schema, environment, baselines, dict(severity_overrides or {}))
+
+
+def _execute(
+    run: _Run,
+    statistics: statistics_pb2.DatasetFeatureStatisticsList,
+    previous_statistics: statistics_pb2.DatasetFeatureStatisticsList | None,
+    previous_version_statistics: statistics_pb2.DatasetFeatureStatisticsList | None,
+) -> ValidationReport:
+    dataset = select_dataset(statistics, "statistics")
     views = feature_views(dataset)
     run.check_schema_level()
-    for feature in schema.feature:
+    for feature in run.schema.feature:
         run.check_feature(feature, views.get(feature.name))
     for name, view in views.items():
         if name not in run.schema_names and len(view.stats.path.step) <= 1:
@@ -186,30 +215,6 @@ def _views_of(
     return feature_views(select_dataset(statistics, what))
 
 
-def in_environment(
-    schema: schema_pb2.Schema, feature: schema_pb2.Feature, environment: str | None
-) -> bool:
-    """Whether `feature` belongs to `environment` (every feature does when it is None)."""
-    if environment is None:
-        return True
-    if environment in feature.in_environment:
-        return True
-    if environment in feature.not_in_environment:
-        return False
-    return environment in schema.default_environment
-
-
-def is_required(
-    schema: schema_pb2.Schema, feature: schema_pb2.Feature, environment: str | None
-) -> bool:
-    """Whether data of `environment` must have `feature` (TFDV's IsExistenceRequired)."""
-    if is_deprecated(feature):
-        return False
-    if feature.presence.min_count <= 0 and feature.presence.min_fraction <= 0.0:
-        return False
-    return in_environment(schema, feature, environment)
-
-
 class _Run:
     """One validation: the fixed schema under construction and the findings per key."""
 
@@ -233,6 +238,7 @@ class _Run:
         self.schema_names: set[str] = set()
         self.dataset = Findings("", schema_pb2.Feature())
         self.infer_feature_shape = False
+        self.max_string_domain_size = 100
         self._fixed_by_name: dict[str, schema_pb2.Feature] = {}
         for index, feature in enumerate(self.fixed.feature):
             self._fixed_by_name.setdefault(feature.name or f"<feature {index}>", feature)
@@ -461,7 +467,7 @@ class _Run:
             view,
             self.fixed,
             infer_feature_shape=self.infer_feature_shape,
-            max_string_domain_size=100,
+            max_string_domain_size=self.max_string_domain_size,
         )
         f = self._findings(view.name, added)
         f.add(T.SCHEMA_NEW_COLUMN, "New column", "New column (column in data but not in schema)")
