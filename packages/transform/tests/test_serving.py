@@ -119,3 +119,61 @@ def test_unseen_values_at_serving_map_to_oov_or_default(analyzed, served):
     assert unseen["s_top"] == -1
     assert unseen["k_id"] == -1
     assert unseen["tags_id"] == [-1]
+
+
+def _small_fn(inputs):
+    import headwater.transform as tft
+
+    return {
+        "x_xf": tft.scale_to_z_score(inputs["x"]),
+        "s_xf": tft.compute_and_apply_vocabulary(inputs["s"], num_oov_buckets=1),
+        "label": inputs["k"],
+    }
+
+
+def test_keras_model_with_transform_layer_saves_and_serves_without_the_graph_dir(batches, tmp_path):
+    import shutil
+
+    import keras
+    import tensorflow as tf
+
+    import headwater.transform as tft
+
+    from .conftest import feature_spec
+
+    spec = {k: v for k, v in feature_spec().items() if k in ("x", "s", "k")}
+    output = tft.analyze_dataset(batches, spec, _small_fn, str(tmp_path / "tg"))
+    layer = output.transform_features_layer()
+    inputs = {
+        "x_xf": keras.Input(shape=(), dtype="float32", name="x_xf"),
+        "s_xf": keras.Input(shape=(), dtype="int64", name="s_xf"),
+    }
+    joined = keras.layers.Concatenate()(
+        [
+            keras.layers.Reshape((1,))(inputs["x_xf"]),
+            keras.layers.Reshape((1,))(keras.ops.cast(inputs["s_xf"], "float32")),
+        ]
+    )
+    model = keras.Model(inputs, keras.layers.Dense(1, kernel_initializer="ones")(joined))
+    model.tft_layer = layer
+    serving_spec = {k: v for k, v in spec.items() if k != "k"}  # no label at serving
+
+    @tf.function
+    def serve(examples):
+        features = layer(tf.io.parse_example(examples, serving_spec))
+        assert "label" not in features  # depends on the absent label: left out
+        return model({"x_xf": features["x_xf"], "s_xf": features["s_xf"]})
+
+    signature = serve.get_concrete_function(tf.TensorSpec([None], tf.string, name="examples"))
+    row = pa.Table.from_batches(batches).slice(0, 1).to_pylist()[0]
+    record = tf.constant([_example(dict(row, s="unseen"))])
+    before = signature(record).numpy()
+    tf.saved_model.save(model, str(tmp_path / "model"), signatures={"serving_default": signature})
+    shutil.rmtree(tmp_path / "tg")
+    reloaded = tf.saved_model.load(str(tmp_path / "model")).signatures["serving_default"]
+    after = next(iter(reloaded(examples=record).values())).numpy()
+    np.testing.assert_array_equal(before, after)
+    x = pa.Table.from_batches(batches).column("x").to_numpy().astype(np.float64)
+    oov_bucket = 4  # vocabulary: apple, banana, cherry, date ('' is dropped); 'unseen' -> 4
+    want = (row["x"] - x.mean()) / x.std() + oov_bucket
+    np.testing.assert_allclose(after[0, 0], want, rtol=1e-4)

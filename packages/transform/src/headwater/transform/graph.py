@@ -236,6 +236,8 @@ def trace(preprocessing_fn: PreprocessingFn, spec: FeatureSpec) -> TracedGraph:
                     t = tf.RaggedTensor.from_row_splits(
                         tf.identity(t.flat_values), tf.identity(t.row_splits), validate=False
                     )
+                elif t.shape.rank is not None:
+                    t = tf.ensure_shape(t, t.shape)  # static shapes survive the GraphDef
                 else:
                     t = tf.identity(t)
             named[name] = (kind_of(t), component_names(t))
