@@ -13,7 +13,9 @@ import headwater.data_validation as dv
 from headwater.orchestration import (
     ComponentFailedError,
     CsvExampleGen,
+    ExampleStatistics,
     ExampleValidator,
+    Importer,
     ImportSchemaGen,
     LocalDagRunner,
     Pipeline,
@@ -33,6 +35,19 @@ feature { name: "flipper_length_mm" type: FLOAT }
 """
 
 
+def _imported_statistics(folder) -> Importer:
+    """Statistics of the whole penguin CSV (plain path), imported as a one-split artifact."""
+    split = folder / "Split-train"
+    split.mkdir(parents=True)
+    stats = dv.generate_statistics_from_csv(os.path.join(PENGUIN, "penguins_processed.csv"))
+    dv.write_stats_binary(stats, str(split / "FeatureStats.pb"))
+    return Importer(
+        source_uri=str(folder),
+        artifact_type=ExampleStatistics,
+        properties={"split_names": json.dumps(["train"])},
+    ).with_id("previous_statistics")
+
+
 @pytest.fixture(scope="module")
 def run(tmp_path_factory):
     root = tmp_path_factory.mktemp("validator")
@@ -45,13 +60,11 @@ def run(tmp_path_factory):
         statistics=statistics_gen.outputs["statistics"], schema=schema_gen.outputs["schema"]
     )
     imported = ImportSchemaGen(schema_file=str(user_schema))
-    previous = StatisticsGen(
-        examples=example_gen.outputs["examples"], exclude_splits=["eval"]
-    ).with_id("previous_statistics")
+    previous = _imported_statistics(root / "previous")
     strict = ExampleValidator(
         statistics=statistics_gen.outputs["statistics"],
         schema=imported.outputs["schema"],
-        previous_statistics=previous.outputs["statistics"],
+        previous_statistics=previous.outputs["result"],
         exclude_splits=["eval"],
     ).with_id("strict_validator")
     nodes = [example_gen, statistics_gen, schema_gen, validator, imported, previous, strict]
@@ -99,24 +112,29 @@ def test_imported_schema_finds_anomalies_and_measures_drift(run) -> None:
     assert "int_domain.max: 1 -> 2" in train.anomaly_info["species"].description
     (measured,) = train.drift_skew_info
     assert measured.path.step == ["body_mass_g"]
-    assert measured.drift_measurements[0].value == pytest.approx(0.0, abs=1e-12)
+    expected = dv.check_statistics(
+        run.output("StatisticsGen", "statistics").read_split("train"),
+        imported.read(),
+        previous_statistics=run.output("previous_statistics", "result").read_split("train"),
+    ).drift
+    assert [(r.metric, r.value) for r in expected] == [
+        ("jensen_shannon_divergence", measured.drift_measurements[0].value)
+    ]
+    assert 0 < measured.drift_measurements[0].value < 0.5
     assert json.loads(anomalies.custom_properties["blessed"]) == {"train": 0}
 
 
 def test_fail_on_error_stops_the_run_naming_the_feature(tmp_path) -> None:
     user_schema = tmp_path / "schema.pbtxt"
     user_schema.write_text(USER_SCHEMA)
-    example_gen = CsvExampleGen(input_base=PENGUIN)
-    statistics_gen = StatisticsGen(examples=example_gen.outputs["examples"])
+    statistics = _imported_statistics(tmp_path / "stats")
     imported = ImportSchemaGen(schema_file=str(user_schema))
     validator = ExampleValidator(
-        statistics=statistics_gen.outputs["statistics"],
+        statistics=statistics.outputs["result"],
         schema=imported.outputs["schema"],
         fail_on_error=True,
     )
-    pipeline = Pipeline(
-        "failing", str(tmp_path / "root"), [example_gen, statistics_gen, imported, validator]
-    )
+    pipeline = Pipeline("failing", str(tmp_path / "root"), [statistics, imported, validator])
     with pytest.raises(ComponentFailedError, match="ExampleValidator") as info:
         LocalDagRunner(quiet=True).run(pipeline)
     cause = info.value.__cause__
