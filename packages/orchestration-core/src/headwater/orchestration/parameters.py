@@ -38,7 +38,10 @@ def to_jsonable(value: Any) -> Any:
         return {"__proto__": value.DESCRIPTOR.full_name, "text": text_format.MessageToString(value)}
     if callable(value):
         return f"{getattr(value, '__module__', '?')}:{getattr(value, '__qualname__', repr(value))}"
-    return repr(value)
+    text = repr(value)
+    if " at 0x" in text:  # a default repr holds a memory address: not stable across runs
+        return f"{type(value).__module__}.{type(value).__qualname__}"
+    return text
 
 
 def to_json(value: Any) -> str:
