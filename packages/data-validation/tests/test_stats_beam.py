@@ -70,3 +70,13 @@ def _stats_equal(left, right) -> bool:
                     holder.mean = round(holder.mean, 9)
                     holder.std_dev = round(holder.std_dev, 9)
     return a == b
+
+
+def test_record_batch_coder_round_trips_and_sizes_without_encoding(batches) -> None:
+    from headwater.data_validation.statistics_beam import RecordBatchCoder
+
+    coder = beam.coders.registry.get_coder(pa.RecordBatch)
+    assert isinstance(coder, RecordBatchCoder)
+    batch = batches[0]
+    assert coder.decode(coder.encode(batch)).equals(batch)
+    assert coder.estimate_size(batch) == batch.nbytes
