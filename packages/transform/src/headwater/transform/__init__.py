@@ -18,10 +18,12 @@ Example:
 
 from headwater.transform.analyzers import (
     count_per_key,
+    covariance,
     max,
     mean,
     median,
     min,
+    pca,
     percentile,
     quantiles,
     size,
@@ -55,6 +57,13 @@ from headwater.transform.mappers import (
     scale_to_z_score,
 )
 from headwater.transform.output import TFTransformOutput, TransformOutput
+from headwater.transform.text import (
+    bag_of_words,
+    deduplicate_tensor_per_row,
+    ngrams,
+    sparse_tensor_to_dense_with_shape,
+    word_count,
+)
 
 __all__ = [
     "AnalyzeAndTransformDataset",
@@ -72,15 +81,20 @@ __all__ = [
     "analyze_dataset",
     "apply_buckets",
     "apply_vocabulary",
+    "bag_of_words",
     "bucketize",
     "compute_and_apply_vocabulary",
     "count_per_key",
+    "covariance",
+    "deduplicate_tensor_per_row",
     "feature_spec",
     "hash_strings",
     "max",
     "mean",
     "median",
     "min",
+    "ngrams",
+    "pca",
     "percentile",
     "quantiles",
     "scale_by_min_max",
@@ -88,8 +102,10 @@ __all__ = [
     "scale_to_z_score",
     "schema_from_spec",
     "size",
+    "sparse_tensor_to_dense_with_shape",
     "sum",
     "transform_dataset",
     "var",
     "vocabulary",
+    "word_count",
 ]

@@ -281,12 +281,49 @@ def count_per_key(key: Any, key_vocabulary_filename: str | None = None, name: st
     return keys, tf.cast(counts, tf.int64)
 
 
+def covariance(x: Any, dtype: Any = None, name: str | None = None) -> Any:
+    """The population covariance matrix [d, d] of the rows of a dense [N, d] tensor."""
+    import tensorflow as tf
+
+    x = tf.convert_to_tensor(x)
+    if x.shape.rank != 2 or x.shape[1] is None:
+        raise AnalyzerError(
+            f"covariance needs a dense [batch, d] tensor with known d, got {x.shape}"
+        )
+    dtype = dtype or (tf.float64 if x.dtype == tf.float64 else tf.float32)
+    dim = int(x.shape[1])
+    (result,) = _tracing.add_analyzer(
+        "covariance",
+        [tf.cast(x, tf.float64)],
+        {"dim": dim, "output_dtype": dtype.name},
+        [(dtype, [dim, dim])],
+        name or "covariance",
+    )
+    return result
+
+
+def pca(x: Any, output_dim: int, dtype: Any = None, name: str | None = None) -> Any:
+    """The [d, output_dim] matrix of the top principal directions of x's rows (by variance).
+
+    Multiply centered rows by it to project: `tf.matmul(x, pca(x, k))`.
+    """
+    import tensorflow as tf
+
+    cov = covariance(x, dtype, name or "pca")
+    if output_dim < 1 or output_dim > int(cov.shape[0]):
+        raise AnalyzerError(f"pca output_dim must be in [1, {cov.shape[0]}], got {output_dim}")
+    _, vectors = tf.linalg.eigh(cov)  # ascending eigenvalues
+    return tf.reverse(vectors, axis=[1])[:, :output_dim]
+
+
 __all__ = [
     "count_per_key",
+    "covariance",
     "max",
     "mean",
     "median",
     "min",
+    "pca",
     "percentile",
     "quantiles",
     "size",

@@ -262,4 +262,35 @@ def make_combiner(kind: str, config: dict[str, Any]) -> Combiner:
             config.get("has_weights", False),
             config["filter_tokens"],
         )
+    if kind == "covariance":
+        return CovarianceCombiner(config["dim"], config["output_dtype"])
     raise ValueError(f"unknown analyzer kind {kind!r}")
+
+
+class CovarianceCombiner:
+    """Count, sum and sum of outer products of [N, d] rows; outputs the population covariance."""
+
+    def __init__(self, dim: int, output_dtype: str) -> None:
+        self.dim = dim
+        self.output_dtype = np.dtype(output_dtype)
+
+    def create_accumulator(self) -> tuple[float, np.ndarray, np.ndarray]:
+        return 0.0, np.zeros(self.dim), np.zeros((self.dim, self.dim))
+
+    def add_input(self, acc: Any, inputs: list[np.ndarray]) -> Any:
+        x = np.asarray(inputs[0], np.float64).reshape(-1, self.dim)
+        n, s, outer = acc
+        return n + x.shape[0], s + x.sum(axis=0), outer + x.T @ x
+
+    def merge_accumulators(self, accs: list[Any]) -> Any:
+        n, s, outer = self.create_accumulator()
+        for a_n, a_s, a_outer in accs:
+            n, s, outer = n + a_n, s + a_s, outer + a_outer
+        return n, s, outer
+
+    def extract_output(self, acc: Any) -> list[np.ndarray]:
+        n, s, outer = acc
+        if n == 0:
+            return [np.full((self.dim, self.dim), np.nan, self.output_dtype)]
+        mean = s / n
+        return [np.asarray(outer / n - np.outer(mean, mean), self.output_dtype)]

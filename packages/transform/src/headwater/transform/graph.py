@@ -331,6 +331,10 @@ class GraphRunner:
         self._ensure()
         return sorted(self._placeholders)
 
+    def run_counted(self, batch: pa.RecordBatch) -> tuple[list[np.ndarray], int]:
+        """`run(batch)` and the batch's row count."""
+        return self.run(batch), batch.num_rows
+
     def run(self, batch: pa.RecordBatch) -> list[np.ndarray]:
         """The fetched tensors for one batch of raw rows."""
         self._ensure()

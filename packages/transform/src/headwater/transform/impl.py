@@ -15,6 +15,7 @@ from typing import Any
 import pyarrow as pa
 from tensorflow_metadata.proto.v0 import schema_pb2
 
+from headwater.transform._prefetch import map_ahead
 from headwater.transform.analysis import PhaseCombiner, finalize
 from headwater.transform.features import feature_spec
 from headwater.transform.graph import PreprocessingFn, TracedGraph, trace
@@ -51,9 +52,9 @@ def run_analysis(traced: TracedGraph, passes: Any, vocab_dir: str) -> dict[str, 
         combiner = PhaseCombiner(nodes)
         acc = combiner.create_accumulator()
         rows = 0
-        for batch in passes():
-            acc = combiner.add_input(acc, runner.run(batch))
-            rows += batch.num_rows
+        for fetched, num_rows in map_ahead(runner.run_counted, passes()):
+            acc = combiner.add_input(acc, fetched)
+            rows += num_rows
         logger.info("analysis pass %d: %d analyzers over %d rows", level, len(nodes), rows)
         results.update(finalize(nodes, combiner.extract_output(acc), vocab_dir))
     return results
@@ -95,8 +96,7 @@ def transform_dataset(
     )
     spec = spec_of(raw_metadata) if raw_metadata is not None else out.raw_feature_spec()
     runner = SavedTransformRunner(os.path.join(out.transform_output_dir, TRANSFORM_FN_DIR), spec)
-    for batch in batches:
-        yield runner.run(batch)
+    yield from map_ahead(runner.run, batches)
 
 
 def analyze_and_transform_dataset(

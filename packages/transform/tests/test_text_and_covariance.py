@@ -1,0 +1,84 @@
+"""Token mappers (ngrams, bag of words, counts, dedup) and covariance / PCA vs numpy."""
+
+from __future__ import annotations
+
+import numpy as np
+import pyarrow as pa
+import pytest
+
+TEXTS = ["the cat sat", "the the dog", "", "a b a b"]
+
+
+@pytest.fixture(scope="module")
+def result(tmp_path_factory):
+    import tensorflow as tf
+
+    import headwater.transform as tft
+
+    rng = np.random.default_rng(3)
+    a = rng.normal(0, 1, len(TEXTS) * 50).astype(np.float32)
+    b = (2 * a + rng.normal(0, 0.5, a.size)).astype(np.float32)
+    batch = pa.record_batch(
+        {
+            "text": TEXTS * 50,
+            "a": a,
+            "b": b,
+            "ids": pa.array([[1, 1, 2]] * 200, pa.list_(pa.int64())),
+        }
+    )
+    spec = {
+        "text": tf.io.FixedLenFeature([], tf.string),
+        "a": tf.io.FixedLenFeature([], tf.float32),
+        "b": tf.io.FixedLenFeature([], tf.float32),
+        "ids": tf.io.VarLenFeature(tf.int64),
+    }
+
+    def fn(inputs):
+        tokens = tf.strings.split(inputs["text"]).to_sparse()
+        ab = tf.stack([inputs["a"], inputs["b"]], axis=1)
+        ones = tf.ones_like(inputs["a"])[:, None, None]
+        return {
+            "bigrams": tft.ngrams(tokens, (1, 2), " "),
+            "bag": tft.bag_of_words(tokens, (1, 1), " "),
+            "count": tft.word_count(tokens),
+            "dedup": tft.deduplicate_tensor_per_row(inputs["ids"]),
+            "dense_ids": tft.sparse_tensor_to_dense_with_shape(inputs["ids"], [None, 4], -1),
+            "cov": ones * tft.covariance(ab),
+            "pc": ones[:, :, :1] * tft.pca(ab, 1),
+        }
+
+    (out,), _ = tft.analyze_and_transform_dataset(
+        [batch], spec, fn, str(tmp_path_factory.mktemp("text") / "o")
+    )
+    return batch, out
+
+
+def test_ngrams_bag_of_words_and_counts(result):
+    _, out = result
+    rows = out.slice(0, len(TEXTS)).to_pylist()
+    assert [r["bigrams"] for r in rows] == [
+        [b"the", b"cat", b"sat", b"the cat", b"cat sat"],
+        [b"the", b"the", b"dog", b"the the", b"the dog"],
+        [],
+        [b"a", b"b", b"a", b"b", b"a b", b"b a", b"a b"],
+    ]
+    assert [r["bag"] for r in rows] == [
+        [b"the", b"cat", b"sat"],
+        [b"the", b"dog"],
+        [],
+        [b"a", b"b"],
+    ]
+    assert [r["count"] for r in rows] == [3, 3, 0, 4]
+    assert rows[0]["dedup"] == [1, 2]
+    assert rows[0]["dense_ids"] == [1, 1, 2, -1]
+
+
+def test_covariance_and_pca_match_numpy(result):
+    batch, out = result
+    ab = np.stack([batch.column("a").to_numpy(), batch.column("b").to_numpy()], 1).astype(float)
+    cov = np.cov(ab, rowvar=False, bias=True)
+    got = np.asarray(out.column("cov")[0].as_py(), float).reshape(2, 2)
+    np.testing.assert_allclose(got, cov, rtol=1e-5)
+    top = np.linalg.eigh(cov)[1][:, -1]
+    pc = np.asarray(out.column("pc")[0].as_py(), float).reshape(2)
+    np.testing.assert_allclose(np.abs(pc), np.abs(top), rtol=1e-4)
