@@ -9,9 +9,11 @@ it works.
 
 import os
 
+import headwater.model_analysis as ma
 from headwater.orchestration import (
     CsvExampleGen,
     EvalArgs,
+    Evaluator,
     ExampleValidator,
     LocalDagRunner,
     Pipeline,
@@ -24,6 +26,29 @@ from headwater.orchestration import (
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 DATA = os.path.join(HERE, "data")
+
+# TFX penguin's evaluation: accuracy >= 0.6, and no worse than the baseline when there is one.
+EVAL_CONFIG = ma.EvalConfig(
+    model_specs=(ma.ModelSpec(label_key="species"),),
+    slicing_specs=(ma.SlicingSpec(), ma.SlicingSpec(feature_keys=("species",))),
+    metrics_specs=(
+        ma.MetricsSpec(
+            metrics=(
+                ma.MetricConfig(class_name="ExampleCount"),
+                ma.MetricConfig(
+                    class_name="SparseCategoricalAccuracy",
+                    threshold=ma.MetricThreshold(
+                        value_threshold=ma.GenericValueThreshold(lower_bound=0.6),
+                        change_threshold=ma.GenericChangeThreshold(
+                            direction=ma.MetricDirection.HIGHER_IS_BETTER, absolute=-1e-10
+                        ),
+                    ),
+                ),
+                ma.MetricConfig(class_name="MultiClassConfusionMatrixPlot"),
+            ),
+        ),
+    ),
+)
 
 
 def create_pipeline(root: str | None = None, *, enable_cache: bool = True) -> Pipeline:
@@ -48,7 +73,20 @@ def create_pipeline(root: str | None = None, *, enable_cache: bool = True) -> Pi
         train_args=TrainArgs(num_steps=100),
         eval_args=EvalArgs(num_steps=5),
     )
-    components = [example_gen, statistics_gen, schema_gen, example_validator, transform, trainer]
+    evaluator = Evaluator(
+        examples=example_gen.outputs["examples"],
+        model=trainer.outputs["model"],
+        eval_config=EVAL_CONFIG,
+    )
+    components = [
+        example_gen,
+        statistics_gen,
+        schema_gen,
+        example_validator,
+        transform,
+        trainer,
+        evaluator,
+    ]
     return Pipeline(
         "penguin",
         root,
