@@ -73,6 +73,8 @@ def run_line(name: str, csv: str, records_path: str, tfx_bsl_rows: int) -> dict:
     """Run one benchmark line in this process; returns rows, seconds and peak MiB."""
     import pyarrow as pa
 
+    pa.array([0])  # pyarrow imports pandas on first use: an import cost, not the work measured
+
     if name == "csv_pyarrow":
         from pyarrow import csv as pacsv
 

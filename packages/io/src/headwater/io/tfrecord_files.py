@@ -21,8 +21,9 @@ __all__ = ["GZIP_LEVEL", "iter_record_chunks"]
 
 _CHUNK = 16 << 20
 _GZIP_MAGIC = b"\x1f\x8b"
-GZIP_LEVEL = 6
-"""zlib level of gzip-compressed TFRecord files (TensorFlow's default)."""
+GZIP_LEVEL = 1
+"""zlib level of the gzip TFRecord files written: on taxi tf.Examples, TensorFlow's default (6)
+compresses 3.5x slower for files only 16% smaller, and compression dominates writing."""
 
 
 def _raw_chunks(path: str) -> Iterator[bytes]:
