@@ -56,12 +56,12 @@ def read_example_files(
 class ShardedExampleWriter:
     """Streams batches into shards of about `rows_per_shard` rows, named as TFX names them.
 
-    Memory stays bounded by one shard; `close()` renames the shards to
+    Memory stays bounded by a few shards; `close()` renames the shards to
     `<prefix>-SSSSS-of-NNNNN<suffix>` once their count is known.
     """
 
     def __init__(
-        self, directory: str, payload_format: str, *, rows_per_shard: int = 500_000
+        self, directory: str, payload_format: str, *, rows_per_shard: int = 250_000
     ) -> None:
         self._dir = directory
         self._format = check_payload_format(payload_format)
@@ -85,6 +85,10 @@ class ShardedExampleWriter:
     def _flush(self) -> None:
         if not self._pending:
             return
+        # Backpressure: at most two shards of this writer in memory waiting to be written.
+        in_flight = [shard for shard in self._shards if not shard.done()]
+        while len(in_flight) >= 2:
+            in_flight.pop(0).result()
         prefix = os.path.join(self._dir, f".shard{len(self._shards):05d}")
         # Encoding and gzip of a shard run on a worker thread (zlib releases the GIL), so
         # shards of several splits compress in parallel while reading goes on.

@@ -35,7 +35,7 @@ def CsvExampleGen(
     """Read the CSV files under `input_base` (latest span by default) and write split Examples.
 
     `use_beam` runs it as a Beam pipeline on the pipeline's runner (`num_shards` per split);
-    the plain path (default) streams in this process, shards of 500k rows.
+    the plain path (default) streams in this process, shards of 250k rows.
     """
     import headwater.io as hio
 
