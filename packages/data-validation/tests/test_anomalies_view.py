@@ -67,6 +67,8 @@ def test_anomalies_page_renders_rows_fixes_and_drift(rendered: browser.Rendered)
     assert _rows(rendered.dom, "anomalies") == ["extra", "fare", "n", "pay"]
     assert sorted(_rows(rendered.dom, "drift")) == ["fare", "fare", "pay"]
     assert "float_domain.min: 0 → -2" in rendered.dom
+    assert '<details class="diff">' in rendered.dom  # the feature's schema before → after
+    assert "+   min: -2.0" in rendered.dom
     assert "ENUM_TYPE_UNEXPECTED_STRING_VALUES" in rendered.dom
     assert "&lt;script&gt;x&lt;/script&gt;" in rendered.dom
 

@@ -61,6 +61,29 @@ def _fix_text(info: anomalies_pb2.AnomalyInfo, changes: Sequence[SchemaChange] |
     return f'<span class="fix">{esc(fix)}</span>' if sep else '<span class="muted">–</span>'
 
 
+def _diff_html(info: anomalies_pb2.AnomalyInfo) -> str:
+    """The feature's schema text before → after the fix (from diff_regions), collapsed."""
+    if not info.diff_regions:
+        return ""
+    lines = []
+    for region in info.diff_regions:
+        which = region.WhichOneof("details")
+        if which == "unchanged":
+            lines += [f"  {esc(t)}" for t in region.unchanged.contents]
+        elif which == "removed":
+            lines += [f'<span class="bad">- {esc(t)}</span>' for t in region.removed.contents]
+        elif which == "added":
+            lines += [f'<span class="ok">+ {esc(t)}</span>' for t in region.added.contents]
+        elif which == "changed":
+            lines += [f'<span class="bad">- {esc(t)}</span>' for t in region.changed.left_contents]
+            lines += [f'<span class="ok">+ {esc(t)}</span>' for t in region.changed.right_contents]
+    body = "\n".join(lines)
+    return (
+        '<details class="diff"><summary>schema diff</summary>'
+        f'<pre class="mono">{body}</pre></details>'
+    )
+
+
 def _description(info: anomalies_pb2.AnomalyInfo) -> str:
     text, _, _ = info.description.partition(" Suggested fix: ")
     return esc(text)
@@ -80,6 +103,7 @@ def _anomaly_rows(
             f'<span class="tag mono">{esc(T.Type.Name(r.type))}</span>' for r in info.reason
         )
         fix = _fix_text(info, None if changes is None else changes.get(key, ()))
+        fix += _diff_html(info)
         rows.append(
             f'<tr data-feature="{esc(name)}"><td><b>{esc(name)}</b></td>'
             f'<td data-sort="{info.severity}"><span class="sev-{severity}">{severity}</span></td>'
