@@ -342,3 +342,19 @@ def test_combiner_partials_merged_in_any_order_equal_one_pass(table, cuts, seed)
     for key, values in expected.items():
         for name, value in values.items():
             np.testing.assert_allclose(got[key][name], value, rtol=1e-9, equal_nan=True)
+
+
+def test_bad_input_in_beam_surfaces_as_the_same_clear_error():
+    import apache_beam as beam
+    from apache_beam.testing.test_pipeline import TestPipeline
+
+    table = pa.table({"label": [0, 1, 1], "pred": [0.1, 0.8, 0.6]})
+    cfg = config(
+        model_specs=(ma.ModelSpec(label_key="lbl", prediction_key="pred"),),
+        slicing_specs=(ma.SlicingSpec(),),
+    )
+    with (
+        pytest.raises(ma.EvalInputError, match=r"label_key 'lbl' is not in the data"),
+        TestPipeline() as p,
+    ):
+        _ = p | beam.Create(table.to_batches()) | ma.EvaluateSlicedMetrics(cfg)
