@@ -103,3 +103,13 @@ def test_beam_readers_equal_plain_readers_for_parquet_tfrecord_dataframe(tmp_pat
             equal_to([(i, str(i)) for i in range(40)]),
             label="DataFrame",
         )
+
+
+def test_sink_writes_every_shard_even_without_batches(tmp_path):
+    batch = pa.RecordBatch.from_pydict({"k": [1, 2], "s": ["a", "b"]})
+    with TestPipeline() as p:
+        _ = p | beam.Create([batch]) | WriteParquet(str(tmp_path / "d"), num_shards=3)
+    shards = sorted(glob.glob(str(tmp_path / "d-*-of-00003.parquet")))
+    assert len(shards) == 3
+    assert [next(read_parquet(s)).schema.names for s in shards] == [["k", "s"]] * 3
+    assert _rows(read_parquet(tmp_path)) == [(1, "a"), (2, "b")]

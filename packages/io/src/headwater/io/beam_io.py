@@ -9,7 +9,7 @@ Sinks deal batches to shards, group by shard and write each shard atomically.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 
 import apache_beam as beam
 import pandas as pd
@@ -192,25 +192,37 @@ class _DealToShards(beam.DoFn):
 
 
 def _write_sink(
-    batches: beam.PCollection, finals: list[str], write: object, label: str
+    batches: beam.PCollection,
+    finals: list[str],
+    write: Callable[[list[pa.RecordBatch], str, pa.Schema | None], None],
+    label: str,
 ) -> beam.PCollection:
+    """Deal batches to shards, group them by shard, write each shard atomically; the paths."""
     num_shards = len(finals)
 
-    def write_one(item: tuple[int, Mapping[str, Iterable[pa.RecordBatch]]]) -> str:
+    def write_one(
+        item: tuple[int, Mapping[str, Iterable[pa.RecordBatch]]], schemas: list[pa.Schema]
+    ) -> str:
         shard, grouped = item
         shard_batches = list(grouped["batches"])
         with publishing([finals[shard]]) as (tmp,):
-            write(shard_batches, tmp)  # type: ignore[operator]
+            write(shard_batches, tmp, schemas[0] if schemas else None)
         return finals[shard]
 
     keyed = batches | f"{label}Deal" >> beam.ParDo(_DealToShards(num_shards))
     shards = batches.pipeline | f"{label}Shards" >> beam.Create(
         [(i, None) for i in range(num_shards)]
     )
+    # A shard that gets no batch is still written, with the columns of some other batch.
+    schema = (
+        batches
+        | f"{label}Schemas" >> beam.Map(lambda b: b.schema)
+        | f"{label}OneSchema" >> beam.combiners.Sample.FixedSizeGlobally(1)
+    )
     return (
         {"batches": keyed, "shard": shards}
         | f"{label}Group" >> beam.CoGroupByKey()
-        | f"{label}Write" >> beam.Map(write_one)
+        | f"{label}Write" >> beam.Map(write_one, beam.pvalue.AsSingleton(schema))
     )
 
 
@@ -222,9 +234,7 @@ class WriteParquet(beam.PTransform):
         self._finals = shard_paths(file_prefix, num_shards, ".parquet")
 
     def expand(self, batches: beam.PCollection) -> beam.PCollection:
-        return _write_sink(
-            batches, self._finals, lambda b, p: write_parquet_shard(b, p, None), "Parquet"
-        )
+        return _write_sink(batches, self._finals, write_parquet_shard, "Parquet")
 
 
 class WriteTFRecord(beam.PTransform):
@@ -242,6 +252,6 @@ class WriteTFRecord(beam.PTransform):
         return _write_sink(
             batches,
             self._finals,
-            lambda b, p: write_tfrecord_shard(b, p, compression),
+            lambda b, p, _: write_tfrecord_shard(b, p, compression),
             "TFRecord",
         )
