@@ -304,3 +304,27 @@ def test_required_input_left_empty_by_a_resolver_fails_the_component(tmp_path):
         _run(Pipeline("empty", str(tmp_path), [bless]))
     states = sorted(e.last_known_state for e in _store(tmp_path).store.get_executions())
     assert states == [mlmd.Execution.COMPLETE, mlmd.Execution.FAILED]  # Resolver, Bless
+
+
+@component
+def Compare(
+    model: InputArtifact[Model],
+    baseline_model: InputArtifact[Model],
+    blessing: OutputArtifact[ModelBlessing],
+) -> None:
+    """Blesses when the candidate is the baseline (the case of a cached candidate)."""
+    blessing.custom_properties["blessed"] = int(model.id == baseline_model.id)
+
+
+def test_one_artifact_wired_to_two_inputs_is_recorded_once(tmp_path):
+    train = Train()
+    compare = Compare(model=train.outputs["model"], baseline_model=train.outputs["model"])
+    _run(Pipeline("twice", str(tmp_path), [train, compare]))
+    store = _store(tmp_path).store
+    model_id = store.get_artifacts_by_type("Model")[0].id
+    [execution] = store.get_executions_by_type("Compare")
+    events = store.get_events_by_execution_ids([execution.id])
+    inputs = [e for e in events if e.type == mlmd.Event.INPUT]
+    assert [(e.artifact_id, e.path.steps[0].key) for e in inputs] == [(model_id, "model")]
+    [blessing] = store.get_artifacts_by_type("ModelBlessing")
+    assert blessing.custom_properties["blessed"].int_value == 1

@@ -284,12 +284,20 @@ class MetadataStore:
                 set_value(execution.custom_properties[key], value)
         pairs: list[tuple[MlmdArtifact, MlmdEvent | None]] = []
         order: list[Artifact] = []
+        # MLMD allows one event per (artifact, execution, type): an artifact wired to two
+        # inputs (a cached candidate that is also the resolved baseline) is recorded once.
+        seen: set[tuple[int, int]] = set()
         for event_type, mapping in ((mlmd.Event.INPUT, inputs), (mlmd.Event.OUTPUT, outputs)):
             for key, artifacts in (mapping or {}).items():
                 for index, artifact in enumerate(artifacts):
-                    event = mlmd.Event(type=event_type)
-                    event.path.steps.add().key = key
-                    event.path.steps.add().index = index
+                    event: MlmdEvent | None = mlmd.Event(type=event_type)
+                    if artifact.id is not None and (artifact.id, event_type) in seen:
+                        event = None
+                    else:
+                        if artifact.id is not None:
+                            seen.add((artifact.id, event_type))
+                        event.path.steps.add().key = key
+                        event.path.steps.add().index = index
                     name = (output_names or {}).get(key, "") if artifact.id is None else ""
                     pairs.append((self.to_proto(artifact, name=name and f"{name}:{index}"), event))
                     order.append(artifact)
