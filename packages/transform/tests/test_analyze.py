@@ -147,3 +147,14 @@ def test_transformed_schema_and_layout(analyzed):
     assert spec["tags_id"] == tf.io.VarLenFeature(tf.int64)
     assert spec["stat_pct"] == tf.io.FixedLenFeature([2], tf.float32)
     assert set(output.raw_feature_spec()) == {"x", "s", "k", "w", "tags", "vals", "opt"}
+
+
+def test_z_score_per_key_uses_each_keys_statistics(batches, analyzed):
+    table, _ = analyzed
+    x = _raw(batches, "x").to_numpy().astype(np.float64)
+    s = np.asarray(_raw(batches, "s").to_pylist(), dtype=object)
+    want = np.empty_like(x)
+    for key in set(s):
+        m = s == key
+        want[m] = (x[m] - x[m].mean()) / x[m].std()
+    np.testing.assert_allclose(_col(table, "z_per_key"), want, rtol=1e-4, atol=1e-5)

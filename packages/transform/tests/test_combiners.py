@@ -175,3 +175,29 @@ def test_sum_keeps_integer_and_float_types(dtype):
     )
     assert total == 6
     assert total.dtype == np.dtype(dtype)
+
+
+@settings(max_examples=30, deadline=None)
+@given(
+    st.lists(
+        st.lists(st.tuples(st.sampled_from([b"a", b"b", b"c"]), st.floats(-1e3, 1e3)), max_size=20),
+        min_size=1,
+        max_size=5,
+    ),
+    st.randoms(),
+)
+def test_mean_var_per_key_merge_order_and_one_pass_agree(chunks, rnd):
+    from headwater.transform.combiners import MeanVarPerKeyCombiner
+
+    combiner = MeanVarPerKeyCombiner("float64")
+    parts = [[np.asarray([k for k, _ in c], object), np.asarray([v for _, v in c])] for c in chunks]
+    order = list(range(len(parts)))
+    rnd.shuffle(order)
+    keys, mean, var = _run(combiner, parts, order)
+    pairs = [p for c in chunks for p in c]
+    expected_keys = sorted({k for k, _ in pairs})
+    assert list(keys) == expected_keys
+    for key, m, v in zip(keys, mean, var, strict=True):
+        xs = np.asarray([x for k, x in pairs if k == key])
+        np.testing.assert_allclose(m, xs.mean(), rtol=1e-9, atol=1e-9)
+        np.testing.assert_allclose(v, xs.var(), rtol=1e-6, atol=1e-6)

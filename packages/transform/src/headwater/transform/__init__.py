@@ -55,6 +55,7 @@ from headwater.transform.mappers import (
     scale_by_min_max,
     scale_to_0_1,
     scale_to_z_score,
+    scale_to_z_score_per_key,
 )
 from headwater.transform.output import TFTransformOutput, TransformOutput
 from headwater.transform.text import (
@@ -100,6 +101,7 @@ __all__ = [
     "scale_by_min_max",
     "scale_to_0_1",
     "scale_to_z_score",
+    "scale_to_z_score_per_key",
     "schema_from_spec",
     "size",
     "sparse_tensor_to_dense_with_shape",

@@ -97,6 +97,12 @@ def finalize(
             _write_vocabulary(path, out[0])
             results[node.outputs[0]] = path
             results[VOCAB_SIZE_KEY.format(node.index)] = len(out[0])
+        elif node.kind == "mean_var_per_key":
+            keys = out[0]
+            keys = np.asarray(list(keys), dtype=object) if keys.dtype == object else keys
+            results[node.outputs[0]] = keys
+            results[node.outputs[1]] = out[1]
+            results[node.outputs[2]] = out[2]
         elif node.kind == "count_per_key":
             keys = out[0]
             if keys.dtype == object:

@@ -281,6 +281,26 @@ def count_per_key(key: Any, key_vocabulary_filename: str | None = None, name: st
     return keys, tf.cast(counts, tf.int64)
 
 
+def _mean_and_var_per_key(
+    x: Any, key: Any, name: str | None = None, output_dtype: Any = None
+) -> Any:
+    """Distinct keys (sorted) with the mean and population variance of x per key."""
+    import tensorflow as tf
+
+    xv, kv = _values(x, "mean_var_per_key"), _values(key, "mean_var_per_key")
+    if kv.dtype.is_integer and kv.dtype != tf.int64:
+        kv = tf.cast(kv, tf.int64)
+    if output_dtype is None:
+        output_dtype = tf.float64 if xv.dtype == tf.float64 else tf.float32
+    return _tracing.add_analyzer(
+        "mean_var_per_key",
+        [tf.reshape(kv, [-1]), tf.reshape(tf.cast(xv, tf.float64), [-1])],
+        {"output_dtype": output_dtype.name},
+        [(kv.dtype, [None]), (output_dtype, [None]), (output_dtype, [None])],
+        name or "mean_and_var_per_key",
+    )
+
+
 def covariance(x: Any, dtype: Any = None, name: str | None = None) -> Any:
     """The population covariance matrix [d, d] of the rows of a dense [N, d] tensor."""
     import tensorflow as tf

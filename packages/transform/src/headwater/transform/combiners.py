@@ -262,6 +262,8 @@ def make_combiner(kind: str, config: dict[str, Any]) -> Combiner:
             config.get("has_weights", False),
             config["filter_tokens"],
         )
+    if kind == "mean_var_per_key":
+        return MeanVarPerKeyCombiner(config["output_dtype"])
     if kind == "covariance":
         return CovarianceCombiner(config["dim"], config["output_dtype"])
     raise ValueError(f"unknown analyzer kind {kind!r}")
@@ -294,3 +296,72 @@ class CovarianceCombiner:
             return [np.full((self.dim, self.dim), np.nan, self.output_dtype)]
         mean = s / n
         return [np.asarray(outer / n - np.outer(mean, mean), self.output_dtype)]
+
+
+class MeanVarPerKeyCombiner:
+    """Per key: count, sum, sum of squared batch means and M2, merged with a group-by.
+
+    Within a batch M2 is exact (two-pass); across batches it is combined with the parallel
+    formula M2 = sum(M2_i) + sum(n_i * mean_i^2) - n * mean^2.
+    Outputs keys (sorted), mean and population variance per key.
+    """
+
+    def __init__(self, output_dtype: str) -> None:
+        self.output_dtype = np.dtype(output_dtype)
+
+    def create_accumulator(self) -> pa.Table | None:
+        return None
+
+    def add_input(self, acc: pa.Table | None, inputs: list[np.ndarray]) -> pa.Table | None:
+        keys = _as_arrow(np.asarray(inputs[0]).ravel())
+        x = np.asarray(inputs[1], np.float64).ravel()
+        if x.size == 0:
+            return acc
+        table = pa.table({"key": keys, "x": x})
+        g = table.group_by("key").aggregate(
+            [("x", "count"), ("x", "mean"), ("x", "variance", pc.VarianceOptions(ddof=0))]
+        )
+        n = pc.cast(g.column("x_count"), pa.float64()).to_numpy()
+        mean = g.column("x_mean").to_numpy()
+        var = np.nan_to_num(g.column("x_variance").to_numpy(zero_copy_only=False))
+        part = pa.table(
+            {"key": g.column("key"), "n": n, "s": n * mean, "q": n * mean * mean, "m2": var * n}
+        )
+        return self.merge_accumulators([acc, part])
+
+    def merge_accumulators(self, accs: list[pa.Table | None]) -> pa.Table | None:
+        tables = [a for a in accs if a is not None and a.num_rows]
+        if not tables:
+            return None
+        merged = pa.concat_tables(tables, promote_options="permissive")
+        g = merged.group_by("key").aggregate(
+            [("n", "sum"), ("s", "sum"), ("q", "sum"), ("m2", "sum")]
+        )
+        n = g.column("n_sum").to_numpy()
+        s = g.column("s_sum").to_numpy()
+        q = g.column("q_sum").to_numpy()
+        m2 = g.column("m2_sum").to_numpy() + q - s * s / n
+        mean = s / n
+        return pa.table(
+            {
+                "key": g.column("key"),
+                "n": n,
+                "s": s,
+                "q": n * mean * mean,
+                "m2": np.maximum(m2, 0.0),
+            }
+        )
+
+    def extract_output(self, acc: pa.Table | None) -> list[np.ndarray]:
+        if acc is None:
+            return [
+                np.zeros(0, object),
+                np.zeros(0, self.output_dtype),
+                np.zeros(0, self.output_dtype),
+            ]
+        acc = acc.sort_by("key")
+        keys = acc.column("key").to_numpy(zero_copy_only=False)
+        n = acc.column("n").to_numpy()
+        mean = acc.column("s").to_numpy() / n
+        var = acc.column("m2").to_numpy() / n
+        return [keys, mean.astype(self.output_dtype), var.astype(self.output_dtype)]

@@ -64,6 +64,49 @@ def scale_to_z_score(
     return _map_values(xf, scale)
 
 
+def scale_to_z_score_per_key(
+    x: Any,
+    key: Any,
+    elementwise: bool = False,
+    key_vocabulary_filename: str | None = None,
+    name: str | None = None,
+    output_dtype: Any = None,
+) -> Any:
+    """(x - mean[key]) / stddev[key] with per-key dataset statistics; x - mean where the
+    variance is 0; values of keys unseen in the analysis are left as they are."""
+    import tensorflow as tf
+
+    if elementwise or key_vocabulary_filename is not None:
+        raise AnalyzerError(
+            "scale_to_z_score_per_key supports neither elementwise nor key_vocabulary_filename yet"
+        )
+    xf = _float(x, output_dtype)
+    keys, means, variances = analyzers._mean_and_var_per_key(
+        xf, key, name=name or "scale_to_z_score_per_key"
+    )
+    table = tf.lookup.StaticHashTable(
+        tf.lookup.KeyValueTensorInitializer(keys, tf.range(tf.size(keys, out_type=tf.int64))), -1
+    )
+    key_values = key.values if isinstance(key, tf.SparseTensor) else tf.convert_to_tensor(key)
+    if key_values.dtype.is_integer and key_values.dtype != tf.int64:
+        key_values = tf.cast(key_values, tf.int64)
+
+    def scale(v: Any) -> Any:
+        # sqrt per key before the gather: a per-row sqrt feeding a division is rewritten by
+        # Grappler into rsqrt, whose vectorized and scalar kernels differ in the last bit,
+        # which would make a batch and a single serving request disagree.
+        stds = tf.sqrt(tf.cast(variances, v.dtype))
+        idx = table.lookup(key_values)
+        known = idx >= 0
+        safe = tf.where(known, idx, tf.zeros_like(idx))
+        m = tf.where(known, tf.gather(tf.cast(means, v.dtype), safe), tf.zeros_like(v))
+        sd = tf.where(known, tf.gather(stds, safe), tf.ones_like(v))
+        dev = v - m
+        return tf.where(sd > 0, dev / tf.where(sd > 0, sd, tf.ones_like(sd)), dev)
+
+    return _map_values(xf, scale)
+
+
 def scale_by_min_max(
     x: Any,
     output_min: float = 0.0,
@@ -250,4 +293,5 @@ __all__ = [
     "scale_by_min_max",
     "scale_to_0_1",
     "scale_to_z_score",
+    "scale_to_z_score_per_key",
 ]
