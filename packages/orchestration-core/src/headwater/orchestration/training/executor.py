@@ -147,9 +147,10 @@ def tune(
     )
     with tempfile.TemporaryDirectory(prefix="headwater-tuner-") as working_dir:
         fn_args.working_dir = working_dir
-        tuner = search(fn, fn_args, tune_args, user_fn)
+        found = search(fn, fn_args, tune_args, user_fn)
+        tuner = found.tuner
         best = best_hyperparameters_config(tuner)
-        trials = trial_summaries(tuner)
+        trials = trial_summaries(tuner, found.trial_workers)
         os.makedirs(tuner_results_uri, exist_ok=True)
         for trial in tuner.oracle.trials.values():
             trial_file = os.path.join(tuner.project_dir, f"trial_{trial.trial_id}", "trial.json")

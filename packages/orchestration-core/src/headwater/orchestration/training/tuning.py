@@ -56,8 +56,17 @@ class UserFn:
     fn_name: str = "tuner_fn"
 
 
-def search(tuner_fn: Any, fn_args: FnArgs, tune_args: TuneArgs, user_fn: UserFn) -> Any:
-    """Build the tuner with `tuner_fn(fn_args)`, run its search, return the tuner."""
+@dataclass(frozen=True)
+class SearchResult:
+    """A finished search: the tuner (its oracle holds the trials) and which worker ran each."""
+
+    tuner: Any
+    trial_workers: dict[str, str]
+    """trial_id → KERASTUNER_TUNER_ID of the worker that ran it ("tuner0" in-process)."""
+
+
+def search(tuner_fn: Any, fn_args: FnArgs, tune_args: TuneArgs, user_fn: UserFn) -> SearchResult:
+    """Build the tuner with `tuner_fn(fn_args)` and run its search."""
     result = call_user_fn(tuner_fn, fn_args)
     if not isinstance(result, TunerFnResult) and not (
         hasattr(result, "tuner") and hasattr(result, "fit_kwargs")
@@ -71,14 +80,17 @@ def search(tuner_fn: Any, fn_args: FnArgs, tune_args: TuneArgs, user_fn: UserFn)
     )
     if tune_args.num_parallel_trials == 1:
         _search_here(tuner, dict(result.fit_kwargs), deadline)
+        workers = {trial_id: tuner.tuner_id for trial_id in tuner.oracle.trials}
     else:
-        _search_in_workers(tuner, fn_args, tune_args.num_parallel_trials, user_fn, deadline)
+        workers = _search_in_workers(
+            tuner, fn_args, tune_args.num_parallel_trials, user_fn, deadline
+        )
     if not completed_trials(tuner):
         raise UserCodeError(
             "no tuning trial completed"
             + (f" within the time budget of {tune_args.time_budget_s} s" if deadline else "")
         )
-    return tuner
+    return SearchResult(tuner, workers)
 
 
 def completed_trials(tuner: Any) -> list[Any]:
@@ -93,8 +105,8 @@ def best_hyperparameters_config(tuner: Any) -> dict[str, Any]:
     return dict(tuner.get_best_hyperparameters(1)[0].get_config())
 
 
-def trial_summaries(tuner: Any) -> list[dict[str, Any]]:
-    """One JSON-able record per trial, best first: id, status, score, hyperparameter values."""
+def trial_summaries(tuner: Any, workers: dict[str, str]) -> list[dict[str, Any]]:
+    """One JSON-able record per trial, best first: id, status, score, values, worker."""
     records = [
         {
             "trial_id": trial.trial_id,
@@ -102,6 +114,7 @@ def trial_summaries(tuner: Any) -> list[dict[str, Any]]:
             "score": trial.score,
             "best_step": trial.best_step,
             "hyperparameters": dict(trial.hyperparameters.values),
+            "tuner_id": workers.get(trial.trial_id),
         }
         for trial in tuner.oracle.trials.values()
     ]
@@ -135,7 +148,7 @@ def _deadline_callback(tuner: Any, deadline: float) -> Any:
 
 def _search_in_workers(
     tuner: Any, fn_args: FnArgs, num_workers: int, user_fn: UserFn, deadline: float | None
-) -> None:
+) -> dict[str, str]:
     """Serve `tuner.oracle` over gRPC and run `num_workers` keras-tuner worker processes."""
     import grpc
 
@@ -143,8 +156,18 @@ def _search_in_workers(
     from keras_tuner.src import protos
     from keras_tuner.src.distribute.oracle_chief import OracleServicer
 
+    class RecordingServicer(OracleServicer):
+        """keras-tuner's servicer, noting which worker each trial went to."""
+
+        def CreateTrial(self, request: Any, context: Any) -> Any:
+            response = super().CreateTrial(request, context)
+            if response.trial.trial_id in self.oracle.trials:
+                assignments[response.trial.trial_id] = request.tuner_id
+            return response
+
+    assignments: dict[str, str] = {}
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=1))
-    protos.get_service_grpc().add_OracleServicer_to_server(OracleServicer(tuner.oracle), server)
+    protos.get_service_grpc().add_OracleServicer_to_server(RecordingServicer(tuner.oracle), server)
     port = server.add_insecure_port("127.0.0.1:0")
     server.start()
     run_dir = tempfile.mkdtemp(prefix="tuning-workers-", dir=fn_args.working_dir)
@@ -197,6 +220,7 @@ def _search_in_workers(
             f"tuning worker {tuner_id} exited with code {proc.returncode}; "
             f"the end of its log ({log_path}):\n{tail}"
         )
+    return assignments
 
 
 def _wait(
