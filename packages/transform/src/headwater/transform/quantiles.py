@@ -37,7 +37,14 @@ def empty_summary() -> Summary:
 def summarize(values: np.ndarray, weights: np.ndarray | None = None) -> Summary:
     """The exact summary of a batch of values (NaNs dropped)."""
     values = np.asarray(values, np.float64).ravel()
-    w = np.ones_like(values) if weights is None else np.asarray(weights, np.float64).ravel()
+    if weights is None:  # sort (not argsort) and count: the hot path of bucketize
+        uniq, counts = np.unique(values, return_counts=True)
+        uniq, counts = uniq[~np.isnan(uniq)], counts[~np.isnan(uniq)]
+        if uniq.size == 0:
+            return empty_summary()
+        cum = np.cumsum(counts, dtype=np.float64)
+        return Summary(uniq, counts.astype(np.float64), cum - counts, cum, float(cum[-1]))
+    w = np.asarray(weights, np.float64).ravel()
     keep = ~np.isnan(values)
     if not keep.all():
         values, w = values[keep], w[keep]
