@@ -44,6 +44,35 @@ __all__ = [
 _NAMESPACE = "headwater.io"
 
 
+class RecordBatchCoder(beam.coders.Coder):
+    """Arrow IPC coder for RecordBatches whose size estimate is `nbytes`, not a pickling.
+
+    Beam samples element sizes for its metrics; with the default pickle coder that pickles whole
+    batches and cost more than reading the CSV itself.
+    """
+
+    def encode(self, value: pa.RecordBatch) -> bytes:
+        sink = pa.BufferOutputStream()
+        with pa.ipc.new_stream(sink, value.schema) as writer:
+            writer.write_batch(value)
+        return bytes(sink.getvalue())
+
+    def decode(self, encoded: bytes) -> pa.RecordBatch:
+        return pa.ipc.open_stream(encoded).read_next_batch()
+
+    def estimate_size(self, value: pa.RecordBatch) -> int:
+        return int(value.nbytes)
+
+    def is_deterministic(self) -> bool:
+        return False
+
+    def to_type_hint(self) -> type:
+        return pa.RecordBatch
+
+
+beam.coders.registry.register_coder(pa.RecordBatch, RecordBatchCoder)
+
+
 class _ReadCsvFile(beam.DoFn):
     def __init__(self, column_names, column_types, skip_bad_rows, batch_size):
         self._args = (column_names, column_types, skip_bad_rows, batch_size)
@@ -101,7 +130,7 @@ class ReadCsv(beam.PTransform):
             | "ReadFiles"
             >> beam.ParDo(
                 _ReadCsvFile(self._column_names, self._types, self._skip, self._batch_size)
-            )
+            ).with_output_types(pa.RecordBatch)
         )
 
 
@@ -127,7 +156,9 @@ class ReadParquet(beam.PTransform):
             | "Files" >> beam.Create(self._files)
             | "Spread" >> beam.Reshuffle()
             | "ReadFiles"
-            >> beam.FlatMap(lambda p: read_parquet_file(p, batch_size=batch_size, columns=columns))
+            >> beam.FlatMap(
+                lambda p: read_parquet_file(p, batch_size=batch_size, columns=columns)
+            ).with_output_types(pa.RecordBatch)
         )
 
 
@@ -144,19 +175,24 @@ class ReadTFRecord(beam.PTransform):
         super().__init__()
         self._files = resolve_files(pattern)
         self._batch_size = batch_size
+        self._inferred = schema is None
         if schema is None:
             # Pin the schema inferred from the first batch, like read_tfrecord.
             schema = _first_schema(self._files, batch_size)
         self._schema = schema
 
     def expand(self, pbegin: beam.pvalue.PBegin) -> beam.PCollection:
-        schema, batch_size = self._schema, self._batch_size
+        schema, batch_size, inferred = self._schema, self._batch_size, self._inferred
         return (
             pbegin
             | "Files" >> beam.Create(self._files)
             | "Spread" >> beam.Reshuffle()
             | "ReadFiles"
-            >> beam.FlatMap(lambda p: read_tfrecord_file(p, schema=schema, batch_size=batch_size))
+            >> beam.FlatMap(
+                lambda p: read_tfrecord_file(
+                    p, schema=schema, batch_size=batch_size, schema_inferred=inferred
+                )
+            ).with_output_types(pa.RecordBatch)
         )
 
 
@@ -175,7 +211,9 @@ class ReadDataFrame(beam.PTransform):
         self._batches = list(read_dataframe(df, batch_size=batch_size))
 
     def expand(self, pbegin: beam.pvalue.PBegin) -> beam.PCollection:
-        return pbegin | "Batches" >> beam.Create(self._batches, reshuffle=False)
+        return pbegin | "Batches" >> beam.Create(self._batches, reshuffle=False).with_output_types(
+            pa.RecordBatch
+        )
 
 
 class _DealToShards(beam.DoFn):
@@ -209,7 +247,9 @@ def _write_sink(
             write(shard_batches, tmp, schemas[0] if schemas else None)
         return finals[shard]
 
-    keyed = batches | f"{label}Deal" >> beam.ParDo(_DealToShards(num_shards))
+    keyed = batches | f"{label}Deal" >> beam.ParDo(_DealToShards(num_shards)).with_output_types(
+        tuple[int, pa.RecordBatch]
+    )
     shards = batches.pipeline | f"{label}Shards" >> beam.Create(
         [(i, None) for i in range(num_shards)]
     )
