@@ -2,7 +2,8 @@
 
     uv run --frozen python tools/bench/bench_io.py [CSV] [--tfx-bsl-rows N] [--repeat K]
 
-Every line runs in a fresh child process so that its peak RSS (VmHWM) is its own; the time is
+Every line runs in a fresh child process; its peak RSS (VmHWM) is reset just before the call, so
+"+N in the call" is what the call itself added to the input's memory. The time is
 the call alone (imports and input preparation excluded), wall clock and CPU seconds (the machine
 is shared: CPU time is the steadier figure when other jobs compete for the cores). Lines, each
 beside its baseline:
@@ -35,13 +36,27 @@ BATCH = 65536
 ANCHOR_PYTHON = "/tmp/tfx-anchor/bin/python"
 
 
-def _rss_mib() -> float:
-    """Peak resident memory of this process (VmHWM: unlike ru_maxrss, not inherited at fork)."""
+def _status_mib(field: str) -> float:
     with open("/proc/self/status") as f:
         for line in f:
-            if line.startswith("VmHWM:"):
+            if line.startswith(field + ":"):
                 return int(line.split()[1]) / 1024
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def _rss_mib() -> float:
+    """Peak resident memory of this process (VmHWM: unlike ru_maxrss, not inherited at fork)."""
+    return _status_mib("VmHWM")
+
+
+def _start_call() -> float:
+    """Reset the peak to the current resident memory (Linux clear_refs 5); that memory in MiB."""
+    try:
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")
+    except OSError:
+        pass
+    return _status_mib("VmRSS")
 
 
 def _records(path: str) -> list[bytes]:
@@ -78,14 +93,14 @@ def run_line(name: str, csv: str, records_path: str, tfx_bsl_rows: int) -> dict:
     if name == "csv_pyarrow":
         from pyarrow import csv as pacsv
 
-        before = _rss_mib()
+        before = _start_call()
         t, c = time.perf_counter(), time.process_time()
         rows = pacsv.read_csv(csv).num_rows
         wall, cpu = time.perf_counter() - t, time.process_time() - c
     elif name == "csv_headwater":
         from headwater.io import read_csv
 
-        before = _rss_mib()
+        before = _start_call()
         t, c = time.perf_counter(), time.process_time()
         rows = sum(b.num_rows for b in read_csv(csv, batch_size=BATCH))
         wall, cpu = time.perf_counter() - t, time.process_time() - c
@@ -95,7 +110,7 @@ def run_line(name: str, csv: str, records_path: str, tfx_bsl_rows: int) -> dict:
         from headwater.io import ReadCsv
 
         out = os.path.join(os.path.dirname(records_path), "beam_count.txt")
-        before = _rss_mib()
+        before = _start_call()
         t, c = time.perf_counter(), time.process_time()
         with beam.Pipeline(runner="DirectRunner") as p:
             (
@@ -135,7 +150,7 @@ def run_line(name: str, csv: str, records_path: str, tfx_bsl_rows: int) -> dict:
                 for f in schema
             }
             tensors = [tf.constant(b) for b in batches]
-            before = _rss_mib()
+            before = _start_call()
             t, c = time.perf_counter(), time.process_time()
             for b in tensors:
                 tf.io.parse_example(b, spec)
@@ -144,7 +159,7 @@ def run_line(name: str, csv: str, records_path: str, tfx_bsl_rows: int) -> dict:
             from tfx_bsl.coders.example_coder import ExamplesToRecordBatchDecoder
 
             decoder = ExamplesToRecordBatchDecoder()
-            before = _rss_mib()
+            before = _start_call()
             t, c = time.perf_counter(), time.process_time()
             for b in batches:
                 decoder.DecodeBatch(b)
@@ -155,7 +170,7 @@ def run_line(name: str, csv: str, records_path: str, tfx_bsl_rows: int) -> dict:
             schema = None
             if name == "decode_headwater_schema":
                 schema = decode_examples(batches[0][:1000]).schema
-            before = _rss_mib()
+            before = _start_call()
             t, c = time.perf_counter(), time.process_time()
             for b in batches:
                 decode_examples(b, schema)
@@ -187,7 +202,7 @@ def run_line(name: str, csv: str, records_path: str, tfx_bsl_rows: int) -> dict:
                     return tf.train.Feature(float_list=tf.train.FloatList(value=[value]))
                 return tf.train.Feature(bytes_list=tf.train.BytesList(value=[value.encode()]))
 
-            before = _rss_mib()
+            before = _start_call()
             t, c = time.perf_counter(), time.process_time()
             for row in pylist:
                 tf.train.Example(
@@ -198,13 +213,13 @@ def run_line(name: str, csv: str, records_path: str, tfx_bsl_rows: int) -> dict:
             wall, cpu = time.perf_counter() - t, time.process_time() - c
             rows = len(pylist)
         elif name == "encode_headwater":
-            before = _rss_mib()
+            before = _start_call()
             t, c = time.perf_counter(), time.process_time()
             rows = sum(len(encode_examples(b)) for b in batches)
             wall, cpu = time.perf_counter() - t, time.process_time() - c
         else:
             prefix = os.path.join(os.path.dirname(records_path), "written", "data_tfrecord")
-            before = _rss_mib()
+            before = _start_call()
             t, c = time.perf_counter(), time.process_time()
             write_tfrecord(batches, prefix, compression="gzip")
             wall, cpu = time.perf_counter() - t, time.process_time() - c
