@@ -247,3 +247,17 @@ def test_options_are_validated() -> None:
 def test_dataframe_path_equals_table_path(frame: pd.DataFrame) -> None:
     table = pa.Table.from_pandas(frame, preserve_index=False)
     assert dv.generate_statistics_from_dataframe(frame) == dv.generate_statistics(table)
+
+
+def test_image_domain_features_get_bytes_statistics() -> None:
+    schema = schema_pb2.Schema()
+    schema.feature.add(name="img", type=schema_pb2.BYTES).image_domain.SetInParent()
+    batch = pa.record_batch(
+        {"img": pa.array([b"\x89PNG", b"\xff\xd8\xff\xe0xx", None, b"\x89PNG"])}
+    )
+    feature = _features(dv.generate_statistics(batch, dv.StatsOptions(schema=schema)))["img"]
+    assert feature.type == FNS.BYTES
+    stats = feature.bytes_stats
+    assert stats.common_stats.num_missing == 1
+    assert (stats.unique, stats.min_num_bytes, stats.max_num_bytes) == (2, 4, 6)
+    assert stats.avg_num_bytes == pytest.approx(14 / 3)
