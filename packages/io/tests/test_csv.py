@@ -170,3 +170,10 @@ def test_corrupt_taxi_rows_are_all_accounted_for(tmp_path):
     table = _table(reader)
     assert table.num_rows + len(reader.skipped) == 1000
     assert [r.row for r in reader.skipped.rows] == [101, 201]
+
+
+def test_skip_drops_values_arrow_cannot_convert(tmp_path):
+    path = _write(tmp_path, "a,b\n1,2\n2,99999999999999999999\n3,4\n")
+    reader = read_csv(path, column_types={"b": pa.int64()}, skip_bad_rows=True)
+    assert _table(reader).column("a").to_pylist() == [1, 3]
+    assert [r.row for r in reader.skipped.rows] == [3]

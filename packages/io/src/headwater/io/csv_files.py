@@ -119,9 +119,9 @@ def _bad_rows(
             else:
                 for j, name, t, pattern in checks:
                     value = row[j]
-                    if value and not pattern.match(value):
+                    if value and not (pattern.match(value) and _in_range(value, t)):
                         error = InputError(
-                            "value is not a number",
+                            "value is not a number of the column's type",
                             path=path,
                             row=first_line,
                             column=name,
@@ -142,12 +142,29 @@ def _convert_checked(batch: pa.RecordBatch, schema: pa.Schema) -> tuple[pa.Recor
     for name, f in zip(batch.schema.names, schema, strict=True):
         if _is_numeric(f.type):
             ok = pc.fill_null(pc.match_substring_regex(batch[name], _pattern_for(f.type)), True)
+            try:
+                batch[name].filter(ok).cast(f.type)
+            except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+                # Text the pattern lets through but Arrow cannot convert (e.g. an overflow).
+                ok = pa.array([_converts(v, f.type) for v in batch[name].to_pylist()])
             keep = ok if keep is None else pc.and_(keep, ok)
     if keep is not None:
         batch = batch.filter(keep)
     arrays = [col.cast(f.type) for col, f in zip(batch.columns, schema, strict=True)]
     dropped = 0 if keep is None else len(keep) - batch.num_rows
     return pa.RecordBatch.from_arrays(arrays, schema=schema), dropped
+
+
+def _in_range(value: str, t: pa.DataType) -> bool:
+    return not pa.types.is_integer(t) or -(2**63) <= int(value) < 2**63
+
+
+def _converts(value: str | None, t: pa.DataType) -> bool:
+    try:
+        pa.scalar(value, pa.string()).cast(t)
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        return False
+    return True
 
 
 def _csv_type(t: pa.DataType) -> pa.DataType:
