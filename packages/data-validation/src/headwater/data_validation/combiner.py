@@ -145,6 +145,7 @@ class StatisticsCombiner:
         state.num_examples += batch.num_rows
         if weights is not None:
             state.weighted_num_examples += float(weights.sum())
+        tasks = []
         for name, column in zip(batch.schema.names, batch.columns, strict=True):
             if self._allow is not None and name not in self._allow:
                 continue
@@ -152,25 +153,31 @@ class StatisticsCombiner:
             if partial is None:
                 partial = FeaturePartial()
                 state.features[name] = partial
-            try:
-                update_feature(
-                    partial,
-                    name,
-                    column,
-                    weights,
-                    forced_type=self._types.get(name),
-                    categorical=name in self._categorical,
-                    epsilon=options.epsilon,
-                    exact_limit=options.exact_unique_limit,
-                )
-            except pa.ArrowException as exc:
-                raise StatisticsError(
-                    f"feature {name!r} ({column.type}): cannot compute statistics: {exc}"
-                ) from exc
+            tasks.append((partial, name, column, weights))
+        for task in tasks:
+            self._update(task)
         state.custom = [
             generator.add_input(custom, batch)
             for generator, custom in zip(options.generators, state.custom, strict=True)
         ]
+
+    def _update(self, task: tuple[FeaturePartial, str, pa.Array, np.ndarray | None]) -> None:
+        partial, name, column, weights = task
+        try:
+            update_feature(
+                partial,
+                name,
+                column,
+                weights,
+                forced_type=self._types.get(name),
+                categorical=name in self._categorical,
+                epsilon=self._options.epsilon,
+                exact_limit=self._options.exact_unique_limit,
+            )
+        except pa.ArrowException as exc:
+            raise StatisticsError(
+                f"feature {name!r} ({column.type}): cannot compute statistics: {exc}"
+            ) from exc
 
     def merge_accumulators(self, accumulators: Iterable[Accumulator]) -> Accumulator:
         """One accumulator holding all of `accumulators` (the first one is reused)."""
