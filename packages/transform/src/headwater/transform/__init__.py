@@ -38,6 +38,7 @@ from headwater.transform.beam import (
     TransformDataset,
     WriteTransformFn,
 )
+from headwater.transform.cache import analyze_datasets_with_cache
 from headwater.transform.errors import AnalyzerError, FeatureSpecError, PreprocessingFnError
 from headwater.transform.features import feature_spec, schema_from_spec
 from headwater.transform.graph import MissingFeatureError
@@ -80,6 +81,7 @@ __all__ = [
     "WriteTransformFn",
     "analyze_and_transform_dataset",
     "analyze_dataset",
+    "analyze_datasets_with_cache",
     "apply_buckets",
     "apply_vocabulary",
     "bag_of_words",
