@@ -45,6 +45,9 @@ def result(tmp_path_factory):
             "dense_ids": tft.sparse_tensor_to_dense_with_shape(inputs["ids"], [None, 4], -1),
             "cov": ones * tft.covariance(ab),
             "pc": ones[:, :, :1] * tft.pca(ab, 1),
+            "hist": tf.cast(ones[:, 0], tf.int64)
+            * tft.histogram(inputs["a"], [-1.0, 0.0, 1.0])[0][None, :],
+            "hist10": tf.cast(ones[:, 0], tf.int64) * tft.histogram(inputs["a"])[0][None, :],
         }
 
     (out,), _ = tft.analyze_and_transform_dataset(
@@ -82,3 +85,13 @@ def test_covariance_and_pca_match_numpy(result):
     top = np.linalg.eigh(cov)[1][:, -1]
     pc = np.asarray(out.column("pc")[0].as_py(), float).reshape(2)
     np.testing.assert_allclose(np.abs(pc), np.abs(top), rtol=1e-4)
+
+
+def test_histogram_counts_match_numpy(result):
+    batch, out = result
+    a = batch.column("a").to_numpy().astype(np.float64)
+    want = [np.count_nonzero(a < 0), np.count_nonzero(a >= 0)]  # clipped into 2 buckets
+    assert out.column("hist")[0].as_py() == want
+    edges = np.linspace(a.min(), a.max(), 11)
+    counts, _ = np.histogram(a, edges)
+    assert out.column("hist10")[0].as_py() == counts.tolist()

@@ -19,6 +19,7 @@ Example:
 from headwater.transform.analyzers import (
     count_per_key,
     covariance,
+    histogram,
     max,
     mean,
     median,
@@ -92,6 +93,7 @@ __all__ = [
     "deduplicate_tensor_per_row",
     "feature_spec",
     "hash_strings",
+    "histogram",
     "max",
     "mean",
     "median",

@@ -301,6 +301,44 @@ def _mean_and_var_per_key(
     )
 
 
+def histogram(
+    x: Any,
+    boundaries: Any = None,
+    categorical: bool = False,
+    name: str | None = None,
+) -> Any:
+    """Counts of x over the dataset: `(hist, boundaries)`.
+
+    Numeric: hist[i] counts values in [boundaries[i], boundaries[i+1]) (the last bucket also
+    takes values >= the last boundary, the first values below the first), with 10 equal-width
+    buckets between the dataset's min and max when `boundaries` is None (a nested pass).
+    Categorical: `(counts, values)` per distinct value, most frequent first.
+    """
+    import tensorflow as tf
+
+    if categorical:
+        v = _values(x, "histogram")
+        keys, counts = count_per_key(v, name=name or "histogram")
+        order = tf.argsort(counts, direction="DESCENDING", stable=True)
+        return tf.gather(counts, order), tf.gather(keys, order)
+    v = tf.cast(tf.reshape(_values(x, "histogram"), [-1]), tf.float64)
+    if boundaries is None:
+        lo, hi = _min_and_max(v, name=name or "histogram")
+        boundaries = tf.linspace(lo, hi, 11)
+    b = tf.cast(tf.reshape(tf.convert_to_tensor(boundaries), [-1]), tf.float64)
+    num = tf.size(b, out_type=tf.int64) - 1
+    static = b.shape[0]
+    if static is None:
+        raise AnalyzerError("histogram needs boundaries of a known length")
+    idx = tf.clip_by_value(
+        tf.searchsorted(b, v, side="right", out_type=tf.int64) - 1, 0, tf.maximum(num - 1, 0)
+    )
+    counts = tf.math.bincount(idx, minlength=static - 1, maxlength=static - 1, dtype=tf.int64)
+    counts = tf.reshape(counts, [static - 1])
+    hist = sum(counts[None, :], reduce_instance_dims=False, name=name or "histogram")
+    return hist, b
+
+
 def covariance(x: Any, dtype: Any = None, name: str | None = None) -> Any:
     """The population covariance matrix [d, d] of the rows of a dense [N, d] tensor."""
     import tensorflow as tf
