@@ -76,6 +76,9 @@ def preprocessing_fn(inputs):
             s, weights=inputs["w"], frequency_threshold=20.0, vocab_filename="s_weighted"
         ),
         "k_id": tft.compute_and_apply_vocabulary(inputs["k"], vocab_filename="k_vocab"),
+        "s_approx": tft.apply_vocabulary(
+            s, tft.approximate_vocabulary(s, top_k=3, vocab_filename="s_approx")
+        ),
         "tags_id": tft.compute_and_apply_vocabulary(inputs["tags"], vocab_filename="tags"),
         "vals_z": tft.scale_to_z_score(inputs["vals"]),
         "z_per_key": tft.scale_to_z_score_per_key(x, s),

@@ -201,3 +201,29 @@ def test_mean_var_per_key_merge_order_and_one_pass_agree(chunks, rnd):
         xs = np.asarray([x for k, x in pairs if k == key])
         np.testing.assert_allclose(m, xs.mean(), rtol=1e-9, atol=1e-9)
         np.testing.assert_allclose(v, xs.var(), rtol=1e-6, atol=1e-6)
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    st.lists(st.lists(st.integers(0, 30), max_size=60), min_size=1, max_size=6),
+    st.integers(1, 8),
+    st.randoms(),
+)
+def test_approximate_vocabulary_keeps_heavy_hitters_within_bound(chunks, capacity, rnd):
+    from headwater.transform.combiners import ApproximateVocabularyCombiner
+
+    combiner = ApproximateVocabularyCombiner(None, capacity, False, False)
+    parts = [[np.asarray(c, np.int64)] for c in chunks]
+    order = list(range(len(parts)))
+    rnd.shuffle(order)
+    tokens, counts = _run(combiner, parts, order)
+    flat = [t for c in chunks for t in c]
+    bound = len(flat) / (capacity + 1)
+    got = dict(zip(tokens.tolist(), counts.tolist(), strict=True))
+    assert len(got) <= capacity
+    for token in set(flat):
+        true = flat.count(token)
+        if true > bound:
+            assert token in got
+        if token in got:
+            assert true - bound <= got[token] <= true

@@ -17,6 +17,7 @@ Example:
 """
 
 from headwater.transform.analyzers import (
+    approximate_vocabulary,
     count_per_key,
     covariance,
     histogram,
@@ -85,6 +86,7 @@ __all__ = [
     "analyze_datasets_with_cache",
     "apply_buckets",
     "apply_vocabulary",
+    "approximate_vocabulary",
     "bag_of_words",
     "bucketize",
     "compute_and_apply_vocabulary",

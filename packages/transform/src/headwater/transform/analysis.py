@@ -91,7 +91,7 @@ def finalize(
     """Values for the analyzers' result placeholders (vocabularies written as files)."""
     results: dict[str, Any] = {}
     for node, out in zip(nodes, outputs, strict=True):
-        if node.kind == "vocabulary":
+        if node.kind in ("vocabulary", "approximate_vocabulary"):
             os.makedirs(vocab_dir, exist_ok=True)
             path = os.path.join(vocab_dir, node.config["vocab_filename"])
             _write_vocabulary(path, out[0])

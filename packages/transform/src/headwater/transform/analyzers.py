@@ -7,6 +7,7 @@ boundaries). The reduction itself is done by `headwater.transform.combiners`.
 
 from __future__ import annotations
 
+import builtins
 from typing import Any
 
 from headwater.transform import _tracing
@@ -216,6 +217,7 @@ def vocabulary(
     labels: Any = None,
     file_format: str = "text",
     name: str | None = None,
+    capacity: int | None = None,
 ) -> Any:
     """A vocabulary file of `x`'s tokens by descending count; returns its path (a tensor).
 
@@ -247,9 +249,10 @@ def vocabulary(
     if weights is not None:
         inputs.append(tf.reshape(tf.cast(_values(weights, "vocabulary"), tf.float64), [-1]))
     (path,) = _tracing.add_analyzer(
-        "vocabulary",
+        "vocabulary" if capacity is None else "approximate_vocabulary",
         inputs,
         {
+            "capacity": capacity,
             "top_k": top_k,
             "frequency_threshold": float(frequency_threshold or 0.0),
             "has_weights": weights is not None,
@@ -260,6 +263,35 @@ def vocabulary(
         scope,
     )
     return path
+
+
+def approximate_vocabulary(
+    x: Any,
+    top_k: int,
+    vocab_filename: str | None = None,
+    store_frequency: bool = False,
+    weights: Any = None,
+    file_format: str = "text",
+    name: str | None = None,
+    capacity: int | None = None,
+) -> Any:
+    """The `top_k` most frequent tokens, kept in bounded memory (huge cardinalities).
+
+    A Misra-Gries summary of `capacity` counters (default max(10 * top_k, 10000)) holds every
+    token whose weight exceeds total / (capacity + 1); counts are low by at most that much.
+    """
+    if top_k < 1:
+        raise AnalyzerError(f"approximate_vocabulary top_k must be >= 1, got {top_k}")
+    return vocabulary(
+        x,
+        top_k=top_k,
+        vocab_filename=vocab_filename,
+        store_frequency=store_frequency,
+        weights=weights,
+        file_format=file_format,
+        name=name or "approximate_vocabulary",
+        capacity=capacity or builtins.max(10 * top_k, 10_000),
+    )
 
 
 def count_per_key(key: Any, key_vocabulary_filename: str | None = None, name: str | None = None):
@@ -375,6 +407,7 @@ def pca(x: Any, output_dim: int, dtype: Any = None, name: str | None = None) -> 
 
 
 __all__ = [
+    "approximate_vocabulary",
     "count_per_key",
     "covariance",
     "max",

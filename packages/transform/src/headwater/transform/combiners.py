@@ -241,6 +241,32 @@ class VocabularyCombiner:
         return [np.asarray(tokens, dtype=object), counts]
 
 
+class ApproximateVocabularyCombiner(VocabularyCombiner):
+    """Heavy hitters with at most `capacity` counters (mergeable Misra-Gries summary).
+
+    After a merge that exceeds the capacity, the (capacity+1)-th largest count is subtracted
+    from every counter and non-positive ones are dropped; a token's count is then low by at
+    most total_weight / (capacity + 1), so every token more frequent than that is kept.
+    """
+
+    def __init__(
+        self, top_k: int | None, capacity: int, has_weights: bool, filter_tokens: bool
+    ) -> None:
+        super().__init__(top_k, 0.0, has_weights, filter_tokens)
+        self.capacity = capacity
+
+    def merge_accumulators(self, accs: list[pa.Table | None]) -> pa.Table | None:
+        merged = super().merge_accumulators(accs)
+        if merged is None or merged.num_rows <= self.capacity:
+            return merged
+        counts = merged.column("count").to_numpy()
+        cut = np.partition(counts, counts.size - self.capacity - 1)[counts.size - self.capacity - 1]
+        kept = merged.filter(pa.array(counts > cut))
+        return pa.table(
+            {"token": kept.column("token"), "count": pc.subtract(kept.column("count"), cut)}
+        )
+
+
 def make_combiner(kind: str, config: dict[str, Any]) -> Combiner:
     """The combiner for an analyzer node of `kind` with its recorded `config`."""
     if kind == "min_max":
@@ -261,6 +287,10 @@ def make_combiner(kind: str, config: dict[str, Any]) -> Combiner:
             config.get("frequency_threshold", 0.0),
             config.get("has_weights", False),
             config["filter_tokens"],
+        )
+    if kind == "approximate_vocabulary":
+        return ApproximateVocabularyCombiner(
+            config["top_k"], config["capacity"], config["has_weights"], config["filter_tokens"]
         )
     if kind == "mean_var_per_key":
         return MeanVarPerKeyCombiner(config["output_dtype"])

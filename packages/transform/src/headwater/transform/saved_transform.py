@@ -93,7 +93,7 @@ def save_transform(
         for node in traced.analyzers:
             for ph in node.outputs:
                 value = results[ph]
-                if node.kind == "vocabulary":
+                if node.kind in ("vocabulary", "approximate_vocabulary"):
                     c = tf.constant(value, name=f"asset_{node.index}")
                     graph.add_to_collection(tf.compat.v1.GraphKeys.ASSET_FILEPATHS, c)
                     asset_map[node.config["vocab_filename"]] = os.path.basename(value)
