@@ -5,6 +5,7 @@ takes 19.1 s on 100k rows (800 MiB peak) and 129.5 s on 1M rows (7.7k rows/s, 1,
 after 26 s of imports; `generate_statistics_from_dataframe` takes 0.41 s per 100k rows.
 
     uv run --frozen python tools/bench/bench_statistics.py [CSV ...] [--ten-million] [--repeat=3]
+        [--tfdv=/tmp/tfx-anchor/bin/python]   # also run TFDV 1.16 on each file (keep it to 100k)
 
 Every workload runs in a fresh child process, so its peak RSS is its own, `--repeat` times
 (Beam: half as often), and the fastest run is reported (the machine is shared and noisy):
@@ -179,6 +180,37 @@ def _import_time() -> tuple[float, float]:
         shutil.rmtree(cache, ignore_errors=True)
 
 
+_TFDV_SCRIPT = """
+import json, resource, sys, time
+start = time.perf_counter()
+import pandas as pd
+import tensorflow_data_validation as tfdv
+imported = time.perf_counter() - start
+path = sys.argv[1]
+start = time.perf_counter()
+stats = tfdv.generate_statistics_from_csv(path)
+csv = time.perf_counter() - start
+frame = pd.read_csv(path)
+start = time.perf_counter()
+tfdv.generate_statistics_from_dataframe(frame)
+dataframe = time.perf_counter() - start
+print("RESULT " + json.dumps({"import": imported, "csv": csv, "dataframe": dataframe,
+      "rows": stats.datasets[0].num_examples,
+      "peak_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+"""
+
+
+def _tfdv(python: str, path: str) -> dict:
+    """TFDV 1.16 on the same file, in its own interpreter (it needs TensorFlow)."""
+    out = subprocess.run(
+        [python, "-c", _TFDV_SCRIPT, path], capture_output=True, text=True, check=False
+    )
+    lines = [line for line in out.stdout.splitlines() if line.startswith("RESULT ")]
+    if out.returncode or not lines:
+        raise RuntimeError(f"TFDV on {path} failed:\n{out.stderr[-3000:]}")
+    return json.loads(lines[-1][len("RESULT ") :])
+
+
 def _ten_million(source: str) -> str:
     fd, target = tempfile.mkstemp(suffix="_taxi10m.csv", dir="/tmp")
     with open(source, "rb") as src:
@@ -200,6 +232,7 @@ def main(argv: list[str]) -> None:
         return
     ten = "--ten-million" in argv
     repeat = next((int(a.split("=", 1)[1]) for a in argv if a.startswith("--repeat=")), 3)
+    tfdv_python = next((a.split("=", 1)[1] for a in argv if a.startswith("--tfdv=")), None)
     csvs = [a for a in argv if not a.startswith("--")] or list(DEFAULT_CSVS)
     made = None
     if ten:
@@ -224,6 +257,15 @@ def main(argv: list[str]) -> None:
             print(f"{'workload':<34}{'wall s':>9}{'rows/s':>12}{'peak MiB':>10}  notes")
             base = results["baseline"]
             tfdv_s = TFDV_CSV_S.get(rows)
+            if tfdv_python:
+                measured = _tfdv(tfdv_python, path)
+                print(
+                    f"TFDV 1.16 in this run: generate_statistics_from_csv {measured['csv']:.2f} s, "
+                    f"generate_statistics_from_dataframe {measured['dataframe']:.2f} s, "
+                    f"import {measured['import']:.1f} s, peak {measured['peak_mib']:.0f} MiB"
+                )
+                tfdv_s = measured["csv"]
+                results["tfdv_dataframe"] = measured
             for name, label in (
                 ("baseline", "pyarrow read + aggregates"),
                 ("csv", "generate_statistics_from_csv"),
@@ -239,13 +281,18 @@ def main(argv: list[str]) -> None:
                 if name == "baseline":
                     notes.append(f"read {r['read']:.2f} s + aggregates {r['compute']:.2f} s")
                 if name in ("csv", "beam") and tfdv_s:
-                    notes.append(f"{tfdv_s / r['wall']:.0f}x TFDV ({tfdv_s} s)")
+                    notes.append(f"{tfdv_s / r['wall']:.0f}x TFDV ({tfdv_s:.1f} s)")
                 if name == "csv":
                     notes.append(f"{r['wall'] / base['wall']:.2f}x pyarrow baseline")
-                    if rows in TFDV_CSV_PEAK_MIB:
-                        notes.append(f"TFDV peak {TFDV_CSV_PEAK_MIB[rows]} MiB")
+                    tfdv_peak = results.get("tfdv_dataframe", {}).get("peak_mib")
+                    if tfdv_peak is None:
+                        tfdv_peak = TFDV_CSV_PEAK_MIB.get(rows)
+                    if tfdv_peak is not None:
+                        notes.append(f"TFDV peak {tfdv_peak:.0f} MiB")
                 if name in ("table", "dataframe"):
                     tfdv_df = TFDV_DF_S_PER_100K * rows / 100_000
+                    if "tfdv_dataframe" in results:
+                        tfdv_df = results["tfdv_dataframe"]["dataframe"]
                     notes.append(f"{tfdv_df / r['wall']:.1f}x TFDV dataframe ({tfdv_df:.2f} s)")
                 print(
                     f"{label:<34}{r['wall']:>9.2f}{r['rows'] / r['wall']:>12,.0f}"
