@@ -6,6 +6,7 @@ import copy
 
 import numpy as np
 import pyarrow as pa
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -185,3 +186,38 @@ def test_combiner_partials_merged_in_any_order_equal_one_pass(rows, cuts, seed) 
                 num.mean = -999.0 if np.isnan(num.mean) else round(num.mean, 6)
                 num.std_dev = round(num.std_dev, 6)
     assert merged == one_pass
+
+
+def _rank_error(sorted_values: np.ndarray, weights: np.ndarray, value: float, q: float) -> float:
+    """How far (as a fraction of the total weight) `value`'s rank range is from q."""
+    cumulative = np.concatenate(([0.0], np.cumsum(weights)))
+    below = cumulative[np.searchsorted(sorted_values, value, side="left")]
+    at_or_below = cumulative[np.searchsorted(sorted_values, value, side="right")]
+    target = q * cumulative[-1]
+    if below <= target <= at_or_below:
+        return 0.0
+    return float(min(abs(below - target), abs(at_or_below - target)) / cumulative[-1])
+
+
+def test_weighted_quantiles_of_many_distinct_values_stay_within_epsilon() -> None:
+    rng = np.random.default_rng(9)
+    n = 200_000
+    x = rng.lognormal(0.0, 1.0, n)
+    w = rng.integers(1, 10, n).astype(float)
+    stats = dv.generate_statistics(
+        pa.table({"x": x, "w": w}).to_batches(max_chunksize=20_000),
+        dv.StatsOptions(weight_feature="w"),
+    )
+    num = {f.path.step[0]: f for f in stats.datasets[0].features}["x"].num_stats
+    order = np.argsort(x)
+    xs, ws = x[order], w[order]
+    assert _rank_error(xs, np.ones(n), num.median, 0.5) <= 0.01
+    assert _rank_error(xs, ws, num.weighted_numeric_stats.median, 0.5) <= 0.01
+    for j, bucket in enumerate(num.histograms[1].buckets):
+        assert _rank_error(xs, np.ones(n), bucket.low_value, j / 10) <= 0.01
+    for j, bucket in enumerate(num.weighted_numeric_stats.histograms[1].buckets):
+        assert _rank_error(xs, ws, bucket.low_value, j / 10) <= 0.01
+    counts, _ = np.histogram(x, bins=10)
+    assert [b.sample_count for b in num.histograms[0].buckets] == pytest.approx(
+        counts.tolist(), abs=0.01 * n
+    )
