@@ -255,6 +255,7 @@ class FeaturePartial:
     def merge(self, name: str, other: FeaturePartial) -> None:
         """Folds `other` in; INT and FLOAT make FLOAT, other clashes are errors."""
         self.type = _merged_type(name, self.type, other.type)
+        self.categorical = self.categorical or other.categorical
         self.common.merge(other.common)
         if other.numeric is not None:
             if self.numeric is None:
