@@ -261,3 +261,20 @@ def test_image_domain_features_get_bytes_statistics() -> None:
     assert stats.common_stats.num_missing == 1
     assert (stats.unique, stats.min_num_bytes, stats.max_num_bytes) == (2, 4, 6)
     assert stats.avg_num_bytes == pytest.approx(14 / 3)
+
+
+def test_weighted_list_feature_counts_values_by_example_weight() -> None:
+    tags = [["a", "b"], [], None, ["a"], ["c", "a", "a"]]
+    weights = [1.0, 2.0, 3.0, 4.0, 0.5]
+    batch = pa.record_batch({"tags": pa.array(tags, pa.list_(pa.string())), "w": pa.array(weights)})
+    stats = dv.generate_statistics(batch, dv.StatsOptions(weight_feature="w"))
+    strings = _features(stats)["tags"].string_stats
+    weighted = strings.common_stats.weighted_common_stats
+    present = [w for t, w in zip(tags, weights, strict=True) if t is not None]
+    assert weighted.num_non_missing == sum(present)
+    assert weighted.num_missing == 3.0
+    assert weighted.tot_num_values == sum(
+        len(t) * w for t, w in zip(tags, weights, strict=True) if t is not None
+    )
+    top = [(v.value, v.frequency) for v in strings.weighted_string_stats.top_values]
+    assert top == [("a", 1.0 + 4.0 + 2 * 0.5), ("b", 1.0)]  # "c" weighs 0.5 < threshold 1
