@@ -509,6 +509,25 @@ static PyObject *encode(PyObject *self, PyObject *args) {
             got++;
             goto done;
         }
+        /* The value buffers must hold every value the counts announce (memory safety). */
+        int64_t total = 0;
+        for (Py_ssize_t r = 0; r < n; r++) {
+            int64_t k = ((const int64_t *)c->counts.buf)[r];
+            if (k > 0) total += k;
+        }
+        int ok_sizes;
+        if (c->kind == K_BYTES) {
+            const int64_t *off = (const int64_t *)c->offsets.buf;
+            ok_sizes = c->offsets.len / 8 >= total + 1 && off[0] == 0 && off[total] <= c->values.len;
+            for (int64_t k = 0; ok_sizes && k < total; k++) ok_sizes = off[k] <= off[k + 1];
+        } else {
+            ok_sizes = c->values.len / (c->kind == K_FLOAT ? 4 : 8) >= total;
+        }
+        if (!ok_sizes) {
+            PyErr_SetString(PyExc_ValueError, "value buffers shorter than the counts say");
+            got++;
+            goto done;
+        }
     }
     if (!framed) {
         ends = PyMem_Malloc(sizeof(int64_t) * (size_t)(n ? n : 1));
