@@ -25,7 +25,8 @@ from headwater.data_validation.feature_stats import (
     FeaturePartial,
     update_feature,
 )
-from headwater.data_validation.options import StatsOptions
+from headwater.data_validation.lift import LiftGenerator
+from headwater.data_validation.options import StatsGenerator, StatsOptions
 from headwater.data_validation.stats_errors import StatisticsError
 from headwater.data_validation.stats_proto import feature_statistics
 
@@ -69,6 +70,15 @@ class StatisticsCombiner:
                     self._bytes.add(feature.name)
         allow = self._options.feature_allowlist
         self._allow = None if allow is None else set(allow)
+        self._generators: list[StatsGenerator] = list(self._options.generators)
+        if self._options.label_feature is not None:
+            self._generators.append(
+                LiftGenerator(
+                    self._options.label_feature,
+                    self._categorical,
+                    self._options.exact_unique_limit,
+                )
+            )
 
     @property
     def options(self) -> StatsOptions:
@@ -82,9 +92,7 @@ class StatisticsCombiner:
     def _slice(self, accumulator: Accumulator, key: str) -> SliceAccumulator:
         state = accumulator.get(key)
         if state is None:
-            state = SliceAccumulator(
-                custom=[g.create_accumulator() for g in self._options.generators]
-            )
+            state = SliceAccumulator(custom=[g.create_accumulator() for g in self._generators])
             accumulator[key] = state
         return state
 
@@ -140,7 +148,6 @@ class StatisticsCombiner:
         return column.to_numpy(zero_copy_only=False).astype(np.float64)
 
     def _add_slice(self, state: SliceAccumulator, batch: pa.RecordBatch) -> None:
-        options = self._options
         weights = self._weights(batch)
         state.num_examples += batch.num_rows
         if weights is not None:
@@ -158,7 +165,7 @@ class StatisticsCombiner:
             self._update(task)
         state.custom = [
             generator.add_input(custom, batch)
-            for generator, custom in zip(options.generators, state.custom, strict=True)
+            for generator, custom in zip(self._generators, state.custom, strict=True)
         ]
 
     def _update(self, task: tuple[FeaturePartial, str, pa.Array, np.ndarray | None]) -> None:
@@ -202,7 +209,7 @@ class StatisticsCombiner:
                 target.custom = [
                     generator.merge_accumulators([mine, theirs])
                     for generator, mine, theirs in zip(
-                        self._options.generators, target.custom, state.custom, strict=True
+                        self._generators, target.custom, state.custom, strict=True
                     )
                 ]
         return result
@@ -245,7 +252,7 @@ class StatisticsCombiner:
                     options=options,
                 )
             )
-        for generator, custom in zip(options.generators, state.custom, strict=True):
+        for generator, custom in zip(self._generators, state.custom, strict=True):
             _merge_custom(dataset, generator.extract_output(custom))
 
 

@@ -58,7 +58,7 @@ class StatsOptions:
     weight_feature: str | None = None
     """A numeric, univalent, never-missing feature weighting each example."""
     label_feature: str | None = None
-    """The label, recorded for generators that need it."""
+    """A categorical label: adds the lift of each string (or categorical) feature value."""
     sample_rate: float = 1.0
     """Fraction of examples kept, in (0, 1]; sampling is seeded per batch content."""
     sample_seed: int = 0
