@@ -95,3 +95,29 @@ def test_histogram_counts_match_numpy(result):
     edges = np.linspace(a.min(), a.max(), 11)
     counts, _ = np.histogram(a, edges)
     assert out.column("hist10")[0].as_py() == counts.tolist()
+
+
+def test_ragged_inputs_transform_and_serve(tmp_path):
+    import tensorflow as tf
+
+    import headwater.transform as tft
+
+    spec = {"vals": tf.io.RaggedFeature(tf.float32, row_splits_dtype=tf.int64)}
+    batch = pa.record_batch({"vals": pa.array([[1.0, 2.0], [], [3.0]], pa.list_(pa.float32()))})
+
+    def fn(inputs):
+        return {"vz": tft.scale_to_z_score(inputs["vals"])}
+
+    (out,), output = tft.analyze_and_transform_dataset([batch], spec, fn, str(tmp_path / "o"))
+    z = (np.array([1.0, 2.0, 3.0]) - 2.0) / np.std([1.0, 2.0, 3.0])
+    got = out.column("vz").to_pylist()
+    assert [len(r) for r in got] == [2, 0, 1]
+    np.testing.assert_allclose(np.concatenate([r for r in got if r]), z, rtol=1e-6)
+    serve = tf.saved_model.load(output.transform_savedmodel_dir).signatures["serving_default"]
+    example = tf.train.Example(
+        features=tf.train.Features(
+            feature={"vals": tf.train.Feature(float_list=tf.train.FloatList(value=[1.0, 2.0]))}
+        )
+    )
+    served = serve(examples=tf.constant([example.SerializeToString()]))["vz"]
+    assert served.to_list() == [got[0]]
