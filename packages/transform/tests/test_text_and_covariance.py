@@ -121,3 +121,25 @@ def test_ragged_inputs_transform_and_serve(tmp_path):
     )
     served = serve(examples=tf.constant([example.SerializeToString()]))["vz"]
     assert served.to_list() == [got[0]]
+
+
+def test_tfidf_matches_tfts_documented_example(tmp_path):
+    import math
+
+    import tensorflow as tf
+
+    import headwater.transform as tft
+
+    spec = {"ids": tf.io.VarLenFeature(tf.int64)}
+    batch = pa.record_batch({"ids": pa.array([[1, 2, 0, 0, 0], [3, 3, 0]], pa.list_(pa.int64()))})
+
+    def fn(inputs):
+        index, weights = tft.tfidf(inputs["ids"], 4)
+        return {"index": index, "weights": weights}
+
+    (out,), _ = tft.analyze_and_transform_dataset([batch], spec, fn, str(tmp_path / "o"))
+    assert out.column("index").to_pylist() == [[1, 2, 0], [3, 0]]
+    idf_once = math.log(3 / 2) + 1
+    want = [[idf_once / 5, idf_once / 5, 3 / 5], [2 / 3 * idf_once, 1 / 3]]
+    for got_row, want_row in zip(out.column("weights").to_pylist(), want, strict=True):
+        np.testing.assert_allclose(got_row, want_row, rtol=1e-6)

@@ -66,6 +66,7 @@ from headwater.transform.text import (
     deduplicate_tensor_per_row,
     ngrams,
     sparse_tensor_to_dense_with_shape,
+    tfidf,
     word_count,
 )
 
@@ -112,6 +113,7 @@ __all__ = [
     "size",
     "sparse_tensor_to_dense_with_shape",
     "sum",
+    "tfidf",
     "transform_dataset",
     "var",
     "vocabulary",

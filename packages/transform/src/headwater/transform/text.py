@@ -78,10 +78,48 @@ def sparse_tensor_to_dense_with_shape(x: Any, shape: list[int], default_value: A
     return dense
 
 
+def tfidf(x: Any, vocab_size: int, smooth: bool = True, name: str | None = None):
+    """Per row, the distinct term ids of `x` (SparseTensor of ids < vocab_size) and their
+    tf-idf: (count in row / row size) * idf, idf = 1 + log((N + 1) / (df + 1)) (smooth) or
+    1 + log(N / df), N the number of rows and df the rows holding the term, over the dataset.
+    Returns `(index, weights)` SparseTensors, terms in order of first appearance (TFT's).
+    """
+    import tensorflow as tf
+
+    from headwater.transform import analyzers
+
+    rows = x.indices[:, 0]
+    ids = tf.cast(x.values, tf.int64)
+    keys, position = tf.unique(rows * vocab_size + ids)
+    counts = tf.math.unsorted_segment_sum(tf.ones_like(ids, tf.float64), position, tf.size(keys))
+    key_rows, key_ids = keys // vocab_size, keys % vocab_size
+    num_rows = x.dense_shape[0]
+    doc_size = tf.math.unsorted_segment_sum(tf.ones_like(ids, tf.float64), rows, num_rows)
+    term_freq = counts / tf.gather(doc_size, key_rows)
+    present = tf.math.bincount(key_ids, minlength=vocab_size, maxlength=vocab_size, dtype=tf.int64)
+    scope = name or "tfidf"
+    df = tf.cast(
+        analyzers.sum(tf.reshape(present, [1, vocab_size]), reduce_instance_dims=False, name=scope),
+        tf.float64,
+    )
+    corpus = tf.cast(analyzers.size(tf.ones([num_rows]), name=scope), tf.float64)
+    if smooth:
+        idf = 1.0 + tf.math.log((corpus + 1.0) / (df + 1.0))
+    else:
+        idf = 1.0 + tf.math.log(corpus / df)
+    weights = term_freq * tf.gather(idf, key_ids)
+
+    def as_sparse(values: Any) -> Any:
+        return tf.RaggedTensor.from_value_rowids(values, key_rows, nrows=num_rows).to_sparse()
+
+    return as_sparse(key_ids), as_sparse(tf.cast(weights, tf.float32))
+
+
 __all__ = [
     "bag_of_words",
     "deduplicate_tensor_per_row",
     "ngrams",
     "sparse_tensor_to_dense_with_shape",
+    "tfidf",
     "word_count",
 ]
