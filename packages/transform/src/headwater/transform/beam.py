@@ -110,14 +110,20 @@ class AnalyzeDataset(_DatasetTransform):
     """Analyze `(batches, raw_metadata)`; output a singleton PCollection of the directory
     holding transform_fn/ and transformed_metadata/ (the transform_fn)."""
 
-    def __init__(self, preprocessing_fn: PreprocessingFn, output_dir: str | None = None) -> None:
+    def __init__(
+        self,
+        preprocessing_fn: PreprocessingFn,
+        output_dir: str | None = None,
+        _traced: TracedGraph | None = None,
+    ) -> None:
         super().__init__()
         self._fn = preprocessing_fn
         self._output_dir = output_dir
+        self._traced = _traced
 
     def expand(self, dataset: Any) -> Any:
         batches, raw_metadata = dataset
-        traced = trace(self._fn, spec_of(raw_metadata))
+        traced = self._traced or trace(self._fn, spec_of(raw_metadata))
         work = os.path.join(Context.get_temp_dir(), f"headwater-transform-{uuid.uuid4().hex}")
         output_dir = self._output_dir or os.path.join(work, "transform_output")
         results = batches.pipeline | "NoResults" >> beam.Create([{}])
@@ -177,7 +183,7 @@ class AnalyzeAndTransformDataset(_DatasetTransform):
     def expand(self, dataset: Any) -> Any:
         batches, raw_metadata = dataset
         traced = trace(self._fn, spec_of(raw_metadata))
-        transform_fn = dataset | "Analyze" >> AnalyzeDataset(self._fn, self._output_dir)
+        transform_fn = dataset | "Analyze" >> AnalyzeDataset(self._fn, self._output_dir, traced)
         transformed, _ = ((batches, raw_metadata), transform_fn) | "Transform" >> TransformDataset()
         return (transformed, _static_output_spec(traced)), transform_fn
 
