@@ -82,6 +82,7 @@ def preprocessing_fn(inputs):
         "tags_id": tft.compute_and_apply_vocabulary(inputs["tags"], vocab_filename="tags"),
         "vals_z": tft.scale_to_z_score(inputs["vals"]),
         "z_per_key": tft.scale_to_z_score_per_key(x, s),
+        "u_per_key": tft.scale_to_0_1_per_key(x, s),
         "h": tft.hash_strings(s, 7),
         "hk": tft.hash_strings(s, 7, key=[123, 456]),
         "opt_filled": tf.reshape(opt, [-1]),

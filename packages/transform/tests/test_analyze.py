@@ -159,3 +159,14 @@ def test_z_score_per_key_uses_each_keys_statistics(batches, analyzed):
         m = s == key
         want[m] = (x[m] - x[m].mean()) / x[m].std()
     np.testing.assert_allclose(_col(table, "z_per_key"), want, rtol=1e-4, atol=1e-5)
+
+
+def test_0_1_per_key_uses_each_keys_range(batches, analyzed):
+    table, _ = analyzed
+    x = _raw(batches, "x").to_numpy().astype(np.float64)
+    s = np.asarray(_raw(batches, "s").to_pylist(), dtype=object)
+    want = np.empty_like(x)
+    for key in set(s):
+        m = s == key
+        want[m] = (x[m] - x[m].min()) / (x[m].max() - x[m].min())
+    np.testing.assert_allclose(_col(table, "u_per_key"), want, rtol=1e-5, atol=1e-6)

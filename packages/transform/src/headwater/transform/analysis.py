@@ -97,7 +97,7 @@ def finalize(
             _write_vocabulary(path, out[0])
             results[node.outputs[0]] = path
             results[VOCAB_SIZE_KEY.format(node.index)] = len(out[0])
-        elif node.kind == "mean_var_per_key":
+        elif node.kind in ("mean_var_per_key", "min_max_per_key"):
             keys = out[0]
             keys = np.asarray(list(keys), dtype=object) if keys.dtype == object else keys
             results[node.outputs[0]] = keys

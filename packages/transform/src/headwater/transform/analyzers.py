@@ -317,19 +317,30 @@ def _mean_and_var_per_key(
     x: Any, key: Any, name: str | None = None, output_dtype: Any = None
 ) -> Any:
     """Distinct keys (sorted) with the mean and population variance of x per key."""
+    return _per_key("mean_var_per_key", x, key, name or "mean_and_var_per_key", output_dtype)
+
+
+def _min_and_max_per_key(
+    x: Any, key: Any, name: str | None = None, output_dtype: Any = None
+) -> Any:
+    """Distinct keys (sorted) with the min and max of x per key."""
+    return _per_key("min_max_per_key", x, key, name or "min_and_max_per_key", output_dtype)
+
+
+def _per_key(kind: str, x: Any, key: Any, name: str, output_dtype: Any) -> Any:
     import tensorflow as tf
 
-    xv, kv = _values(x, "mean_var_per_key"), _values(key, "mean_var_per_key")
+    xv, kv = _values(x, kind), _values(key, kind)
     if kv.dtype.is_integer and kv.dtype != tf.int64:
         kv = tf.cast(kv, tf.int64)
     if output_dtype is None:
         output_dtype = tf.float64 if xv.dtype == tf.float64 else tf.float32
     return _tracing.add_analyzer(
-        "mean_var_per_key",
+        kind,
         [tf.reshape(kv, [-1]), tf.reshape(tf.cast(xv, tf.float64), [-1])],
         {"output_dtype": output_dtype.name},
         [(kv.dtype, [None]), (output_dtype, [None]), (output_dtype, [None])],
-        name or "mean_and_var_per_key",
+        name,
     )
 
 

@@ -267,6 +267,46 @@ class ApproximateVocabularyCombiner(VocabularyCombiner):
         )
 
 
+class MinMaxPerKeyCombiner:
+    """Per key: smallest and largest value (NaN ignored), merged with a group-by."""
+
+    def __init__(self, output_dtype: str) -> None:
+        self.output_dtype = np.dtype(output_dtype)
+
+    def create_accumulator(self) -> pa.Table | None:
+        return None
+
+    def add_input(self, acc: pa.Table | None, inputs: list[np.ndarray]) -> pa.Table | None:
+        x = np.asarray(inputs[1], np.float64).ravel()
+        keep = ~np.isnan(x)
+        keys = _as_arrow(np.asarray(inputs[0]).ravel()[keep])
+        if not keep.any():
+            return acc
+        part = pa.table({"key": keys, "lo": x[keep], "hi": x[keep]})
+        return self.merge_accumulators([acc, part])
+
+    def merge_accumulators(self, accs: list[pa.Table | None]) -> pa.Table | None:
+        tables = [a for a in accs if a is not None and a.num_rows]
+        if not tables:
+            return None
+        merged = pa.concat_tables(tables, promote_options="permissive")
+        g = merged.group_by("key").aggregate([("lo", "min"), ("hi", "max")])
+        return pa.table(
+            {"key": g.column("key"), "lo": g.column("lo_min"), "hi": g.column("hi_max")}
+        )
+
+    def extract_output(self, acc: pa.Table | None) -> list[np.ndarray]:
+        if acc is None:
+            empty = np.zeros(0, self.output_dtype)
+            return [np.zeros(0, object), empty, empty.copy()]
+        acc = acc.sort_by("key")
+        return [
+            acc.column("key").to_numpy(zero_copy_only=False),
+            acc.column("lo").to_numpy().astype(self.output_dtype),
+            acc.column("hi").to_numpy().astype(self.output_dtype),
+        ]
+
+
 def make_combiner(kind: str, config: dict[str, Any]) -> Combiner:
     """The combiner for an analyzer node of `kind` with its recorded `config`."""
     if kind == "min_max":
@@ -294,6 +334,8 @@ def make_combiner(kind: str, config: dict[str, Any]) -> Combiner:
         )
     if kind == "mean_var_per_key":
         return MeanVarPerKeyCombiner(config["output_dtype"])
+    if kind == "min_max_per_key":
+        return MinMaxPerKeyCombiner(config["output_dtype"])
     if kind == "covariance":
         return CovarianceCombiner(config["dim"], config["output_dtype"])
     raise ValueError(f"unknown analyzer kind {kind!r}")

@@ -107,6 +107,70 @@ def scale_to_z_score_per_key(
     return _map_values(xf, scale)
 
 
+def _key_index(keys: Any, key: Any) -> Any:
+    """Row index of each key in the analyzer's sorted keys (-1 for keys never seen)."""
+    import tensorflow as tf
+
+    table = tf.lookup.StaticHashTable(
+        tf.lookup.KeyValueTensorInitializer(keys, tf.range(tf.size(keys, out_type=tf.int64))), -1
+    )
+    key_values = key.values if isinstance(key, tf.SparseTensor) else tf.convert_to_tensor(key)
+    if key_values.dtype.is_integer and key_values.dtype != tf.int64:
+        key_values = tf.cast(key_values, tf.int64)
+    return table.lookup(key_values)
+
+
+def scale_by_min_max_per_key(
+    x: Any,
+    key: Any,
+    output_min: float = 0.0,
+    output_max: float = 1.0,
+    elementwise: bool = False,
+    key_vocabulary_filename: str | None = None,
+    name: str | None = None,
+) -> Any:
+    """Map [min[key], max[key]] onto [output_min, output_max]; the sigmoid of x where a key's
+    min == max or the key was never seen (TFT's choice for a constant feature)."""
+    import tensorflow as tf
+
+    if output_min > output_max:
+        raise AnalyzerError(f"output_min {output_min} must be <= output_max {output_max}")
+    if elementwise or key_vocabulary_filename is not None:
+        raise AnalyzerError(
+            "scale_by_min_max_per_key supports neither elementwise nor key_vocabulary_filename yet"
+        )
+    xf = _float(x)
+    keys, lows, highs = analyzers._min_and_max_per_key(
+        xf, key, name=name or "scale_by_min_max_per_key"
+    )
+    idx = _key_index(keys, key)
+
+    def scale(v: Any) -> Any:
+        known = idx >= 0
+        safe = tf.where(known, idx, tf.zeros_like(idx))
+        lo = tf.where(known, tf.gather(tf.cast(lows, v.dtype), safe), tf.zeros_like(v))
+        hi = tf.where(known, tf.gather(tf.cast(highs, v.dtype), safe), tf.zeros_like(v))
+        span = hi - lo
+        ok = span > 0
+        unit = tf.where(ok, (v - lo) / tf.where(ok, span, tf.ones_like(span)), tf.sigmoid(v))
+        return unit * (output_max - output_min) + output_min
+
+    return _map_values(xf, scale)
+
+
+def scale_to_0_1_per_key(
+    x: Any,
+    key: Any,
+    elementwise: bool = False,
+    key_vocabulary_filename: str | None = None,
+    name: str | None = None,
+) -> Any:
+    """Map [min[key], max[key]] onto [0, 1]."""
+    return scale_by_min_max_per_key(
+        x, key, 0.0, 1.0, elementwise, key_vocabulary_filename, name or "scale_to_0_1_per_key"
+    )
+
+
 def scale_by_min_max(
     x: Any,
     output_min: float = 0.0,
@@ -291,7 +355,9 @@ __all__ = [
     "compute_and_apply_vocabulary",
     "hash_strings",
     "scale_by_min_max",
+    "scale_by_min_max_per_key",
     "scale_to_0_1",
+    "scale_to_0_1_per_key",
     "scale_to_z_score",
     "scale_to_z_score_per_key",
 ]
