@@ -227,3 +227,35 @@ def test_approximate_vocabulary_keeps_heavy_hitters_within_bound(chunks, capacit
             assert token in got
         if token in got:
             assert true - bound <= got[token] <= true
+
+
+@settings(max_examples=30, deadline=None)
+@given(
+    st.lists(
+        st.lists(
+            st.tuples(st.sampled_from([b"a", b"b"]), st.floats(-1e3, 1e3, allow_nan=True)),
+            max_size=20,
+        ),
+        min_size=1,
+        max_size=5,
+    ),
+    st.randoms(),
+)
+def test_min_max_per_key_merge_order_does_not_matter(chunks, rnd):
+    from headwater.transform.combiners import MinMaxPerKeyCombiner
+
+    combiner = MinMaxPerKeyCombiner("float64")
+    parts = [
+        [np.asarray([k for k, _ in c], object), np.asarray([v for _, v in c], np.float64)]
+        for c in chunks
+    ]
+    order = list(range(len(parts)))
+    rnd.shuffle(order)
+    keys, lo, hi = _run(combiner, parts, order)
+    pairs = [(k, v) for c in chunks for k, v in c if not np.isnan(v)]
+    expected = sorted({k for k, _ in pairs})
+    assert list(keys) == expected
+    for key, got_lo, got_hi in zip(keys, lo, hi, strict=True):
+        values = [v for k, v in pairs if k == key]
+        assert got_lo == min(values)
+        assert got_hi == max(values)
