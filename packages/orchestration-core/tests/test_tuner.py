@@ -135,3 +135,35 @@ def test_time_budget_stops_the_search_and_keeps_completed_trials(
     trials = json.loads((Path(out["trials"]) / "tuner_results.json").read_text())
     assert 1 <= len(trials) < 200
     assert (Path(out["best"]) / "best_hyperparameters.txt").is_file()
+
+
+def test_a_failing_worker_fails_the_component_with_its_log(
+    tmp_path: Path, examples_dir: str
+) -> None:
+    from headwater.orchestration import ComponentFailedError
+
+    failing = (  # fails before importing keras, so the workers end fast
+        "import os\n"
+        "if os.environ.get('KERASTUNER_TUNER_ID', '').startswith('tuner'):\n"
+        "    raise RuntimeError('worker cannot start')\n"
+    ) + MODULE
+    module_file = tmp_path / "tuner_module.py"
+    module_file.write_text(failing)
+    line = failing.splitlines().index("    raise RuntimeError('worker cannot start')") + 1
+    examples = Importer(
+        examples_dir, Examples, properties={"split_names": json.dumps(["train", "eval"])}
+    )
+    tuner = Tuner(
+        examples=examples.outputs["result"],
+        module_file=str(module_file),
+        tune_args=TuneArgs(num_parallel_trials=2),
+        custom_config={"tuner": "random", "max_trials": 2},
+    )
+    with pytest.raises(ComponentFailedError) as info:
+        LocalDagRunner(out=None).run(
+            Pipeline("tuner-fail", str(tmp_path / "pipeline"), [examples, tuner])
+        )
+    message = str(info.value)
+    assert "tuning worker tuner" in message
+    assert "exited with code 1" in message
+    assert f"{module_file}:{line}: RuntimeError: worker cannot start" in message

@@ -86,7 +86,7 @@ def _describe(exc: BaseException, what: str, user_file: str | None) -> str:
         )
     user_frames = [f for f in frames if user_file and os.path.abspath(f.filename) == user_file]
     shown = user_frames or frames
-    error = "".join(traceback.format_exception_only(type(exc), exc)).strip()
+    error = traceback.format_exception_only(type(exc), exc)[-1].strip()
     where = f" at {shown[-1].filename}:{shown[-1].lineno}" if shown else ""
     stack = "".join(traceback.StackSummary.from_list(shown).format())
     return f"{what}{where}: {error}\nTraceback (user code):\n{stack}{error}"
