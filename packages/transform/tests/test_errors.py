@@ -112,3 +112,21 @@ def test_constant_feature_scales_without_dividing_by_zero(tmp_path):
     (out,), _ = tft.analyze_and_transform_dataset([batch], spec, fn, str(tmp_path / "o"))
     np.testing.assert_array_equal(out.column("z").to_numpy(), [0.0, 0.0, 0.0])
     np.testing.assert_allclose(out.column("u").to_numpy(), 1 / (1 + np.exp(-2.0)), rtol=1e-6)
+
+
+def test_empty_dataset_and_dictionary_strings(spec, tmp_path):
+    def fn(inputs):
+        return {
+            "b": tft.bucketize(inputs["x"], 3),
+            "s": tft.compute_and_apply_vocabulary(inputs["s"], num_oov_buckets=1),
+        }
+
+    empty = tft.analyze_dataset([], spec, fn, str(tmp_path / "empty"))
+    batch = pa.record_batch(
+        {"x": pa.array([1.0, 2.0], pa.float32()), "s": pa.array(["a", "b"]).dictionary_encode()}
+    )
+    (out,) = tft.transform_dataset([batch], empty)
+    assert out.column("b").to_pylist() == [0, 0]  # no boundaries: one bucket
+    assert out.column("s").to_pylist() == [1, 1]  # everything is out of vocabulary
+    (out,), _ = tft.analyze_and_transform_dataset([batch], spec, fn, str(tmp_path / "dict"))
+    assert out.column("s").to_pylist() == [1, 0]  # tie: 'b' before 'a', as TFT orders

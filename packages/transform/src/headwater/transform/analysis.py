@@ -77,8 +77,15 @@ class PhaseCombiner(beam.CombineFn):
         return outputs
 
 
-def _write_vocabulary(path: str, tokens: np.ndarray) -> None:
+EMPTY_VOCABULARY_TOKENS = (b"\x00headwater-empty-vocabulary", b"-9223372036854775808")
+"""The one line written for an empty vocabulary (TF cannot build a table from an empty file):
+a string token no text holds, or the smallest int64."""
+
+
+def _write_vocabulary(path: str, tokens: np.ndarray, is_string: bool) -> None:
     lines = [t if isinstance(t, bytes) else str(int(t)).encode() for t in tokens]
+    if not lines:
+        lines = [EMPTY_VOCABULARY_TOKENS[0] if is_string else EMPTY_VOCABULARY_TOKENS[1]]
     tmp = path + ".tmp"
     with open(tmp, "wb") as f:
         f.write(b"".join(line + b"\n" for line in lines))
@@ -94,9 +101,9 @@ def finalize(
         if node.kind in ("vocabulary", "approximate_vocabulary"):
             os.makedirs(vocab_dir, exist_ok=True)
             path = os.path.join(vocab_dir, node.config["vocab_filename"])
-            _write_vocabulary(path, out[0])
+            _write_vocabulary(path, out[0], node.config["filter_tokens"])
             results[node.outputs[0]] = path
-            results[VOCAB_SIZE_KEY.format(node.index)] = len(out[0])
+            results[VOCAB_SIZE_KEY.format(node.index)] = max(len(out[0]), 1)
         elif node.kind in ("mean_var_per_key", "min_max_per_key"):
             keys = out[0]
             keys = np.asarray(list(keys), dtype=object) if keys.dtype == object else keys

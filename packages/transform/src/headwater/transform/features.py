@@ -125,6 +125,8 @@ def _column(batch: pa.RecordBatch, name: str) -> pa.Array:
 
 def _numpy(values: pa.Array, dtype: Any, name: str) -> np.ndarray:
     """Arrow values (no nulls) as a numpy array of the spec's dtype."""
+    if pa.types.is_dictionary(values.type):  # e.g. Parquet's dictionary-encoded strings
+        values = values.dictionary_decode()
     t = values.type
     if dtype.name == "string":
         if not (
