@@ -48,6 +48,7 @@ def result(tmp_path_factory):
             "hist": tf.cast(ones[:, 0], tf.int64)
             * tft.histogram(inputs["a"], [-1.0, 0.0, 1.0])[0][None, :],
             "hist10": tf.cast(ones[:, 0], tf.int64) * tft.histogram(inputs["a"])[0][None, :],
+            "bq": tft.bucketize(ab, 4, elementwise=True),
         }
 
     (out,), _ = tft.analyze_and_transform_dataset(
@@ -143,3 +144,12 @@ def test_tfidf_matches_tfts_documented_example(tmp_path):
     want = [[idf_once / 5, idf_once / 5, 3 / 5], [2 / 3 * idf_once, 1 / 3]]
     for got_row, want_row in zip(out.column("weights").to_pylist(), want, strict=True):
         np.testing.assert_allclose(got_row, want_row, rtol=1e-6)
+
+
+def test_elementwise_bucketize_uses_each_columns_quantiles(result):
+    batch, out = result
+    got = np.asarray(out.column("bq").to_pylist())
+    for j, name in enumerate(("a", "b")):
+        col = batch.column(name).to_numpy()
+        edges = np.quantile(col.astype(np.float64), [0.25, 0.5, 0.75], method="inverted_cdf")
+        np.testing.assert_array_equal(got[:, j], np.searchsorted(edges, col, side="right"))

@@ -17,7 +17,7 @@ import numpy as np
 
 from headwater.transform._tracing import AnalyzerNode
 from headwater.transform.combiners import Combiner, make_combiner
-from headwater.transform.quantiles import QuantilesCombiner
+from headwater.transform.quantiles import ElementwiseQuantilesCombiner, QuantilesCombiner
 
 logger = logging.getLogger(__name__)
 
@@ -64,7 +64,7 @@ class PhaseCombiner(beam.CombineFn):
         outputs = []
         for node, combiner, a in zip(self.nodes, self.combiners, acc, strict=True):
             out = combiner.extract_output(a)
-            if isinstance(combiner, QuantilesCombiner):
+            if isinstance(combiner, QuantilesCombiner | ElementwiseQuantilesCombiner):
                 out = [*out, np.asarray(combiner.last_error)]
                 if combiner.last_error > combiner.epsilon:
                     logger.warning(

@@ -172,18 +172,35 @@ def quantiles(
     reduce_instance_dims: bool = True,
     name: str | None = None,
 ) -> Any:
-    """Boundaries splitting `x` into `num_buckets` parts of equal weight, shape [1, n<=k-1].
+    """Boundaries splitting `x` into `num_buckets` parts of equal weight, shape [1, n<=k-1]
+    (duplicates removed), or [d, k-1] per column of a [batch, d] x without reduce_instance_dims.
 
     The rank of each boundary is within the certified error (at most `epsilon` of the data)
     of its target i/num_buckets; duplicate boundaries are removed.
     """
     import tensorflow as tf
 
-    if not reduce_instance_dims:
-        raise AnalyzerError("quantiles with reduce_instance_dims=False is not supported yet")
     if num_buckets < 1:
         raise AnalyzerError(f"quantiles needs num_buckets >= 1, got {num_buckets}")
     qs = [i / num_buckets for i in range(1, num_buckets)]
+    if not reduce_instance_dims:
+        if weights is not None:
+            raise AnalyzerError("quantiles(reduce_instance_dims=False) takes no weights yet")
+        x = tf.convert_to_tensor(x)
+        if x.shape.rank != 2 or x.shape[1] is None:
+            raise AnalyzerError(
+                f"quantiles(reduce_instance_dims=False) needs a dense [batch, d] tensor, got "
+                f"{x.shape}"
+            )
+        dim = int(x.shape[1])
+        (result,) = _tracing.add_analyzer(
+            "quantiles",
+            [tf.cast(x, tf.float64)],
+            {"qs": qs, "epsilon": float(epsilon), "dedupe": False, "dim": dim},
+            [(tf.float64, [dim, len(qs)])],
+            name or "quantiles",
+        )
+        return tf.cast(result, x.dtype if x.dtype.is_floating else tf.float32)
     result = _quantile_analyzer(x, qs, epsilon, weights, True, name or "quantiles")
     return tf.reshape(result, [1, -1])
 

@@ -13,7 +13,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from headwater.transform.quantiles import QuantilesCombiner
+from headwater.transform.quantiles import ElementwiseQuantilesCombiner, QuantilesCombiner
 
 
 class Combiner(Protocol):
@@ -320,6 +320,8 @@ def make_combiner(kind: str, config: dict[str, Any]) -> Combiner:
             config["reduce_instance_dims"], config["output_dtype"], config["shape"]
         )
     if kind == "quantiles":
+        if config.get("dim") is not None:
+            return ElementwiseQuantilesCombiner(config["qs"], config["epsilon"], config["dim"])
         return QuantilesCombiner(config["qs"], config["epsilon"], config["dedupe"])
     if kind in ("vocabulary", "count_per_key"):
         return VocabularyCombiner(

@@ -233,10 +233,24 @@ def bucketize(
     name: str | None = None,
 ) -> Any:
     """Bucket index by dataset quantiles: about num_buckets buckets of equal weight."""
-    if elementwise:
-        raise AnalyzerError("bucketize(elementwise=True) is not supported yet")
     if num_buckets < 1:
         raise AnalyzerError(f"bucketize needs num_buckets >= 1, got {num_buckets}")
+    if elementwise:
+        import tensorflow as tf
+
+        _dense_only(x, "bucketize")
+        per_column = analyzers.quantiles(
+            x,
+            num_buckets,
+            epsilon or 0.001,
+            reduce_instance_dims=False,
+            name=name or "bucketize",
+        )
+        xt = tf.transpose(tf.cast(x, tf.float64))  # [d, batch]
+        idx = tf.searchsorted(tf.cast(per_column, tf.float64), xt, side="right", out_type=tf.int64)
+        out = tf.transpose(idx)
+        out.set_shape(x.shape)
+        return out
     boundaries = analyzers.quantiles(
         x, num_buckets, epsilon or 0.001, weights=weights, name=name or "bucketize"
     )

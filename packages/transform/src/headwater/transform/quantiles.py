@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from typing import Any
 
 import numpy as np
 
@@ -187,3 +188,30 @@ class QuantilesCombiner:
         if self.dedupe:
             values = np.unique(values[~np.isnan(values)])
         return [values]
+
+
+class ElementwiseQuantilesCombiner:
+    """One quantile summary per column of [N, d] inputs; outputs boundaries [d, len(qs)]."""
+
+    def __init__(self, qs: list[float], epsilon: float, dim: int) -> None:
+        self.columns = [QuantilesCombiner(qs, epsilon, dedupe=False) for _ in range(dim)]
+        self.epsilon = epsilon
+        self.last_error = 0.0
+
+    def create_accumulator(self) -> list[dict[int, Summary]]:
+        return [c.create_accumulator() for c in self.columns]
+
+    def add_input(self, acc: list[dict[int, Summary]], inputs: list[np.ndarray]) -> Any:
+        x = np.asarray(inputs[0], np.float64).reshape(-1, len(self.columns))
+        return [
+            c.add_input(a, [x[:, j]])
+            for j, (c, a) in enumerate(zip(self.columns, acc, strict=True))
+        ]
+
+    def merge_accumulators(self, accs: list[list[dict[int, Summary]]]) -> Any:
+        return [c.merge_accumulators([a[j] for a in accs]) for j, c in enumerate(self.columns)]
+
+    def extract_output(self, acc: list[dict[int, Summary]]) -> list[np.ndarray]:
+        rows = [c.extract_output(a)[0] for c, a in zip(self.columns, acc, strict=True)]
+        self.last_error = max((c.last_error for c in self.columns), default=0.0)
+        return [np.stack(rows) if rows else np.zeros((0, 0))]
