@@ -113,3 +113,13 @@ def test_sink_writes_every_shard_even_without_batches(tmp_path):
     assert len(shards) == 3
     assert [next(read_parquet(s)).schema.names for s in shards] == [["k", "s"]] * 3
     assert _rows(read_parquet(tmp_path)) == [(1, "a"), (2, "b")]
+
+
+def test_record_batch_coder_round_trips_and_sizes_cheaply():
+    from headwater.io import RecordBatchCoder
+
+    batch = pa.RecordBatch.from_pydict({"k": [1, None], "l": [[1.5], []]})
+    coder = RecordBatchCoder()
+    assert coder.decode(coder.encode(batch)).equals(batch)
+    assert coder.estimate_size(batch) == batch.nbytes
+    assert isinstance(beam.coders.registry.get_coder(pa.RecordBatch), RecordBatchCoder)

@@ -37,6 +37,7 @@ __all__ = [
     "ReadDataFrame",
     "ReadParquet",
     "ReadTFRecord",
+    "RecordBatchCoder",
     "SkippedRow",
     "SkippedRows",
     "WriteParquet",
@@ -60,12 +61,21 @@ if TYPE_CHECKING:
         ReadDataFrame,
         ReadParquet,
         ReadTFRecord,
+        RecordBatchCoder,
         WriteParquet,
         WriteTFRecord,
     )
 
 _BEAM_NAMES = frozenset(
-    ["ReadCsv", "ReadDataFrame", "ReadParquet", "ReadTFRecord", "WriteParquet", "WriteTFRecord"]
+    [
+        "ReadCsv",
+        "ReadDataFrame",
+        "ReadParquet",
+        "ReadTFRecord",
+        "RecordBatchCoder",
+        "WriteParquet",
+        "WriteTFRecord",
+    ]
 )
 
 

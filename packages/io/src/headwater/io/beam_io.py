@@ -37,6 +37,7 @@ __all__ = [
     "ReadDataFrame",
     "ReadParquet",
     "ReadTFRecord",
+    "RecordBatchCoder",
     "WriteParquet",
     "WriteTFRecord",
 ]
