@@ -57,6 +57,7 @@ def preprocessing_fn(inputs):
     z = tft.scale_to_z_score(x)
     keys, counts = tft.count_per_key(s)
     match = tf.equal(keys[None, :], s[:, None])
+    tft.vocabulary(s, store_frequency=True, vocab_filename="s_freq")  # a file only
     opt = tf.sparse.to_dense(
         tf.SparseTensor(
             inputs["opt"].indices, inputs["opt"].values, [tf.shape(x, out_type=tf.int64)[0], 1]

@@ -91,6 +91,7 @@ def test_vocabularies_are_ordered_filtered_and_applied(batches, analyzed):
     assert output.vocabulary_by_name("s_vocab") == vocab
     assert output.vocabulary_by_name("s_top") == vocab[:2]
     assert output.vocabulary_by_name("s_approx") == vocab[:3]  # small data: exact
+    assert output.vocabulary_by_name("s_freq") == [b"%d %s" % (c, t.encode()) for c, t in order]
     index = {t.decode(): i for i, t in enumerate(vocab)}
     s_id = _col(table, "s_id")
     for value, got in zip(s, s_id, strict=True):

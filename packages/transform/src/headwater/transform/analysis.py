@@ -82,8 +82,16 @@ EMPTY_VOCABULARY_TOKENS = (b"\x00headwater-empty-vocabulary", b"-922337203685477
 a string token no text holds, or the smallest int64."""
 
 
-def _write_vocabulary(path: str, tokens: np.ndarray, is_string: bool) -> None:
+def _count_text(count: float) -> bytes:
+    return (str(int(count)) if float(count).is_integer() else repr(float(count))).encode()
+
+
+def _write_vocabulary(
+    path: str, tokens: np.ndarray, is_string: bool, counts: np.ndarray | None = None
+) -> None:
     lines = [t if isinstance(t, bytes) else str(int(t)).encode() for t in tokens]
+    if counts is not None:  # store_frequency: "<count> <token>" lines, as TFT writes them
+        lines = [_count_text(c) + b" " + line for c, line in zip(counts, lines, strict=True)]
     if not lines:
         lines = [EMPTY_VOCABULARY_TOKENS[0] if is_string else EMPTY_VOCABULARY_TOKENS[1]]
     tmp = path + ".tmp"
@@ -101,7 +109,8 @@ def finalize(
         if node.kind in ("vocabulary", "approximate_vocabulary"):
             os.makedirs(vocab_dir, exist_ok=True)
             path = os.path.join(vocab_dir, node.config["vocab_filename"])
-            _write_vocabulary(path, out[0], node.config["filter_tokens"])
+            counts = out[1] if node.config.get("store_frequency") else None
+            _write_vocabulary(path, out[0], node.config["filter_tokens"], counts)
             results[node.outputs[0]] = path
             results[VOCAB_SIZE_KEY.format(node.index)] = max(len(out[0]), 1)
         elif node.kind in ("mean_var_per_key", "min_max_per_key"):

@@ -239,11 +239,10 @@ def vocabulary(
     """A vocabulary file of `x`'s tokens by descending count; returns its path (a tensor).
 
     Ties are broken by token, descending; empty tokens and tokens with newlines are dropped.
+    With `store_frequency`, lines are "<count> <token>" (for reading, not for apply_vocabulary).
     """
     import tensorflow as tf
 
-    if store_frequency:
-        raise AnalyzerError("vocabulary(store_frequency=True) is not supported yet")
     if labels is not None:
         raise AnalyzerError("vocabulary(labels=...) (mutual information) is not supported yet")
     if file_format != "text":
@@ -270,6 +269,7 @@ def vocabulary(
         inputs,
         {
             "capacity": capacity,
+            "store_frequency": store_frequency,
             "top_k": top_k,
             "frequency_threshold": float(frequency_threshold or 0.0),
             "has_weights": weights is not None,
