@@ -36,6 +36,7 @@ from headwater.transform.analyzers import (
 from headwater.transform.beam import (
     AnalyzeAndTransformDataset,
     AnalyzeDataset,
+    AnalyzeDatasetsWithCache,
     Context,
     TransformDataset,
     WriteTransformFn,
@@ -75,6 +76,7 @@ from headwater.transform.text import (
 __all__ = [
     "AnalyzeAndTransformDataset",
     "AnalyzeDataset",
+    "AnalyzeDatasetsWithCache",
     "AnalyzerError",
     "Context",
     "FeatureSpecError",

@@ -27,6 +27,12 @@ import apache_beam as beam
 import pyarrow as pa
 
 from headwater.transform.analysis import PhaseCombiner, finalize
+from headwater.transform.cache import (
+    graph_fingerprint,
+    key_file,
+    load_accumulators,
+    store_accumulators,
+)
 from headwater.transform.features import output_spec
 from headwater.transform.graph import GraphRunner, PreprocessingFn, TracedGraph, trace
 from headwater.transform.impl import raw_schema_of, spec_of
@@ -134,6 +140,118 @@ class AnalyzeDataset(_DatasetTransform):
                 _FetchAnalyzerInputs(traced, level), previous
             )
             outputs = fetched | f"Reduce[{level}]" >> beam.CombineGlobally(PhaseCombiner(nodes))
+            new = outputs | f"WriteResults[{level}]" >> beam.Map(
+                _finalize, nodes, os.path.join(work, "vocabularies")
+            )
+            results = new | f"MergeResults[{level}]" >> beam.Map(_merge_results, previous)
+        return results | "SaveTransformFn" >> beam.Map(
+            _save, traced, output_dir, raw_schema_of(raw_metadata)
+        )
+
+
+class _AccumulateOnly(beam.CombineFn):
+    """A pass's combiner whose output is its accumulator (to cache it)."""
+
+    def __init__(self, nodes: list[Any]) -> None:
+        super().__init__()
+        self._combiner = PhaseCombiner(nodes)
+
+    def create_accumulator(self) -> Any:
+        return self._combiner.create_accumulator()
+
+    def add_input(self, acc: Any, fetched: Any) -> Any:
+        return self._combiner.add_input(acc, fetched)
+
+    def merge_accumulators(self, accs: Any) -> Any:
+        return self._combiner.merge_accumulators(accs)
+
+    def extract_output(self, acc: Any) -> Any:
+        return acc
+
+
+class _MergeAndExtract(beam.CombineFn):
+    """Merge accumulators (cached or fresh) and extract the pass's outputs."""
+
+    def __init__(self, nodes: list[Any]) -> None:
+        super().__init__()
+        self._combiner = PhaseCombiner(nodes)
+
+    def create_accumulator(self) -> Any:
+        return self._combiner.create_accumulator()
+
+    def add_input(self, acc: Any, other: Any) -> Any:
+        return self._combiner.merge_accumulators([acc, other])
+
+    def merge_accumulators(self, accs: Any) -> Any:
+        return self._combiner.merge_accumulators(accs)
+
+    def extract_output(self, acc: Any) -> Any:
+        return self._combiner.extract_output(acc)
+
+
+class AnalyzeDatasetsWithCache(beam.PTransform):
+    """Analyze `({key: batches}, raw_metadata)`, reusing each key's cached first-pass
+    accumulators from `cache_dir` and caching the new ones (TFT's analyzer cache; see
+    `headwater.transform.cache`). Outputs the transform_fn directory, as AnalyzeDataset.
+
+    Example:
+        spans = {"span-1": p | "R1" >> ReadCsv("s1.csv"), "span-2": p | "R2" >> ReadCsv("s2.csv")}
+        transform_fn = (spans, schema) | AnalyzeDatasetsWithCache(preprocessing_fn, "cache/")
+    """
+
+    def __init__(
+        self, preprocessing_fn: PreprocessingFn, cache_dir: str, output_dir: str | None = None
+    ) -> None:
+        super().__init__()
+        self._fn = preprocessing_fn
+        self._cache_dir = cache_dir
+        self._output_dir = output_dir
+
+    def _extract_input_pvalues(self, pvalueish: Any) -> Any:
+        datasets, _ = pvalueish
+        return pvalueish, {str(i): v for i, v in enumerate(datasets.values())}
+
+    def expand(self, inputs: Any) -> Any:
+        datasets, raw_metadata = inputs
+        traced = trace(self._fn, spec_of(raw_metadata))
+        fingerprint = graph_fingerprint(traced)
+        pipeline = next(iter(datasets.values())).pipeline
+        work = os.path.join(Context.get_temp_dir(), f"headwater-transform-{uuid.uuid4().hex}")
+        output_dir = self._output_dir or os.path.join(work, "transform_output")
+        everything = list(datasets.values()) | "FlattenDatasets" >> beam.Flatten()
+        results = pipeline | "NoResults" >> beam.Create([{}])
+        for level in range(traced.num_levels):
+            nodes = traced.level_nodes(level)
+            previous = beam.pvalue.AsSingleton(results)
+            if level == 0:
+                accs = []
+                for i, (key, batches) in enumerate(datasets.items()):
+                    path = key_file(self._cache_dir, fingerprint, key)
+                    if os.path.exists(path):
+                        acc = (
+                            pipeline
+                            | f"CachedPath[{i}]" >> beam.Create([path])
+                            | f"LoadCache[{i}]" >> beam.Map(load_accumulators)
+                        )
+                    else:
+                        acc = (
+                            batches
+                            | f"AnalyzerInputs[0][{i}]"
+                            >> beam.ParDo(_FetchAnalyzerInputs(traced, 0), previous)
+                            | f"Accumulate[{i}]" >> beam.CombineGlobally(_AccumulateOnly(nodes))
+                            | f"StoreCache[{i}]" >> beam.Map(store_accumulators, path)
+                        )
+                    accs.append(acc)
+                outputs = (
+                    accs
+                    | "FlattenAccumulators" >> beam.Flatten()
+                    | "Reduce[0]" >> beam.CombineGlobally(_MergeAndExtract(nodes))
+                )
+            else:
+                fetched = everything | f"AnalyzerInputs[{level}]" >> beam.ParDo(
+                    _FetchAnalyzerInputs(traced, level), previous
+                )
+                outputs = fetched | f"Reduce[{level}]" >> beam.CombineGlobally(PhaseCombiner(nodes))
             new = outputs | f"WriteResults[{level}]" >> beam.Map(
                 _finalize, nodes, os.path.join(work, "vocabularies")
             )

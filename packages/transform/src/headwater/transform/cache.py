@@ -51,6 +51,25 @@ def graph_fingerprint(traced: TracedGraph) -> str:
     return h.hexdigest()[:24]
 
 
+def key_file(cache_dir: str, fingerprint: str, key: str) -> str:
+    """Where the first-pass accumulators of dataset `key` are cached."""
+    return _key_file(cache_dir, fingerprint, key)
+
+
+def load_accumulators(path: str) -> Any:
+    with open(path, "rb") as f:
+        return pickle.load(f)
+
+
+def store_accumulators(acc: Any, path: str) -> Any:
+    """Write `acc` to `path` atomically; return it (for use in a Beam Map)."""
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path + ".tmp", "wb") as f:
+        pickle.dump(acc, f)
+    os.replace(path + ".tmp", path)
+    return acc
+
+
 def _key_file(cache_dir: str, fingerprint: str, key: str) -> str:
     digest = hashlib.sha256(key.encode()).hexdigest()[:24]
     return os.path.join(cache_dir, fingerprint, f"{digest}.pkl")
