@@ -93,6 +93,7 @@ from headwater.orchestration.training import (
     distribution_strategy,
     export_serving_model,
     make_serving_signatures,
+    warm_start,
 )
 
 __all__ = [
@@ -179,4 +180,5 @@ __all__ = [
     "register_artifact_type",
     "run_artifacts",
     "sqlite_metadata_connection_config",
+    "warm_start",
 ]
