@@ -12,6 +12,7 @@ What changed from the TFX file:
 * `tf_transform_output.transformed_metadata.schema` is `.transformed_schema` (headwater.transform
   has no `transformed_metadata` object yet).
 * `jit_compile=False`: Keras 3 would XLA-compile this tiny model, which costs more than it saves.
+* warm start: with a `base_model` input, training starts from that model's weights.
 * the module also trains without a Transform in the pipeline (raw features, normalized by a
   Keras layer), so the pipeline can run Trainer with or without Transform.
 """
@@ -33,6 +34,7 @@ from headwater.orchestration import (
     TunerFnResult,
     distribution_strategy,
     make_serving_signatures,
+    warm_start,
 )
 from headwater.orchestration.training import load_schema
 
@@ -181,6 +183,8 @@ def run_fn(fn_args: FnArgs) -> None:
     with distribution_strategy().scope():
         normalizer = _raw_normalizer(train_dataset) if tf_transform_output is None else None
         model = _make_keras_model(hparams, normalizer)
+        if fn_args.base_model:  # a previous Model given to the Trainer as base_model
+            warm_start(model, fn_args.base_model)
 
     tensorboard_callback = keras.callbacks.TensorBoard(
         log_dir=fn_args.model_run_dir, update_freq="batch"

@@ -18,6 +18,7 @@ from headwater.orchestration import (
     Examples,
     Importer,
     LocalDagRunner,
+    Model,
     Pipeline,
 )
 from headwater.orchestration.components.trainer import Trainer
@@ -58,6 +59,15 @@ def run_fn(fn_args: FnArgs) -> None:
     export_serving_model(model, fn_args.serving_model_dir, label_key="label")
 """
 
+WARM_MODULE = MODULE.replace(
+    "export_serving_model\n)", "export_serving_model, warm_start\n)"
+).replace(
+    "    model.fit(",
+    "    warm_start(model, fn_args.base_model)\n"
+    "    return export_serving_model(model, fn_args.serving_model_dir, label_key='label')\n"
+    "    model.fit(",
+)
+
 FAILING_MODULE = """
 def run_fn(fn_args):
     steps = fn_args.train_steps
@@ -95,19 +105,25 @@ def examples_dir(tmp_path_factory: pytest.TempPathFactory) -> str:
     return str(root)
 
 
-def _pipeline(root: Path, examples_dir: str, module: str) -> Pipeline:
+def _pipeline(
+    root: Path, examples_dir: str, module: str, base_model: str | None = None
+) -> Pipeline:
     module_file = root / "module.py"
     module_file.write_text(module)
     examples = Importer(
         examples_dir, Examples, properties={"split_names": json.dumps(["train", "eval"])}
     )
+    nodes = [examples]
+    if base_model is not None:
+        nodes.append(Importer(base_model, Model).with_id("base_model"))
     trainer = Trainer(
         examples=examples.outputs["result"],
+        base_model=nodes[-1].outputs["result"] if base_model is not None else None,
         module_file=str(module_file),
         train_args=TrainArgs(num_steps=60),
         eval_args=EvalArgs(num_steps=5),
     )
-    return Pipeline("trainer-test", str(root / "pipeline"), [examples, trainer])
+    return Pipeline("trainer-test", str(root / "pipeline"), [*nodes, trainer])
 
 
 @pytest.fixture(scope="module")
@@ -165,3 +181,27 @@ def test_a_failing_run_fn_names_the_users_file_and_line(tmp_path: Path, examples
     assert not (tmp_path / "pipeline" / "Trainer" / "model").exists() or not any(
         p.name.isdigit() for p in (tmp_path / "pipeline" / "Trainer" / "model").iterdir()
     )
+
+
+def test_base_model_warm_starts_the_weights(
+    tmp_path: Path, examples_dir: str, trained: dict[str, str]
+) -> None:
+    import tensorflow as tf
+
+    result = LocalDagRunner(out=None).run(
+        _pipeline(tmp_path, examples_dir, WARM_MODULE, base_model=trained["model"])
+    )
+    warm = (
+        Path(result.output("Trainer", "model").uri) / "Format-Serving" / "variables" / "variables"
+    )
+    base = Path(trained["model"]) / "Format-Serving" / "variables" / "variables"
+    kernels = [
+        n
+        for n, _ in tf.train.list_variables(str(base))
+        if n.endswith("_kernel/.ATTRIBUTES/VARIABLE_VALUE")
+    ]
+    assert len(kernels) == 2
+    for name in kernels:
+        np.testing.assert_array_equal(
+            tf.train.load_variable(str(warm), name), tf.train.load_variable(str(base), name)
+        )

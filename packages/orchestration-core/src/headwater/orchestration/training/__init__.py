@@ -29,6 +29,7 @@ from headwater.orchestration.training.fn_args import FnArgs, TunerFnResult
 from headwater.orchestration.training.strategy import distribution_strategy
 from headwater.orchestration.training.tuning import TuneArgs
 from headwater.orchestration.training.user_code import UserCodeError
+from headwater.orchestration.training.warm_start import warm_start
 
 __all__ = [
     "AUTOTUNE",
@@ -47,4 +48,5 @@ __all__ = [
     "load_schema",
     "make_serving_signatures",
     "schema_as_feature_spec",
+    "warm_start",
 ]
