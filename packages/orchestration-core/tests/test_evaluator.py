@@ -75,7 +75,7 @@ CONFIG = {
 }
 
 
-def _run(root: Path, inputs: dict[str, str], config, baseline: str | None):
+def _run(root: Path, inputs: dict[str, str], config, baseline: str | None, beam_args=()):
     examples = Importer(
         inputs["examples"], Examples, properties={"split_names": json.dumps(["eval"])}
     ).with_id("examples")
@@ -92,7 +92,13 @@ def _run(root: Path, inputs: dict[str, str], config, baseline: str | None):
         eval_config=config,
         **kwargs,
     )
-    pipeline = Pipeline("evaluator-test", str(root), [*nodes, evaluator], enable_cache=False)
+    pipeline = Pipeline(
+        "evaluator-test",
+        str(root),
+        [*nodes, evaluator],
+        enable_cache=False,
+        beam_pipeline_args=list(beam_args),
+    )
     result = LocalDagRunner(quiet=True).run(pipeline)
     return result.output("Evaluator", "evaluation"), result.output("Evaluator", "blessing")
 
@@ -111,7 +117,14 @@ def test_first_run_blesses_without_baseline_and_second_validates_against_it(
     assert blessing.custom_properties["blessed"] == 1
     assert blessing.custom_properties["current_model"].startswith(inputs["candidate"])
 
-    evaluation, blessing = _run(tmp_path / "second", inputs, CONFIG, baseline="baseline")
+    # Naming a runner runs the Beam driver (the first run took the in-memory one).
+    evaluation, blessing = _run(
+        tmp_path / "second",
+        inputs,
+        CONFIG,
+        baseline="baseline",
+        beam_args=["--runner=DirectRunner"],
+    )
     result = ma.load_eval_result(evaluation.uri)
     cand, base = result.get(model_name="candidate"), result.get(model_name="baseline")
     assert cand.metrics["auc"] > base.metrics["auc"]

@@ -65,6 +65,34 @@ def test_every_split_gets_tfx_feature_stats_equal_to_the_plain_path(run) -> None
             assert got == want
 
 
+def test_beam_driver_writes_the_same_statistics(run, tmp_path) -> None:
+    """Naming a runner runs StatisticsGen on Beam; its statistics equal the in-memory driver's."""
+    example_gen = CsvExampleGen(input_base=PENGUIN)
+    stats = StatisticsGen(examples=example_gen.outputs["examples"])
+    beam_run = LocalDagRunner(quiet=True).run(
+        Pipeline(
+            "stats_beam",
+            str(tmp_path),
+            [example_gen, stats],
+            beam_pipeline_args=["--runner=DirectRunner"],
+        )
+    )
+    in_memory = run.output("StatisticsGen", "statistics")
+    on_beam = beam_run.output("StatisticsGen", "statistics")
+    for name in ("train", "eval"):
+        got = on_beam.read_split(name).datasets[0]
+        want = in_memory.read_split(name).datasets[0]
+        assert got.num_examples == want.num_examples > 0
+        for g, w in zip(got.features, want.features, strict=True):
+            if g.HasField("num_stats"):
+                assert g.num_stats.mean == pytest.approx(w.num_stats.mean, rel=1e-12)
+                assert g.num_stats.std_dev == pytest.approx(w.num_stats.std_dev, rel=1e-9)
+                for f in (g, w):
+                    f.num_stats.ClearField("mean")
+                    f.num_stats.ClearField("std_dev")
+            assert g == w
+
+
 def test_exclude_splits_and_schema_types(run) -> None:
     statistics = run.output("train_stats", "statistics")
     assert json.loads(statistics.split_names) == ["train"]

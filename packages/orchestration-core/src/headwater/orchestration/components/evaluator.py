@@ -14,7 +14,7 @@ from headwater.orchestration.artifacts import (
     ModelEvaluation,
     Schema,
 )
-from headwater.orchestration.context import beam_pipeline
+from headwater.orchestration.context import beam_pipeline, prefer_beam
 from headwater.orchestration.dsl import InputArtifact, OutputArtifact, Parameter, component
 from headwater.orchestration.example_files import FORMAT_PARQUET
 
@@ -66,7 +66,8 @@ def Evaluator(
     """Evaluate `model` (and `baseline_model`) on the eval split per `eval_config`.
 
     `eval_config` is an `EvalConfig`, a dict, JSON/YAML text or a file path. Runs as one Beam
-    pipeline (the pipeline's `beam_pipeline_args`), models loaded once per worker. Writes the result
+    pipeline (the pipeline's `beam_pipeline_args`), models loaded once per worker, or in memory
+    when the input is too small to repay Beam's start-up (`prefer_beam`). Writes the result
     files into `evaluation`, and `BLESSED` or `NOT_BLESSED` into `blessing` with TFX's custom
     properties (`blessed` 1/0, `current_model(_id)`, `baseline_model(_id)`). The rule: blessed
     iff every threshold passes; with no thresholds the model is blessed and the file says why.
@@ -81,7 +82,13 @@ def Evaluator(
     if baseline_model is not None and config.baseline is not None:
         model_paths[config.baseline.name] = _serving_dir(baseline_model)
 
-    _evaluate_with_beam(examples, example_splits or ["eval"], config, model_paths, evaluation.uri)
+    split_names = example_splits or ["eval"]
+    files = [f for name in split_names for f in examples.split(name).files]
+    if prefer_beam(files):
+        _evaluate_with_beam(examples, split_names, config, model_paths, evaluation.uri)
+    else:  # small input on the DirectRunner: the same combiner without Beam's start-up
+        batches = (b for name in split_names for b in examples.split(name).read_batches())
+        ma.run_model_analysis(config, batches, model_paths=model_paths, output_path=evaluation.uri)
     result = ma.load_eval_result(evaluation.uri)
     ma.write_blessing(blessing.uri, result.validation)
     properties: Mapping[str, int | str] = {

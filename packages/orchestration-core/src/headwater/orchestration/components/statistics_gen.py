@@ -6,7 +6,7 @@ import os
 from typing import Any
 
 from headwater.orchestration.artifacts import Examples, ExampleStatistics, Schema, Split
-from headwater.orchestration.context import beam_pipeline
+from headwater.orchestration.context import beam_pipeline, prefer_beam
 from headwater.orchestration.dsl import InputArtifact, OutputArtifact, Parameter, component
 from headwater.orchestration.example_files import FORMAT_PARQUET
 
@@ -23,6 +23,8 @@ def StatisticsGen(
 ) -> None:
     """Statistics for every split of `examples` (but `exclude_splits`), computed with Beam.
 
+    Inputs too small to repay Beam's start-up run the same combiner in memory (`prefer_beam`).
+
     Writes `Split-<name>/FeatureStats.pb` (a binary DatasetFeatureStatisticsList, as TFX) and
     `Split-<name>/FeatureStats.html` beside it. With `schema`, feature types come from it.
     """
@@ -32,8 +34,14 @@ def StatisticsGen(
     splits = examples.splits(exclude=exclude_splits or ())
     outputs = {split.name: statistics.split_uri(split.name) for split in splits}
     with_files = [split for split in splits if split.files]
-    if with_files:
+    if prefer_beam([f for split in with_files for f in split.files]):
         _run_beam(with_files, examples.payload_format == FORMAT_PARQUET, options, outputs)
+    else:  # small input on the DirectRunner: the same combiner without Beam's start-up
+        for split in with_files:
+            stats = dv.generate_statistics(split.read_batches(), options)
+            dv.write_stats_binary(
+                stats, os.path.join(outputs[split.name], ExampleStatistics.FILE_NAME)
+            )
     for directory in outputs.values():
         path = os.path.join(directory, ExampleStatistics.FILE_NAME)
         if not os.path.exists(path):  # a split without data files: zero examples
