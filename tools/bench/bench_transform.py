@@ -204,7 +204,7 @@ def run_plain_stream(csv: str, work: str) -> dict:
     }
 
 
-def run_beam(csv: str, work: str) -> dict:
+def run_beam(csv: str, work: str, beam_args: list[str] | None = None) -> dict:
     t = time.perf_counter()
     import apache_beam as beam
     import tensorflow as tf  # noqa: F401
@@ -216,7 +216,10 @@ def run_beam(csv: str, work: str) -> dict:
     schema = _schema()
     rows = _count_rows(csv)
     t = time.perf_counter()
-    with beam.Pipeline() as p, tft.Context(temp_dir=os.path.join(work, "tmp")):
+    from apache_beam.options.pipeline_options import PipelineOptions
+
+    options = PipelineOptions(beam_args or [])
+    with beam.Pipeline(options=options) as p, tft.Context(temp_dir=os.path.join(work, "tmp")):
         raw = p | "Read" >> ReadCsv(csv)
         (transformed, _), transform_fn = (raw, schema) | tft.AnalyzeAndTransformDataset(
             preprocessing_fn
@@ -227,6 +230,7 @@ def run_beam(csv: str, work: str) -> dict:
     output = tft.TransformOutput(os.path.join(work, "transform_output"))
     return {
         "mode": "beam",
+        "beam_args": beam_args or [],
         "rows": rows,
         "imports_s": round(imports_s, 2),
         "call_s": round(call_s, 2),
@@ -289,21 +293,29 @@ def main() -> None:
     parser.add_argument("csv", nargs="?", default=DEFAULT_CSV)
     parser.add_argument("--modes", default="plain,plain_stream,beam")
     parser.add_argument("--tft", action="store_true", help="also run TFT 1.16 (anchor venv)")
+    parser.add_argument(
+        "--beam-args", default="", help="extra Beam options for the beam mode, space separated"
+    )
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
         work = tempfile.mkdtemp(prefix="hw-bench-transform-")
         try:
-            fn = {"plain": run_plain, "plain_stream": run_plain_stream, "beam": run_beam}[
-                args.worker
-            ]
-            print("RESULT " + json.dumps(fn(args.csv, work)), flush=True)
+            if args.worker == "beam":
+                result = run_beam(args.csv, work, args.beam_args.split())
+            else:
+                fn = {"plain": run_plain, "plain_stream": run_plain_stream}[args.worker]
+                result = fn(args.csv, work)
+            print("RESULT " + json.dumps(result), flush=True)
         finally:
             shutil.rmtree(work, ignore_errors=True)
         return
     print("RESULT " + json.dumps(run_pyarrow_baseline(args.csv)), flush=True)
     for mode in args.modes.split(","):
-        subprocess.run([sys.executable, __file__, args.csv, "--worker", mode], check=True)
+        subprocess.run(
+            [sys.executable, __file__, args.csv, "--worker", mode, f"--beam-args={args.beam_args}"],
+            check=True,
+        )
     if args.tft:
         print("RESULT " + json.dumps(run_tft(args.csv)), flush=True)
     print(
