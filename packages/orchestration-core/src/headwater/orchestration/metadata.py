@@ -290,12 +290,11 @@ class MetadataStore:
         for event_type, mapping in ((mlmd.Event.INPUT, inputs), (mlmd.Event.OUTPUT, outputs)):
             for key, artifacts in (mapping or {}).items():
                 for index, artifact in enumerate(artifacts):
-                    event: MlmdEvent | None = mlmd.Event(type=event_type)
-                    if artifact.id is not None and (artifact.id, event_type) in seen:
-                        event = None
-                    else:
+                    event: MlmdEvent | None = None
+                    if artifact.id is None or (artifact.id, event_type) not in seen:
                         if artifact.id is not None:
                             seen.add((artifact.id, event_type))
+                        event = mlmd.Event(type=event_type)
                         event.path.steps.add().key = key
                         event.path.steps.add().index = index
                     name = (output_names or {}).get(key, "") if artifact.id is None else ""
