@@ -44,7 +44,8 @@ def test_beam_transform_dataset_applies_a_saved_graph(batches, analyzed):
     expected = [r for b in table.to_batches() for r in _rows(b)]
     with TestPipeline() as p:
         raw = p | beam.Create(batches)
-        transformed, _ = ((raw, feature_spec()), output.transform_output_dir) | (
+        transformed, spec = ((raw, feature_spec()), output.transform_output_dir) | (
             tft.TransformDataset()
         )
         assert_that(transformed | beam.FlatMap(_rows), equal_to(expected))
+    assert spec == output.transformed_feature_spec()

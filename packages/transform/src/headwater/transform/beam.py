@@ -275,7 +275,8 @@ class _ApplyTransform(beam.DoFn):
 
 class TransformDataset(_DatasetTransform):
     """Apply a transform_fn to `((batches, raw_metadata), transform_fn)`; output
-    `(transformed batches, transformed metadata)` (a feature spec dict of the outputs)."""
+    `(transformed batches, transformed feature spec)`. The spec is known when transform_fn is a
+    directory path; for a deferred transform_fn (a PCollection) it is None."""
 
     def expand(self, inputs: Any) -> Any:
         (batches, raw_metadata), transform_fn = inputs
@@ -286,6 +287,10 @@ class TransformDataset(_DatasetTransform):
             else transform_fn
         )
         transformed = batches | "Transform" >> beam.ParDo(_ApplyTransform(spec), side)
+        if isinstance(transform_fn, str):  # the saved graph is there already: read its schema
+            from headwater.transform.output import TransformOutput
+
+            return transformed, TransformOutput(transform_fn).transformed_feature_spec()
         return transformed, None
 
 
