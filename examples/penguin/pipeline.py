@@ -11,12 +11,17 @@ import os
 
 import headwater.model_analysis as ma
 from headwater.orchestration import (
+    Channel,
     CsvExampleGen,
     EvalArgs,
     Evaluator,
     ExampleValidator,
+    LatestBlessedModelStrategy,
     LocalDagRunner,
+    Model,
+    ModelBlessing,
     Pipeline,
+    Resolver,
     SchemaGen,
     StatisticsGen,
     TrainArgs,
@@ -73,9 +78,16 @@ def create_pipeline(root: str | None = None, *, enable_cache: bool = True) -> Pi
         train_args=TrainArgs(num_steps=100),
         eval_args=EvalArgs(num_steps=5),
     )
+    # The baseline: the newest blessed model of earlier runs (none on the first run).
+    model_resolver = Resolver(
+        LatestBlessedModelStrategy,
+        model=Channel(type=Model),
+        model_blessing=Channel(type=ModelBlessing),
+    ).with_id("latest_blessed_model_resolver")
     evaluator = Evaluator(
         examples=example_gen.outputs["examples"],
         model=trainer.outputs["model"],
+        baseline_model=model_resolver.outputs["model"],
         eval_config=EVAL_CONFIG,
     )
     components = [
@@ -85,6 +97,7 @@ def create_pipeline(root: str | None = None, *, enable_cache: bool = True) -> Pi
         example_validator,
         transform,
         trainer,
+        model_resolver,
         evaluator,
     ]
     return Pipeline(
