@@ -11,6 +11,9 @@ directory beside /tmp/hw_data. Then each case reads one full epoch of
   bare_tfrecord     the baseline: TFRecordDataset(GZIP) → batch → tf.io.parse_example → prefetch
   factory_tfrecord  tf_dataset_factory on the tf.Example split
   factory_parquet   tf_dataset_factory on the Parquet split
+  tfx_tfrecord      TFX's own path (tfx_bsl 1.16 `TFExampleRecord.TensorFlowDataset`, what
+                    TFX's `tf_dataset_factory` calls) on the tf.Example split, in the anchor
+                    venv (/work/shared/anchor; skipped when it is not built)
 
 All cases parse with the same spec, from the anchor's taxi schema (dense where it has a
 shape, sparse elsewhere). Prints examples/s, wall time and peak MiB per case, and one
@@ -31,7 +34,31 @@ DEFAULT_CSV = "/tmp/hw_data/r1000000/taxi.csv"
 SCHEMA = "/work/shared/anchor/inputs/schema_1m.pbtxt"
 LABEL = "big_tipper"
 SHARDS = 4
-CASES = ["bare_tfrecord", "factory_tfrecord", "factory_parquet"]
+CASES = ["bare_tfrecord", "factory_tfrecord", "factory_parquet", "tfx_tfrecord"]
+TFX_PYTHON = "/tmp/tfx-anchor/bin/python"
+TFX_CASE = """
+import json, resource, sys, time
+from google.protobuf import text_format
+from tensorflow_metadata.proto.v0 import schema_pb2
+from tfx_bsl.public import tfxio
+from tfx_bsl.tfxio import dataset_options
+
+directory, schema_path, label, batch_size, shuffle = sys.argv[1:6]
+with open(schema_path) as f:
+    schema = text_format.Parse(f.read(), schema_pb2.Schema())
+start = time.perf_counter()
+source = tfxio.TFExampleRecord(
+    file_pattern=directory + "/*", schema=schema, telemetry_descriptors=["bench"])
+dataset = source.TensorFlowDataset(dataset_options.TensorFlowDatasetOptions(
+    batch_size=int(batch_size), num_epochs=1, shuffle=shuffle == "1", label_key=label))
+examples = 0
+for _, y in dataset:
+    examples += int(y.shape[0])
+wall = time.perf_counter() - start
+print("RESULT " + json.dumps({"case": "tfx_tfrecord", "examples": examples,
+      "wall_s": round(wall, 2), "examples_per_s": round(examples / wall),
+      "peak_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)}))
+"""
 
 
 def prepare(csv: str, cache: str) -> dict[str, str]:
@@ -118,6 +145,22 @@ def main() -> None:
     for case in args.cases.split(","):
         command = [sys.executable, __file__, args.csv, "--case", case]
         command += ["--batch-size", str(args.batch_size)] + (["--shuffle"] if args.shuffle else [])
+        if case == "tfx_tfrecord":
+            if not os.path.exists(TFX_PYTHON):
+                print(f"{case}: skipped ({TFX_PYTHON} is not built)")
+                continue
+            directory = os.path.join(cache, "tfrecord")
+            flag = "1" if args.shuffle else "0"
+            command = [
+                TFX_PYTHON,
+                "-c",
+                TFX_CASE,
+                directory,
+                SCHEMA,
+                LABEL,
+                str(args.batch_size),
+                flag,
+            ]
         out = subprocess.run(command, capture_output=True, text=True, check=False)
         lines = [line for line in out.stdout.splitlines() if line.startswith("RESULT ")]
         if out.returncode != 0 or not lines:
