@@ -192,8 +192,7 @@ def _run_component(
             if not ispec.optional and not inputs.get(name):
                 channel = node.inputs.get(name)
                 raise WiringError(
-                    f"{node.id}: required input {name!r} resolved to no artifact "
-                    f"(from {channel!r})"
+                    f"{node.id}: required input {name!r} resolved to no artifact (from {channel!r})"
                 )
         key = cache_key(node, inputs)
     except Exception as exc:  # no input, or a fingerprint hook found bad input
