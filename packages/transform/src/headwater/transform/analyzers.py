@@ -143,6 +143,50 @@ def var(
     return _mean_and_var(x, reduce_instance_dims, name or "var", output_dtype)[1]
 
 
+def _tukey_parameters(
+    x: Any, reduce_instance_dims: bool = True, output_dtype: Any = None, name: str | None = None
+) -> Any:
+    """Location, scale, hl and hr of x as a Tukey HH variable, from its L-moments."""
+    import tensorflow as tf
+
+    if not reduce_instance_dims:
+        raise AnalyzerError("Tukey HH parameters with reduce_instance_dims=False are not supported")
+    v = _values(x, "tukey")
+    if not (v.dtype.is_floating or v.dtype.is_integer):
+        raise AnalyzerError(f"Tukey HH parameters need a numeric tensor, got {v.dtype.name}")
+    if output_dtype is None:
+        output_dtype = tf.float64 if v.dtype == tf.float64 else tf.float32
+    return _tracing.add_analyzer(
+        "tukey_hh",
+        [tf.reshape(tf.cast(v, tf.float64), [-1])],
+        {"output_dtype": output_dtype.name},
+        [(output_dtype, [])] * 4,
+        name or "tukey_parameters",
+    )
+
+
+def tukey_location(
+    x: Any, reduce_instance_dims: bool = True, output_dtype: Any = None, name: str | None = None
+) -> Any:
+    """The location of x as a Tukey HH variable ((x - location) / scale is Tukey HH)."""
+    return _tukey_parameters(x, reduce_instance_dims, output_dtype, name or "tukey_location")[0]
+
+
+def tukey_scale(
+    x: Any, reduce_instance_dims: bool = True, output_dtype: Any = None, name: str | None = None
+) -> Any:
+    """The scale of x as a Tukey HH variable."""
+    return _tukey_parameters(x, reduce_instance_dims, output_dtype, name or "tukey_scale")[1]
+
+
+def tukey_h_params(
+    x: Any, reduce_instance_dims: bool = True, output_dtype: Any = None, name: str | None = None
+) -> Any:
+    """The left and right tail parameters (hl, hr) of x as a Tukey HH variable."""
+    params = _tukey_parameters(x, reduce_instance_dims, output_dtype, name or "tukey_h_params")
+    return params[2], params[3]
+
+
 def _quantile_analyzer(
     x: Any, qs: list[float], epsilon: float, weights: Any, dedupe: bool, name: str
 ) -> Any:

@@ -13,6 +13,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from headwater.transform.gaussianization import LMomentsCombiner
 from headwater.transform.quantiles import ElementwiseQuantilesCombiner, QuantilesCombiner
 
 
@@ -338,6 +339,8 @@ def make_combiner(kind: str, config: dict[str, Any]) -> Combiner:
         return MeanVarPerKeyCombiner(config["output_dtype"])
     if kind == "min_max_per_key":
         return MinMaxPerKeyCombiner(config["output_dtype"])
+    if kind == "tukey_hh":
+        return LMomentsCombiner(config["output_dtype"])
     if kind == "covariance":
         return CovarianceCombiner(config["dim"], config["output_dtype"])
     raise ValueError(f"unknown analyzer kind {kind!r}")

@@ -64,6 +64,36 @@ def scale_to_z_score(
     return _map_values(xf, scale)
 
 
+def scale_to_gaussian(
+    x: Any, elementwise: bool = False, name: str | None = None, output_dtype: Any = None
+) -> Any:
+    """Values mapped to approximately N(0, 1) by the inverse of the Tukey HH transformation
+    fitted to the dataset's L-moments (TFT's method).
+
+    A long tail is pulled in by the inverse Tukey h transformation; a light tail (L-kurtosis at
+    most the normal's) is only shifted and scaled, and with no data the values are unchanged.
+    """
+    from headwater.transform.gaussianization import inverse_tukey_hh
+
+    if elementwise:
+        raise AnalyzerError("scale_to_gaussian(elementwise=True) is not supported yet")
+    xf = _float(x, output_dtype)
+    loc, scale, hl, hr = analyzers._tukey_parameters(xf, name=name or "scale_to_gaussian")
+
+    def gaussianize(v: Any) -> Any:
+        u = (v - _cast_like(loc, v)) / _cast_like(scale, v)
+        return inverse_tukey_hh(u, hl, hr)
+
+    return _map_values(xf, gaussianize)
+
+
+def _cast_like(value: Any, like: Any) -> Any:
+    """`value` cast to the dtype of `like`."""
+    import tensorflow as tf
+
+    return tf.cast(value, like.dtype)
+
+
 def scale_to_z_score_per_key(
     x: Any,
     key: Any,
@@ -372,6 +402,7 @@ __all__ = [
     "scale_by_min_max_per_key",
     "scale_to_0_1",
     "scale_to_0_1_per_key",
+    "scale_to_gaussian",
     "scale_to_z_score",
     "scale_to_z_score_per_key",
 ]
