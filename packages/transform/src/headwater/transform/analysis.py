@@ -23,6 +23,8 @@ logger = logging.getLogger(__name__)
 
 VOCAB_SIZE_KEY = "__vocabulary_size__/{}"
 QUANTILE_ERROR_KEY = "__quantiles_error__/{}"
+VOCABULARY_KINDS = ("vocabulary", "approximate_vocabulary", "mutual_information_vocabulary")
+"""Analyzer kinds whose result is a vocabulary file (an asset)."""
 
 
 class PhaseCombiner(beam.CombineFn):
@@ -106,7 +108,7 @@ def finalize(
     """Values for the analyzers' result placeholders (vocabularies written as files)."""
     results: dict[str, Any] = {}
     for node, out in zip(nodes, outputs, strict=True):
-        if node.kind in ("vocabulary", "approximate_vocabulary"):
+        if node.kind in VOCABULARY_KINDS:
             os.makedirs(vocab_dir, exist_ok=True)
             path = os.path.join(vocab_dir, node.config["vocab_filename"])
             counts = out[1] if node.config.get("store_frequency") else None

@@ -279,16 +279,23 @@ def vocabulary(
     file_format: str = "text",
     name: str | None = None,
     capacity: int | None = None,
+    use_adjusted_mutual_info: bool = False,
+    min_diff_from_avg: float | None = None,
 ) -> Any:
     """A vocabulary file of `x`'s tokens by descending count; returns its path (a tensor).
 
     Ties are broken by token, descending; empty tokens and tokens with newlines are dropped.
     With `store_frequency`, lines are "<count> <token>" (for reading, not for apply_vocabulary).
+    With integer `labels` (one per value of x, or one per row), tokens are ranked by their mutual
+    information with the label instead (`frequency_threshold` still applies to counts, and
+    `store_frequency` writes the MI).
     """
     import tensorflow as tf
 
-    if labels is not None:
-        raise AnalyzerError("vocabulary(labels=...) (mutual information) is not supported yet")
+    if use_adjusted_mutual_info:
+        raise AnalyzerError("vocabulary(use_adjusted_mutual_info=True) is not supported yet")
+    if labels is not None and capacity is not None:
+        raise AnalyzerError("approximate_vocabulary takes no labels")
     if file_format != "text":
         raise AnalyzerError(f"vocabulary file_format must be 'text', got {file_format!r}")
     if top_k is not None and top_k < 0:
@@ -306,10 +313,13 @@ def vocabulary(
         raise AnalyzerError(f"two vocabularies are named {filename!r}; pass distinct names")
     state.vocab_names.add(filename)
     inputs = [tf.reshape(v, [-1])]
+    if labels is not None:
+        inputs.append(_labels_per_value(x, labels))
     if weights is not None:
         inputs.append(tf.reshape(tf.cast(_values(weights, "vocabulary"), tf.float64), [-1]))
+    kind = "vocabulary" if capacity is None else "approximate_vocabulary"
     (path,) = _tracing.add_analyzer(
-        "vocabulary" if capacity is None else "approximate_vocabulary",
+        "mutual_information_vocabulary" if labels is not None else kind,
         inputs,
         {
             "capacity": capacity,
@@ -319,11 +329,34 @@ def vocabulary(
             "has_weights": weights is not None,
             "filter_tokens": v.dtype == tf.string,
             "vocab_filename": filename,
+            "min_diff_from_avg": float(min_diff_from_avg or 0.0),
         },
         [(tf.string, [])],
         scope,
     )
     return path
+
+
+def _labels_per_value(x: Any, labels: Any) -> Any:
+    """The label of every value of x, flat int64: labels shaped like x, or one per row."""
+    import tensorflow as tf
+
+    lab = _values(labels, "vocabulary labels")
+    if not (lab.dtype.is_integer or lab.dtype.is_bool or lab.dtype.is_floating):
+        raise AnalyzerError(f"vocabulary labels must be integers, got {lab.dtype.name}")
+    lab = tf.cast(lab, tf.int64)
+    if isinstance(x, tf.SparseTensor):
+        row_labels = tf.reshape(lab, [-1])
+        per_value = tf.gather(row_labels, x.indices[:, 0])
+        same = tf.equal(tf.size(lab, out_type=tf.int64), tf.size(x.values, out_type=tf.int64))
+        return tf.cond(same, lambda: row_labels, lambda: per_value)
+    if isinstance(x, tf.RaggedTensor):
+        row_labels = tf.reshape(lab, [-1])
+        return tf.gather(row_labels, x.value_rowids())
+    x = tf.convert_to_tensor(x)
+    if labels.shape.rank == 1 and x.shape.rank == 2:
+        lab = tf.broadcast_to(lab[:, None], tf.shape(x))
+    return tf.reshape(lab, [-1])
 
 
 def approximate_vocabulary(

@@ -14,6 +14,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from headwater.transform.gaussianization import LMomentsCombiner
+from headwater.transform.mutual_information import MutualInformationVocabularyCombiner
 from headwater.transform.quantiles import ElementwiseQuantilesCombiner, QuantilesCombiner
 
 
@@ -339,6 +340,14 @@ def make_combiner(kind: str, config: dict[str, Any]) -> Combiner:
         return MeanVarPerKeyCombiner(config["output_dtype"])
     if kind == "min_max_per_key":
         return MinMaxPerKeyCombiner(config["output_dtype"])
+    if kind == "mutual_information_vocabulary":
+        return MutualInformationVocabularyCombiner(
+            config["top_k"],
+            config["frequency_threshold"],
+            config["has_weights"],
+            config["filter_tokens"],
+            config["min_diff_from_avg"],
+        )
     if kind == "tukey_hh":
         return LMomentsCombiner(config["output_dtype"])
     if kind == "covariance":

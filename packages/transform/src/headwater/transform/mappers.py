@@ -360,6 +360,8 @@ def compute_and_apply_vocabulary(
     labels: Any = None,
     file_format: str = "text",
     name: str | None = None,
+    use_adjusted_mutual_info: bool = False,
+    min_diff_from_avg: float | None = None,
 ) -> Any:
     """Build a vocabulary of `x` over the dataset and map each token to its index."""
     path = analyzers.vocabulary(
@@ -371,6 +373,8 @@ def compute_and_apply_vocabulary(
         labels=labels,
         file_format=file_format,
         name=name or "compute_and_apply_vocabulary",
+        use_adjusted_mutual_info=use_adjusted_mutual_info,
+        min_diff_from_avg=min_diff_from_avg,
     )
     return apply_vocabulary(x, path, default_value=default_value, num_oov_buckets=num_oov_buckets)
 

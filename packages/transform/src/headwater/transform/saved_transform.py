@@ -22,7 +22,7 @@ import pyarrow as pa
 from google.protobuf import text_format
 from tensorflow_metadata.proto.v0 import schema_pb2
 
-from headwater.transform.analysis import VOCAB_SIZE_KEY
+from headwater.transform.analysis import VOCAB_SIZE_KEY, VOCABULARY_KINDS
 from headwater.transform.features import (
     FeatureSpec,
     make_placeholders,
@@ -93,7 +93,7 @@ def save_transform(
         for node in traced.analyzers:
             for ph in node.outputs:
                 value = results[ph]
-                if node.kind in ("vocabulary", "approximate_vocabulary"):
+                if node.kind in VOCABULARY_KINDS:
                     c = tf.constant(value, name=f"asset_{node.index}")
                     graph.add_to_collection(tf.compat.v1.GraphKeys.ASSET_FILEPATHS, c)
                     asset_map[node.config["vocab_filename"]] = os.path.basename(value)
