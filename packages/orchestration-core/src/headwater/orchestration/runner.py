@@ -111,7 +111,8 @@ class LocalDagRunner:
             results.append(result)
             self._report(i, total, node, result)
         elapsed = time.perf_counter() - start
-        ran = sum(r.status == "COMPLETE" for r in results)
+        components = {node.id for node in pipeline.components if node.kind == "component"}
+        ran = sum(r.status == "COMPLETE" and r.node_id in components for r in results)
         cached = sum(r.status == "CACHED" for r in results)
         self._say(
             f"done in {elapsed:.2f} s: {ran} ran, {cached} cached  "
@@ -120,7 +121,9 @@ class LocalDagRunner:
         return RunResult(pipeline.name, run_id, pipeline.root, results, elapsed)
 
     def _report(self, i: int, total: int, node: Node, result: NodeResult) -> None:
-        label = {"COMPLETE": "ran", "CACHED": "cached"}.get(result.status, result.status.lower())
+        # Resolvers and importers only look artifacts up: they resolve on every run.
+        ran = "ran" if node.kind == "component" else "resolved"
+        label = {"COMPLETE": ran, "CACHED": "cached"}.get(result.status, result.status.lower())
         self._say(f"[{i}/{total}] {node.id}  {label}  {result.duration_s:.2f} s")
         for key, artifacts in result.outputs.items():
             for artifact in artifacts:
