@@ -79,3 +79,38 @@ def test_every_split_is_z_scored_with_train_statistics(run):
             want = (x - np.nanmean(ref)) / np.nanstd(ref)
             np.testing.assert_allclose(_column(out, f + "_xf"), want, rtol=1e-4, atol=1e-4)
         np.testing.assert_array_equal(_column(out, "species_xf"), _column(raw, "species"))
+
+
+def test_pre_and_post_transform_statistics_are_written(run):
+    from tensorflow_metadata.proto.v0 import anomalies_pb2
+
+    import headwater.data_validation as dv
+
+    examples = run.output("CsvExampleGen", "examples")
+    rows = {s: sum(b.num_rows for b in examples.split(s).read_batches()) for s in ("train", "eval")}
+    pre = dv.load_stats_binary(
+        os.path.join(run.output("Transform", "pre_transform_stats").uri, "FeatureStats.pb")
+    )
+    post = dv.load_stats_binary(
+        os.path.join(run.output("Transform", "post_transform_stats").uri, "FeatureStats.pb")
+    )
+    assert pre.datasets[0].num_examples == rows["train"]  # the analyzed split
+    assert post.datasets[0].num_examples == rows["train"] + rows["eval"]  # every split
+    post_names = {f.path.step[0] for f in post.datasets[0].features}
+    assert post_names == {f"{f}_xf" for f in FEATURES} | {"species_xf"}
+    pre_schema = run.output("Transform", "pre_transform_schema").read()
+    assert {f.name for f in pre_schema.feature} >= set(FEATURES) | {"species"}
+    post_schema = run.output("Transform", "post_transform_schema").read()
+    assert {f.name for f in post_schema.feature} == post_names
+    anomalies = anomalies_pb2.Anomalies()
+    path = os.path.join(run.output("Transform", "post_transform_anomalies").uri, "SchemaDiff.pb")
+    with open(path, "rb") as f:
+        anomalies.ParseFromString(f.read())
+    assert not anomalies.anomaly_info  # transformed data conforms to its own schema
+    (culmen,) = [f for f in post.datasets[0].features if f.path.step[0] == "culmen_length_mm_xf"]
+    train = _column(list(examples.split("train").read_batches()), "culmen_length_mm")
+    both = np.concatenate(
+        [_column(list(examples.split(s).read_batches()), "culmen_length_mm") for s in rows]
+    )
+    z = (both - np.nanmean(train)) / np.nanstd(train)
+    assert culmen.num_stats.mean == pytest.approx(float(np.nanmean(z)), abs=1e-4)

@@ -2,7 +2,10 @@
 
 Writes the TransformGraph in TFT's layout (`transform_fn/`, `transformed_metadata/`,
 `metadata/`) and, with `materialize`, the transformed splits as gzip TFRecords of tf.Example
-(`Split-<name>/transformed_examples-*.gz`), as TFX's Transform does.
+(`Split-<name>/transformed_examples-*.gz`), as TFX's Transform does. Unless `disable_statistics`,
+it also writes TFX's statistics outputs with headwater.data_validation, in the same Beam
+pipeline: `FeatureStats.pb` of the analyzed data and its `schema.pbtxt` (pre-transform), and of
+the transformed splits with the transformed schema and their `SchemaDiff.pb` (post-transform).
 """
 
 from __future__ import annotations
@@ -15,7 +18,14 @@ import tempfile
 from dataclasses import dataclass
 from typing import Any
 
-from headwater.orchestration.artifacts import Examples, Schema, Split, TransformGraph
+from headwater.orchestration.artifacts import (
+    ExampleAnomalies,
+    Examples,
+    ExampleStatistics,
+    Schema,
+    Split,
+    TransformGraph,
+)
 from headwater.orchestration.context import beam_pipeline
 from headwater.orchestration.dsl import InputArtifact, OutputArtifact, Parameter, component
 from headwater.orchestration.example_files import FORMAT_PARQUET
@@ -55,14 +65,23 @@ def Transform(
     schema: InputArtifact[Schema],
     transform_graph: OutputArtifact[TransformGraph],
     transformed_examples: OutputArtifact[Examples],
+    pre_transform_schema: OutputArtifact[Schema],
+    pre_transform_stats: OutputArtifact[ExampleStatistics],
+    post_transform_schema: OutputArtifact[Schema],
+    post_transform_stats: OutputArtifact[ExampleStatistics],
+    post_transform_anomalies: OutputArtifact[ExampleAnomalies],
     module_file: Parameter[str | None] = None,
     preprocessing_fn: Parameter[str | None] = None,
     splits_config: Parameter[SplitsConfig] = SplitsConfig(),
     materialize: Parameter[bool] = True,
     custom_config: Parameter[dict[str, Any] | None] = None,
+    disable_statistics: Parameter[bool] = False,
 ) -> None:
     """Analyze `splits_config.analyze` with `preprocessing_fn` from `module_file` (or the
-    dotted path `preprocessing_fn`), save the transform graph, and transform the splits."""
+    dotted path `preprocessing_fn`), save the transform graph, and transform the splits.
+
+    Statistics outputs (TFX's names and files, at the artifact's root) are left empty with
+    `disable_statistics`."""
     import headwater.transform as tft
 
     fn = _with_custom_config(
@@ -81,6 +100,16 @@ def Transform(
         else list(by_name.values())
     )
     parquet = examples.payload_format == FORMAT_PARQUET
+    stats = None
+    if not disable_statistics:
+        stats = _StatsOutputs(
+            raw_schema,
+            pre_transform_schema.uri,
+            pre_transform_stats.uri,
+            post_transform_schema.uri,
+            post_transform_stats.uri,
+            post_transform_anomalies.uri,
+        )
     work = tempfile.mkdtemp(prefix="headwater-transform-")
     try:
         _run_beam(
@@ -88,14 +117,48 @@ def Transform(
             fn,
             raw_schema,
             [by_name[n] for n in splits_config.analyze],
-            to_transform if materialize else [],
+            to_transform if materialize or stats else [],
             parquet,
             transform_graph.uri,
-            transformed_examples,
+            transformed_examples if materialize else None,
             work,
+            stats,
         )
     finally:
         shutil.rmtree(work, ignore_errors=True)
+
+
+@dataclass(frozen=True)
+class _StatsOutputs:
+    """Where the statistics outputs go (artifact directories), and the raw schema."""
+
+    raw_schema: Any
+    pre_schema: str
+    pre_stats: str
+    post_schema: str
+    post_stats: str
+    post_anomalies: str
+
+    def write_pre(self, stats: Any) -> None:
+        """Pre-transform: statistics of the analyzed data and the raw schema (TFX's files)."""
+        import headwater.data_validation as dv
+
+        dv.write_stats_binary(stats, os.path.join(self.pre_stats, ExampleStatistics.FILE_NAME))
+        dv.write_schema_text(self.raw_schema, os.path.join(self.pre_schema, Schema.FILE_NAME))
+
+    def write_post(self, stats: Any, graph_uri: str) -> None:
+        """Post-transform: statistics, the transformed schema, and anomalies against it."""
+        import headwater.data_validation as dv
+
+        schema = dv.load_schema_text(
+            os.path.join(graph_uri, "transformed_metadata", Schema.FILE_NAME)
+        )
+        dv.write_stats_binary(stats, os.path.join(self.post_stats, ExampleStatistics.FILE_NAME))
+        dv.write_schema_text(schema, os.path.join(self.post_schema, Schema.FILE_NAME))
+        anomalies = dv.validate_statistics(stats, schema)
+        path = os.path.join(self.post_anomalies, ExampleAnomalies.FILE_NAME)
+        with open(path, "wb") as f:
+            f.write(anomalies.SerializeToString(deterministic=True))
 
 
 def _run_beam(
@@ -108,10 +171,13 @@ def _run_beam(
     graph_uri: str,
     transformed_examples: Any,
     work: str,
+    stats: _StatsOutputs | None,
 ) -> None:
-    """One Beam pipeline: analyze, save the graph, transform and write each split."""
+    """One Beam pipeline: analyze, save the graph, transform and write each split (and the
+    statistics of the analyzed and the transformed data)."""
     import apache_beam as beam
 
+    import headwater.data_validation as dv
     import headwater.io as hio
 
     def read(split: Split) -> Any:
@@ -127,14 +193,32 @@ def _run_beam(
             raise ValueError(f"Transform: no data files in splits {[s.name for s in analyze]}")
         flat = raw | "FlattenAnalyze" >> beam.Flatten()
         transform_fn = (flat, raw_schema) | "Analyze" >> tft.AnalyzeDataset(fn, graph_uri)
-        for split in transform:
-            out = os.path.join(
-                transformed_examples.split_uri(split.name), TRANSFORMED_EXAMPLES_PREFIX
+        if stats is not None:
+            _ = (
+                flat
+                | "PreTransformStats" >> dv.GenerateStatistics()
+                | "WritePreTransformStats" >> beam.Map(stats.write_pre)
             )
+        outputs = []
+        for split in transform:
+            if transformed_examples is not None:
+                transformed_examples.split_uri(split.name)
             if not split.files:
                 continue
             batches = pipeline | f"ReadTransform[{split.name}]" >> read(split)
             transformed, _ = ((batches, raw_schema), transform_fn) | (
                 f"Transform[{split.name}]" >> tft.TransformDataset()
             )
-            _ = transformed | f"Write[{split.name}]" >> hio.WriteTFRecord(out)
+            outputs.append(transformed)
+            if transformed_examples is not None:
+                out = os.path.join(
+                    transformed_examples.split_uri(split.name), TRANSFORMED_EXAMPLES_PREFIX
+                )
+                _ = transformed | f"Write[{split.name}]" >> hio.WriteTFRecord(out)
+        if stats is not None and outputs:
+            _ = (
+                outputs
+                | "FlattenTransformed" >> beam.Flatten()
+                | "PostTransformStats" >> dv.GenerateStatistics()
+                | "WritePostTransformStats" >> beam.Map(stats.write_post, graph_uri)
+            )
