@@ -73,7 +73,8 @@ def _stats_equal(left, right) -> bool:
 
 
 def test_record_batch_coder_round_trips_and_sizes_without_encoding(batches) -> None:
-    from headwater.data_validation.statistics_beam import RecordBatchCoder
+    import headwater.data_validation.statistics_beam  # noqa: F401  (loads the coder)
+    from headwater.io import RecordBatchCoder
 
     coder = beam.coders.registry.get_coder(pa.RecordBatch)
     assert isinstance(coder, RecordBatchCoder)

@@ -13,46 +13,13 @@ import pyarrow as pa
 from apache_beam import typehints
 from tensorflow_metadata.proto.v0 import statistics_pb2
 
+import headwater.io.beam_io  # noqa: F401  (registers RecordBatchCoder for pa.RecordBatch)
 from headwater.data_validation.combiner import StatisticsCombiner
 from headwater.data_validation.options import StatsOptions
 
-__all__ = ["GenerateStatistics", "RecordBatchCoder", "StatisticsCombineFn"]
+__all__ = ["GenerateStatistics", "StatisticsCombineFn"]
 
 _NAMESPACE = "headwater.data_validation"
-
-
-class RecordBatchCoder(beam.coders.Coder):
-    """Arrow IPC for RecordBatches between Beam stages, sized by `nbytes`.
-
-    Without it Beam pickles every untyped element just to sample its size for metrics, which
-    for RecordBatches of 65k rows costs more than computing their statistics.
-    """
-
-    def encode(self, batch: pa.RecordBatch) -> bytes:
-        """The batch as an Arrow IPC stream."""
-        sink = pa.BufferOutputStream()
-        with pa.ipc.new_stream(sink, batch.schema) as writer:
-            writer.write_batch(batch)
-        return bytes(sink.getvalue().to_pybytes())
-
-    def decode(self, encoded: bytes) -> pa.RecordBatch:
-        """The batch back from its IPC stream."""
-        return pa.ipc.open_stream(encoded).read_next_batch()
-
-    def is_deterministic(self) -> bool:
-        """Equal batches encode to equal bytes."""
-        return True
-
-    def estimate_size(self, value: pa.RecordBatch) -> int:
-        """Arrow's buffer size: no encoding needed."""
-        return int(value.nbytes)
-
-    def to_type_hint(self) -> Any:
-        """pyarrow.RecordBatch."""
-        return pa.RecordBatch
-
-
-beam.coders.registry.register_coder(pa.RecordBatch, RecordBatchCoder)
 
 
 class StatisticsCombineFn(beam.CombineFn):
