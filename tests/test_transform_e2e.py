@@ -34,7 +34,15 @@ def run(tmp_path_factory):
         schema=schema.outputs["schema"],
         module_file=os.path.join(PENGUIN, "penguin_preprocessing.py"),
     )
-    pipeline = Pipeline("transform_e2e", root, [example_gen, stats, schema, transform])
+    again = Transform(
+        examples=example_gen.outputs["examples"],
+        schema=schema.outputs["schema"],
+        module_file=os.path.join(PENGUIN, "penguin_preprocessing.py"),
+        analyzer_cache=transform.outputs["updated_analyzer_cache"],
+        materialize=False,
+        disable_statistics=True,
+    ).with_id("TransformAgain")
+    pipeline = Pipeline("transform_e2e", root, [example_gen, stats, schema, transform, again])
     return LocalDagRunner(quiet=True).run(pipeline)
 
 
@@ -114,3 +122,46 @@ def test_pre_and_post_transform_statistics_are_written(run):
     )
     z = (both - np.nanmean(train)) / np.nanstd(train)
     assert culmen.num_stats.mean == pytest.approx(float(np.nanmean(z)), abs=1e-4)
+
+
+def test_analyzer_cache_is_reused_by_a_later_run(run):
+    first = run.output("Transform", "updated_analyzer_cache").uri
+    second = run.output("TransformAgain", "updated_analyzer_cache").uri
+    files = sorted(
+        os.path.relpath(os.path.join(d, f), first) for d, _, fs in os.walk(first) for f in fs
+    )
+    assert files  # one accumulator file for the analyzed train split
+    for rel in files:  # carried over and not rewritten: the cached accumulators were used
+        assert (
+            os.stat(os.path.join(second, rel)).st_mtime_ns
+            == os.stat(os.path.join(first, rel)).st_mtime_ns
+        )
+    a = tft_output(run, "Transform")
+    b = tft_output(run, "TransformAgain")
+    assert a.transformed_feature_spec() == b.transformed_feature_spec()
+    np.testing.assert_array_equal(_z(a), _z(b))
+
+
+def test_disabled_statistics_leave_the_outputs_empty(run):
+    for name in ("pre_transform_stats", "post_transform_stats", "post_transform_anomalies"):
+        assert not os.listdir(run.output("TransformAgain", name).uri)
+
+
+def tft_output(run, component):
+    import headwater.transform as tft
+
+    return tft.TransformOutput(run.output(component, "transform_graph").uri)
+
+
+def _z(output):
+    """culmen_length_mm_xf of one serving-like row (culmen length 40 mm)."""
+    import tensorflow as tf
+
+    spec = output.raw_feature_spec()["culmen_length_mm"]
+    value = tf.constant([[40.0]], spec.dtype)
+    if isinstance(spec, tf.io.VarLenFeature):
+        value = tf.sparse.from_dense(value)
+    elif not spec.shape:
+        value = tf.reshape(value, [1])
+    out = output.transform_raw_features({"culmen_length_mm": value})["culmen_length_mm_xf"]
+    return tf.sparse.to_dense(out).numpy() if isinstance(out, tf.SparseTensor) else out.numpy()

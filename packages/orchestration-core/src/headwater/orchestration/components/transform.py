@@ -24,6 +24,7 @@ from headwater.orchestration.artifacts import (
     ExampleStatistics,
     Schema,
     Split,
+    TransformCache,
     TransformGraph,
 )
 from headwater.orchestration.context import beam_pipeline
@@ -70,18 +71,23 @@ def Transform(
     post_transform_schema: OutputArtifact[Schema],
     post_transform_stats: OutputArtifact[ExampleStatistics],
     post_transform_anomalies: OutputArtifact[ExampleAnomalies],
+    updated_analyzer_cache: OutputArtifact[TransformCache],
+    analyzer_cache: InputArtifact[TransformCache] | None = None,
     module_file: Parameter[str | None] = None,
     preprocessing_fn: Parameter[str | None] = None,
     splits_config: Parameter[SplitsConfig] = SplitsConfig(),
     materialize: Parameter[bool] = True,
     custom_config: Parameter[dict[str, Any] | None] = None,
     disable_statistics: Parameter[bool] = False,
+    disable_analyzer_cache: Parameter[bool] = False,
 ) -> None:
     """Analyze `splits_config.analyze` with `preprocessing_fn` from `module_file` (or the
     dotted path `preprocessing_fn`), save the transform graph, and transform the splits.
 
     Statistics outputs (TFX's names and files, at the artifact's root) are left empty with
-    `disable_statistics`."""
+    `disable_statistics`. First-pass analyzer accumulators are cached per span, version and
+    split in `updated_analyzer_cache` (carrying over `analyzer_cache`), so a later run over a
+    span seen before does not re-analyze it; `disable_analyzer_cache` turns this off."""
     import headwater.transform as tft
 
     fn = _with_custom_config(
@@ -110,6 +116,11 @@ def Transform(
             post_transform_stats.uri,
             post_transform_anomalies.uri,
         )
+    cache_dir = None
+    if not disable_analyzer_cache:
+        cache_dir = updated_analyzer_cache.uri
+        if analyzer_cache is not None and os.path.isdir(analyzer_cache.uri):
+            shutil.copytree(analyzer_cache.uri, cache_dir, dirs_exist_ok=True)
     work = tempfile.mkdtemp(prefix="headwater-transform-")
     try:
         _run_beam(
@@ -123,9 +134,16 @@ def Transform(
             transformed_examples if materialize else None,
             work,
             stats,
+            cache_dir,
+            _cache_key_prefix(examples),
         )
     finally:
         shutil.rmtree(work, ignore_errors=True)
+
+
+def _cache_key_prefix(examples: Any) -> str:
+    """Analyzer cache key of the examples' data: its span and version (TFX keys by span)."""
+    return f"span-{examples.span or 0}-version-{examples.version or 0}"
 
 
 @dataclass(frozen=True)
@@ -172,6 +190,8 @@ def _run_beam(
     transformed_examples: Any,
     work: str,
     stats: _StatsOutputs | None,
+    cache_dir: str | None,
+    cache_key: str,
 ) -> None:
     """One Beam pipeline: analyze, save the graph, transform and write each split (and the
     statistics of the analyzed and the transformed data)."""
@@ -184,15 +204,21 @@ def _run_beam(
         return hio.ReadParquet(split.uri) if parquet else hio.ReadTFRecord(split.uri)
 
     with beam_pipeline() as pipeline, tft.Context(temp_dir=work):
-        raw = [
-            pipeline | f"ReadAnalyze[{split.name}]" >> read(split)
+        raw = {
+            f"{cache_key}-split-{split.name}": pipeline
+            | f"ReadAnalyze[{split.name}]" >> read(split)
             for split in analyze
             if split.files
-        ]
+        }
         if not raw:
             raise ValueError(f"Transform: no data files in splits {[s.name for s in analyze]}")
-        flat = raw | "FlattenAnalyze" >> beam.Flatten()
-        transform_fn = (flat, raw_schema) | "Analyze" >> tft.AnalyzeDataset(fn, graph_uri)
+        flat = list(raw.values()) | "FlattenAnalyze" >> beam.Flatten()
+        if cache_dir is None:
+            transform_fn = (flat, raw_schema) | "Analyze" >> tft.AnalyzeDataset(fn, graph_uri)
+        else:
+            transform_fn = (raw, raw_schema) | "Analyze" >> tft.AnalyzeDatasetsWithCache(
+                fn, cache_dir, graph_uri
+            )
         if stats is not None:
             _ = (
                 flat
