@@ -84,6 +84,8 @@ def preprocessing_fn(inputs):
         "vals_z": tft.scale_to_z_score(inputs["vals"]),
         "z_per_key": tft.scale_to_z_score_per_key(x, s),
         "u_per_key": tft.scale_to_0_1_per_key(x, s),
+        "gauss": tft.scale_to_gaussian(x),
+        "s_mi": tft.compute_and_apply_vocabulary(s, labels=inputs["k"], vocab_filename="s_mi"),
         "h": tft.hash_strings(s, 7),
         "hk": tft.hash_strings(s, 7, key=[123, 456]),
         "opt_filled": tf.reshape(opt, [-1]),
