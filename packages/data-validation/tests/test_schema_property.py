@@ -72,3 +72,13 @@ def test_update_schema_accepts_any_second_dataset(batch: pa.RecordBatch) -> None
     updated = dv.update_schema(dv.infer_schema(first), second)
     anomalies = dv.validate_statistics(second, updated)
     assert not anomalies.anomaly_info, dict(anomalies.anomaly_info)
+
+
+def test_only_empty_strings_validate_against_their_inferred_bool_domain() -> None:
+    """"" is a true-like token: the inferred BoolDomain sets only true_value (hypothesis found)."""
+    batch = pa.record_batch({"ls": pa.array([[""], [""]], pa.list_(pa.string()))})
+    stats = dv.generate_statistics(batch)
+    schema = dv.infer_schema(stats)
+    domain = schema.feature[0].bool_domain
+    assert domain.HasField("true_value") and not domain.HasField("false_value")
+    assert not dv.validate_statistics(stats, schema).anomaly_info

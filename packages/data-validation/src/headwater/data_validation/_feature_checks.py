@@ -138,7 +138,8 @@ def _check_domain_entry(f: Findings, schema: schema_pb2.Schema, kind: str | None
         f.clear("domain")
     elif kind == "bool_domain":
         bd = feature.bool_domain
-        if bd.HasField("true_value") and bd.true_value == bd.false_value:
+        both_set = bd.HasField("true_value") and bd.HasField("false_value")
+        if both_set and bd.true_value == bd.false_value:
             f.add(
                 T.INVALID_DOMAIN_SPECIFICATION,
                 "Malformed BoolDomain",
