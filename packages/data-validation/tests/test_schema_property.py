@@ -80,5 +80,6 @@ def test_only_empty_strings_validate_against_their_inferred_bool_domain() -> Non
     stats = dv.generate_statistics(batch)
     schema = dv.infer_schema(stats)
     domain = schema.feature[0].bool_domain
-    assert domain.HasField("true_value") and not domain.HasField("false_value")
+    assert domain.HasField("true_value")
+    assert not domain.HasField("false_value")
     assert not dv.validate_statistics(stats, schema).anomaly_info
