@@ -3,6 +3,8 @@ an independent numpy computation from a contingency table built token by token."
 
 from __future__ import annotations
 
+from math import comb
+
 import numpy as np
 import pyarrow as pa
 import pytest
@@ -74,6 +76,13 @@ def data(tmp_path_factory):
         tft.vocabulary(tok, labels=lab, top_k=3, frequency_threshold=400, vocab_filename="mi_top")
         tft.vocabulary(tok, labels=lab, weights=inputs["w"], vocab_filename="mi_weighted")
         tft.vocabulary(inputs["tags"], labels=lab, store_frequency=True, vocab_filename="mi_tags")
+        tft.vocabulary(
+            tok,
+            labels=lab,
+            use_adjusted_mutual_info=True,
+            store_frequency=True,
+            vocab_filename="ami",
+        )
         return {"tok_id": tft.compute_and_apply_vocabulary(tok, labels=lab, top_k=2)}
 
     out_dir = str(tmp_path_factory.mktemp("mi") / "o")
@@ -119,6 +128,35 @@ def test_sparse_tokens_take_their_row_label(data):
     tokens, mi = _freq_file(tft_output, "mi_tags")
     assert tokens == _ranked(expected, {t: 1 for t in expected}, 0, 10)
     np.testing.assert_allclose(mi, [expected[t] for t in tokens], rtol=1e-9, atol=1e-12)
+
+
+def _expected_mi_bits(tokens: np.ndarray, labels: np.ndarray) -> dict[str, float]:
+    """E[MI] under independence: every cell from its exact hypergeometric law (math.comb)."""
+    n = tokens.size
+    out = {}
+    for t in np.unique(tokens):
+        a = int((tokens == t).sum())
+        emi = 0.0
+        for c in np.unique(labels):
+            b = int((labels == c).sum())
+            for k in range(max(0, a + b - n), min(a, b) + 1):
+                p = comb(b, k) * comb(n - b, a - k) / comb(n, a)
+                for cell, row in ((k, a), (b - k, n - a)):
+                    if cell > 0:
+                        emi += p * cell / n * np.log2(cell * n / (row * b))
+        out[str(t)] = emi
+    return out
+
+
+def test_adjusted_mutual_information_subtracts_the_chance_level(data):
+    tok, label, _, _, _, tft_output = data
+    mi = _mi_bits(tok, label, np.ones(N))
+    emi = _expected_mi_bits(tok, label)
+    ami = {t: mi[t] - emi[t] for t in mi}
+    tokens, values = _freq_file(tft_output, "ami")
+    assert tokens == _ranked(ami, {t: 1 for t in ami}, 0, 10)
+    np.testing.assert_allclose(values, [ami[t] for t in tokens], rtol=1e-7, atol=1e-10)
+    assert all(emi[t] > 0 for t in emi)
 
 
 def test_apply_vocabulary_uses_the_mi_ranking(data):

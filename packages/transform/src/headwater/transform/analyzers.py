@@ -288,12 +288,16 @@ def vocabulary(
     With `store_frequency`, lines are "<count> <token>" (for reading, not for apply_vocabulary).
     With integer `labels` (one per value of x, or one per row), tokens are ranked by their mutual
     information with the label instead (`frequency_threshold` still applies to counts, and
-    `store_frequency` writes the MI).
+    `store_frequency` writes the MI); `use_adjusted_mutual_info` subtracts the MI expected by
+    chance.
     """
     import tensorflow as tf
 
-    if use_adjusted_mutual_info:
-        raise AnalyzerError("vocabulary(use_adjusted_mutual_info=True) is not supported yet")
+    if use_adjusted_mutual_info and (labels is None or weights is not None):
+        raise AnalyzerError(
+            "vocabulary(use_adjusted_mutual_info=True) needs labels and no weights "
+            "(the chance correction counts whole occurrences)"
+        )
     if labels is not None and capacity is not None:
         raise AnalyzerError("approximate_vocabulary takes no labels")
     if file_format != "text":
@@ -330,6 +334,7 @@ def vocabulary(
             "filter_tokens": v.dtype == tf.string,
             "vocab_filename": filename,
             "min_diff_from_avg": float(min_diff_from_avg or 0.0),
+            "use_adjusted_mutual_info": use_adjusted_mutual_info,
         },
         [(tf.string, [])],
         scope,

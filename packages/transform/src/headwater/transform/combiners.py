@@ -347,6 +347,7 @@ def make_combiner(kind: str, config: dict[str, Any]) -> Combiner:
             config["has_weights"],
             config["filter_tokens"],
             config["min_diff_from_avg"],
+            config.get("use_adjusted_mutual_info", False),
         )
     if kind == "tukey_hh":
         return LMomentsCombiner(config["output_dtype"])

@@ -8,7 +8,9 @@ and the label, over all token occurrences:
                  + (n_c - n_tc)/N log2((n_c - n_tc) N / ((N - n_t) n_c))
 
 A pair whose count differs from its expected count n_t n_c / N by less than `min_diff_from_avg`
-contributes nothing (TFT's guard against noise on rare tokens).
+contributes nothing (TFT's guard against noise on rare tokens). The adjusted score subtracts the
+MI expected by chance: each cell count of the token-by-label table drawn from the hypergeometric
+distribution its margins fix (Vinh, Epps and Bailey's expected mutual information).
 """
 
 from __future__ import annotations
@@ -52,6 +54,34 @@ def mutual_information(
     return terms.sum(axis=1), n_t
 
 
+def _log_factorials(n: int) -> np.ndarray:
+    """log(k!) for k = 0..n."""
+    return np.concatenate([[0.0], np.cumsum(np.log(np.arange(1, n + 1, dtype=np.float64)))])
+
+
+def expected_mutual_information(counts: np.ndarray) -> np.ndarray:
+    """Per token (row), the expected MI (bits) of its present/absent-by-label table under
+    independence with the same margins; counts must be whole numbers."""
+    n_t = np.rint(counts.sum(axis=1)).astype(np.int64)
+    n_c = np.rint(counts.sum(axis=0)).astype(np.int64)
+    n = int(n_c.sum())
+    out = np.zeros(counts.shape[0])
+    if n == 0:
+        return out
+    lf = _log_factorials(n)
+    for i, a in enumerate(n_t):
+        for b in n_c:
+            lo, hi = max(0, a + b - n), min(a, b)
+            k = np.arange(lo, hi + 1)
+            log_p = lf[b] - lf[k] - lf[b - k] + lf[n - b] - lf[a - k] - lf[n - b - a + k]
+            p = np.exp(log_p - (lf[n] - lf[a] - lf[n - a]))
+            kf = k.astype(np.float64)
+            present = _partial_mi(kf, np.full_like(kf, a), np.full_like(kf, b), n)
+            absent = _partial_mi(b - kf, np.full_like(kf, n - a), np.full_like(kf, b), n)
+            out[i] += float(np.sum(p * (present + absent)))
+    return out
+
+
 class MutualInformationVocabularyCombiner:
     """Weighted (token, label) counts; outputs tokens by MI descending, then token descending."""
 
@@ -62,12 +92,14 @@ class MutualInformationVocabularyCombiner:
         has_weights: bool,
         filter_tokens: bool,
         min_diff_from_avg: float,
+        adjusted: bool = False,
     ) -> None:
         self.top_k = top_k
         self.frequency_threshold = frequency_threshold
         self.has_weights = has_weights
         self.filter_tokens = filter_tokens
         self.min_diff_from_avg = min_diff_from_avg
+        self.adjusted = adjusted
 
     def create_accumulator(self) -> pa.Table | None:
         return None
@@ -104,6 +136,8 @@ class MutualInformationVocabularyCombiner:
         counts = np.zeros((len(tokens), labels.size))
         np.add.at(counts, (rows, cols), acc.column("count").to_numpy())
         mi, totals = mutual_information(counts, self.min_diff_from_avg)
+        if self.adjusted:
+            mi = mi - expected_mutual_information(counts)
         return tokens, mi, totals
 
     def extract_output(self, acc: pa.Table | None) -> list[np.ndarray]:
