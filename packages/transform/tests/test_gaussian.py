@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 from headwater.transform.gaussianization import LMomentsCombiner
 
 LOC, SCALE, HL, HR = 5.0, 2.0, 0.1, 0.3
+LOC2, SCALE2, HL2, HR2 = -3.0, 0.5, 0.25, 0.0
 N = 40_000
 
 
@@ -37,17 +38,25 @@ def result(tmp_path_factory):
     rng = np.random.default_rng(7)
     z = rng.normal(size=N)
     x = LOC + SCALE * _tukey_hh(z, HL, HR)
+    y = LOC2 + SCALE2 * _tukey_hh(rng.normal(size=N), HL2, HR2)
     batches = pa.table(
-        {"x": x.astype(np.float32), "u": rng.uniform(-1, 1, N).astype(np.float32)}
+        {
+            "x": x.astype(np.float32),
+            "y": y.astype(np.float32),
+            "u": rng.uniform(-1, 1, N).astype(np.float32),
+        }
     ).to_batches(max_chunksize=10_000)
     spec = {
         "x": tf.io.FixedLenFeature([], tf.float32),
+        "y": tf.io.FixedLenFeature([], tf.float32),
         "u": tf.io.FixedLenFeature([], tf.float32),
     }
 
     def fn(inputs):
         ones = tf.ones_like(inputs["x"])
         hl, hr = tft.tukey_h_params(inputs["x"])
+        xy = tf.stack([inputs["x"], inputs["y"]], axis=1)
+        hl2, hr2 = tft.tukey_h_params(xy, reduce_instance_dims=False)
         return {
             "g": tft.scale_to_gaussian(inputs["x"]),
             "gu": tft.scale_to_gaussian(inputs["u"]),
@@ -55,6 +64,9 @@ def result(tmp_path_factory):
             "scale": ones * tft.tukey_scale(inputs["x"]),
             "hl": ones * hl,
             "hr": ones * hr,
+            "ge": tft.scale_to_gaussian(xy, elementwise=True),
+            "ye_hl": ones[:, None] * hl2,
+            "ye_hr": ones[:, None] * hr2,
         }
 
     out, _ = tft.analyze_and_transform_dataset(
@@ -101,6 +113,25 @@ def test_light_tails_are_only_shifted_and_scaled(result):
     l2 = 2 * np.mean(np.arange(s.size) / (s.size - 1) * s) - s.mean()
     np.testing.assert_allclose(1.0 / slope, l2 * np.sqrt(np.pi), rtol=1e-4)
     np.testing.assert_allclose(l2, 1 / 3, rtol=0.02)
+
+
+def test_elementwise_fits_each_column(result):
+    table, out = result
+    ge = np.stack(out.column("ge").to_numpy(zero_copy_only=False))
+    np.testing.assert_array_equal(ge[:, 0], out.column("g").to_numpy())  # same fit as reduced
+    hl = out.column("ye_hl").to_pylist()[0]
+    hr = out.column("ye_hr").to_pylist()[0]
+    np.testing.assert_allclose(
+        [hl[0], hr[0]], out.column("hl").to_pylist()[:1] + out.column("hr").to_pylist()[:1]
+    )
+    np.testing.assert_allclose([hl[1], hr[1]], [HL2, HR2], atol=0.03)
+    y = table.column("y").to_numpy().astype(np.float64)
+    g1 = ge[:, 1].astype(np.float64)
+    # y's fit maps y monotonically onto approximately N(0, 1); its left tail was heavy.
+    assert np.all(np.diff(g1[np.argsort(y)]) >= 0)
+    assert abs(g1.mean()) < 0.02
+    assert abs(g1.std() - 1.0) < 0.02
+    assert abs(np.mean(((g1 - g1.mean()) / g1.std()) ** 4) - 3.0) < 0.1
 
 
 @settings(max_examples=25, deadline=None)

@@ -149,18 +149,19 @@ def _tukey_parameters(
     """Location, scale, hl and hr of x as a Tukey HH variable, from its L-moments."""
     import tensorflow as tf
 
-    if not reduce_instance_dims:
-        raise AnalyzerError("Tukey HH parameters with reduce_instance_dims=False are not supported")
-    v = _values(x, "tukey")
+    v, shape = _input(x, reduce_instance_dims, "Tukey HH parameters")
     if not (v.dtype.is_floating or v.dtype.is_integer):
         raise AnalyzerError(f"Tukey HH parameters need a numeric tensor, got {v.dtype.name}")
     if output_dtype is None:
         output_dtype = tf.float64 if v.dtype == tf.float64 else tf.float32
+    width = 1
+    for d in shape:
+        width *= d
     return _tracing.add_analyzer(
         "tukey_hh",
-        [tf.reshape(tf.cast(v, tf.float64), [-1])],
-        {"output_dtype": output_dtype.name},
-        [(output_dtype, [])] * 4,
+        [tf.reshape(tf.cast(v, tf.float64), [-1, width] if shape else [-1])],
+        {"output_dtype": output_dtype.name, "shape": shape},
+        [(output_dtype, shape)] * 4,
         name or "tukey_parameters",
     )
 

@@ -350,7 +350,7 @@ def make_combiner(kind: str, config: dict[str, Any]) -> Combiner:
             config.get("use_adjusted_mutual_info", False),
         )
     if kind == "tukey_hh":
-        return LMomentsCombiner(config["output_dtype"])
+        return LMomentsCombiner(config["output_dtype"], config.get("shape"))
     if kind == "covariance":
         return CovarianceCombiner(config["dim"], config["output_dtype"])
     raise ValueError(f"unknown analyzer kind {kind!r}")

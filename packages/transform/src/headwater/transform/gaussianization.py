@@ -91,25 +91,45 @@ def sample_l_moments(x: np.ndarray) -> np.ndarray:
     return lm
 
 
-class LMomentsCombiner:
-    """Weighted sums of per-batch L-moments; outputs TFT's (location, scale, hl, hr)."""
+def _tukey_from_l_moments(sums: np.ndarray, counts: np.ndarray) -> tuple[float, ...]:
+    """(loc, scale, hl, hr) from summed weighted L-moments and their weights."""
+    if counts[0] == 0:  # no data: leave values unchanged
+        return 0.0, 1.0, 0.0, 0.0
+    lm = np.where(counts > 0, sums / np.where(counts > 0, counts, 1.0), 0.0)
+    if counts[1] == 0 or lm[1] <= 0:  # constant: only shift
+        return float(lm[0]), 1.0, 0.0, 0.0
+    tau3 = lm[2] / lm[1] if counts[2] > 0 else 0.0
+    tau4 = lm[3] / lm[1] if counts[3] > 0 else 0.0
+    hl, hr = solve_tukey_h(tau3, tau4)
+    ref = tukey_hh_l_moments(hl, hr)
+    scale = lm[1] / ref[1]
+    return float(lm[0] - scale * ref[0]), float(scale), hl, hr
 
-    def __init__(self, output_dtype: str) -> None:
+
+class LMomentsCombiner:
+    """Weighted sums of per-batch L-moments; outputs TFT's (location, scale, hl, hr), each of
+    the instance `shape` when given (one fit per element, for elementwise=True)."""
+
+    def __init__(self, output_dtype: str, shape: list[int] | None = None) -> None:
         self.output_dtype = np.dtype(output_dtype)
+        self.shape = tuple(shape) if shape else ()
+        self.width = int(np.prod(self.shape)) if self.shape else 1
 
     def create_accumulator(self) -> tuple[np.ndarray, np.ndarray]:
-        return np.zeros(4), np.zeros(4)  # sum of C(n, r) * l_r, sum of C(n, r)
+        # per element: sum of C(n, r) * l_r and sum of C(n, r), r = 1..4
+        return np.zeros((self.width, 4)), np.zeros((self.width, 4))
 
     def add_input(self, acc: Any, inputs: list[np.ndarray]) -> Any:
-        x = np.asarray(inputs[0], np.float64).ravel()
-        x = x[~np.isnan(x)]
-        n = x.size
-        if n == 0:
-            return acc
-        weights = np.asarray([float(comb(n, r)) for r in range(1, 5)])  # 0 where r > n
-        lm = sample_l_moments(x)
-        sums, counts = acc
-        return sums + weights * lm, counts + weights
+        x = np.asarray(inputs[0], np.float64).reshape(-1, self.width)
+        sums, counts = acc[0].copy(), acc[1].copy()
+        for j in range(self.width):
+            col = x[:, j]
+            col = col[~np.isnan(col)]
+            if col.size:
+                weights = np.asarray([float(comb(col.size, r)) for r in range(1, 5)])
+                sums[j] += weights * sample_l_moments(col)
+                counts[j] += weights  # C(n, r) is 0 where r > n
+        return sums, counts
 
     def merge_accumulators(self, accs: list[Any]) -> Any:
         sums, counts = self.create_accumulator()
@@ -119,19 +139,10 @@ class LMomentsCombiner:
 
     def extract_output(self, acc: Any) -> list[np.ndarray]:
         sums, counts = acc
-        out = self.output_dtype
-        if counts[0] == 0:  # no data: leave values unchanged
-            return [np.asarray(v, out) for v in (0.0, 1.0, 0.0, 0.0)]
-        lm = np.where(counts > 0, sums / np.where(counts > 0, counts, 1.0), 0.0)
-        if counts[1] == 0 or lm[1] <= 0:  # constant: only shift
-            return [np.asarray(v, out) for v in (lm[0], 1.0, 0.0, 0.0)]
-        tau3 = lm[2] / lm[1] if counts[2] > 0 else 0.0
-        tau4 = lm[3] / lm[1] if counts[3] > 0 else 0.0
-        hl, hr = solve_tukey_h(tau3, tau4)
-        ref = tukey_hh_l_moments(hl, hr)
-        scale = lm[1] / ref[1]
-        loc = lm[0] - scale * ref[0]
-        return [np.asarray(v, out) for v in (loc, scale, hl, hr)]
+        params = np.asarray(
+            [_tukey_from_l_moments(s, c) for s, c in zip(sums, counts, strict=True)]
+        )
+        return [params[:, i].reshape(self.shape).astype(self.output_dtype) for i in range(4)]
 
 
 def _lambert_w(a: Any) -> Any:

@@ -76,9 +76,11 @@ def scale_to_gaussian(
     from headwater.transform.gaussianization import inverse_tukey_hh
 
     if elementwise:
-        raise AnalyzerError("scale_to_gaussian(elementwise=True) is not supported yet")
+        _dense_only(x, "scale_to_gaussian")
     xf = _float(x, output_dtype)
-    loc, scale, hl, hr = analyzers._tukey_parameters(xf, name=name or "scale_to_gaussian")
+    loc, scale, hl, hr = analyzers._tukey_parameters(
+        xf, reduce_instance_dims=not elementwise, name=name or "scale_to_gaussian"
+    )
 
     def gaussianize(v: Any) -> Any:
         u = (v - _cast_like(loc, v)) / _cast_like(scale, v)
