@@ -321,40 +321,41 @@ class FalseNegativeRate(_AtThresholds):
         return np.asarray(safe_div(fn, fn + tp))
 
 
-class TruePositives(_AtThresholds):
+class _MatrixCell(_AtThresholds):
+    """One cell of the weighted confusion matrix (TP, FP, TN, FN) at each threshold."""
+
+    cell = 0
+
+    def rate(self, sums: np.ndarray) -> np.ndarray:
+        return self.matrix(sums)[self.cell]
+
+
+class TruePositives(_MatrixCell):
     """Weighted true positives at each threshold."""
 
     default_name = "true_positives"
-
-    def rate(self, sums: np.ndarray) -> np.ndarray:
-        return self.matrix(sums)[0]
+    cell = 0
 
 
-class FalsePositives(_AtThresholds):
+class FalsePositives(_MatrixCell):
     """Weighted false positives at each threshold."""
 
     default_name = "false_positives"
-
-    def rate(self, sums: np.ndarray) -> np.ndarray:
-        return self.matrix(sums)[1]
+    cell = 1
 
 
-class TrueNegatives(_AtThresholds):
+class TrueNegatives(_MatrixCell):
     """Weighted true negatives at each threshold."""
 
     default_name = "true_negatives"
-
-    def rate(self, sums: np.ndarray) -> np.ndarray:
-        return self.matrix(sums)[2]
+    cell = 2
 
 
-class FalseNegatives(_AtThresholds):
+class FalseNegatives(_MatrixCell):
     """Weighted false negatives at each threshold."""
 
     default_name = "false_negatives"
-
-    def rate(self, sums: np.ndarray) -> np.ndarray:
-        return self.matrix(sums)[3]
+    cell = 3
 
 
 class ConfusionMatrixAtThresholds(_AtThresholds):
