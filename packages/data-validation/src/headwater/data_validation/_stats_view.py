@@ -64,7 +64,7 @@ class FeatureView:
     def __init__(self, stats: statistics_pb2.FeatureNameStatistics, num_examples: float) -> None:
         self.stats = stats
         self.num_examples = num_examples
-        self.common = _common_of(stats)
+        self.common = common_stats_of(stats)
         """The common statistics, wherever the type keeps them."""
         self._counts: dict[str, float] | None = None
 
@@ -187,7 +187,8 @@ class FeatureView:
         return unique is not None and len(self.string_counts()) >= unique
 
 
-def _common_of(stats: statistics_pb2.FeatureNameStatistics) -> statistics_pb2.CommonStatistics:
+def common_stats_of(stats: statistics_pb2.FeatureNameStatistics) -> statistics_pb2.CommonStatistics:
+    """The common statistics of a feature, whichever kind of statistics it holds."""
     which = stats.WhichOneof("stats")
     if which == "num_stats":
         return stats.num_stats.common_stats

@@ -18,6 +18,8 @@ from pathlib import Path
 
 from tensorflow_metadata.proto.v0 import statistics_pb2
 
+from headwater.data_validation._stats_view import common_stats_of
+
 __all__ = ["StatisticsView", "visualize_statistics"]
 
 FNS = statistics_pb2.FeatureNameStatistics
@@ -64,19 +66,6 @@ def _feature_name(feature: statistics_pb2.FeatureNameStatistics) -> str:
     return ".".join(feature.path.step) if feature.path.step else feature.name
 
 
-def _common(feature: statistics_pb2.FeatureNameStatistics) -> statistics_pb2.CommonStatistics:
-    kind = feature.WhichOneof("stats")
-    if kind == "num_stats":
-        return feature.num_stats.common_stats
-    if kind == "string_stats":
-        return feature.string_stats.common_stats
-    if kind == "bytes_stats":
-        return feature.bytes_stats.common_stats
-    if kind == "struct_stats":
-        return feature.struct_stats.common_stats
-    return statistics_pb2.CommonStatistics()
-
-
 @dataclass(frozen=True)
 class _Summary:
     """What one row shows for one feature of one dataset."""
@@ -91,7 +80,7 @@ class _Summary:
 
 
 def _summary(feature: statistics_pb2.FeatureNameStatistics, num_examples: int) -> _Summary:
-    common = _common(feature)
+    common = common_stats_of(feature)
     total = common.num_non_missing + common.num_missing
     missing = 100.0 * common.num_missing / total if total else 0.0
     numbers: dict[str, float] = {}

@@ -140,13 +140,20 @@ class AnalyzeDataset(_DatasetTransform):
                 _FetchAnalyzerInputs(traced, level), previous
             )
             outputs = fetched | f"Reduce[{level}]" >> beam.CombineGlobally(PhaseCombiner(nodes))
-            new = outputs | f"WriteResults[{level}]" >> beam.Map(
-                _finalize, nodes, os.path.join(work, "vocabularies")
-            )
-            results = new | f"MergeResults[{level}]" >> beam.Map(_merge_results, previous)
+            results = _publish_level(outputs, nodes, work, previous, level)
         return results | "SaveTransformFn" >> beam.Map(
             _save, traced, output_dir, raw_schema_of(raw_metadata)
         )
+
+
+def _publish_level(
+    outputs: beam.PCollection, nodes: list[Any], work: str, previous: Any, level: int
+) -> beam.PCollection:
+    """A level's analyzer results (vocabulary files written) merged into the earlier levels'."""
+    new = outputs | f"WriteResults[{level}]" >> beam.Map(
+        _finalize, nodes, os.path.join(work, "vocabularies")
+    )
+    return new | f"MergeResults[{level}]" >> beam.Map(_merge_results, previous)
 
 
 class _AccumulateOnly(beam.CombineFn):
@@ -252,10 +259,7 @@ class AnalyzeDatasetsWithCache(beam.PTransform):
                     _FetchAnalyzerInputs(traced, level), previous
                 )
                 outputs = fetched | f"Reduce[{level}]" >> beam.CombineGlobally(PhaseCombiner(nodes))
-            new = outputs | f"WriteResults[{level}]" >> beam.Map(
-                _finalize, nodes, os.path.join(work, "vocabularies")
-            )
-            results = new | f"MergeResults[{level}]" >> beam.Map(_merge_results, previous)
+            results = _publish_level(outputs, nodes, work, previous, level)
         return results | "SaveTransformFn" >> beam.Map(
             _save, traced, output_dir, raw_schema_of(raw_metadata)
         )
