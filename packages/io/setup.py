@@ -7,7 +7,8 @@ setup(
         Extension(
             "headwater.io._wire",
             sources=["src/headwater/io/_wire.c"],
-            extra_compile_args=["-O3", "-std=c99", "-Wall"],
+            extra_compile_args=["-O3", "-std=c99", "-Wall", "-pthread"],
+            extra_link_args=["-pthread"],
         )
     ]
 )

@@ -1,6 +1,7 @@
 /* tf.Example and TFRecord wire codec for headwater.io, called once per batch.
  *
- * decode(): serialized tf.Examples -> per-feature columnar buffers (counts, values, offsets).
+ * decode(), decode_records(): serialized tf.Examples (spans of one buffer, or a sequence of bytes)
+ *           -> per-feature columnar buffers (counts, values, offsets), on several threads.
  * encode(): per-feature columnar buffers -> serialized tf.Examples, as a list of bytes or as
  *           TFRecord-framed bytes (length, masked CRC32C, data, masked CRC32C).
  * unframe(): TFRecord framing -> record spans, every CRC checked.
@@ -9,14 +10,19 @@
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
+#include <pthread.h>
+#include <stdarg.h>
 #include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
 #error "headwater.io._wire assumes a little-endian machine"
 #endif
 
-/* ------------------------------------------------------------------ growable buffer */
+/* ------------------------------------------------------------------ growable buffer
+ * Plain malloc (not PyMem): buffers grow inside the GIL-free decode threads. */
 
 typedef struct {
     char *p;
@@ -27,11 +33,8 @@ static int buf_reserve(Buf *b, Py_ssize_t extra) {
     if (b->len + extra <= b->cap) return 0;
     Py_ssize_t cap = b->cap ? b->cap : 1024;
     while (cap < b->len + extra) cap *= 2;
-    char *p = PyMem_Realloc(b->p, (size_t)cap);
-    if (!p) {
-        PyErr_NoMemory();
-        return -1;
-    }
+    char *p = realloc(b->p, (size_t)cap);
+    if (!p) return -1; /* no Python error set: callers may run without the GIL */
     b->p = p;
     b->cap = cap;
     return 0;
@@ -45,7 +48,7 @@ static inline int buf_put(Buf *b, const void *src, Py_ssize_t n) {
 }
 
 static void buf_free(Buf *b) {
-    PyMem_Free(b->p);
+    free(b->p);
     b->p = NULL;
     b->len = b->cap = 0;
 }
@@ -166,16 +169,25 @@ static inline int next_field(const uint8_t **pp, const uint8_t *end, Field *f) {
     return 1;
 }
 
-/* ------------------------------------------------------------------ decode */
+/* ------------------------------------------------------------------ decode
+ *
+ * The records are cut into contiguous chunks, each decoded on its own thread without the GIL
+ * into its own per-feature buffers (Feats); the chunks are then merged in record order, so the
+ * result and the first error reported are those of a sequential decode.
+ */
 
 enum { K_NONE = 0, K_BYTES = 1, K_FLOAT = 2, K_INT64 = 3 };
 
+static const char *KIND_NAME[] = {"no value list", "bytes_list", "float_list", "int64_list"};
+
 typedef struct {
-    PyObject *name; /* bytes, owned */
+    char *name; /* owned copy of the key */
+    Py_ssize_t name_len;
     int kind;
-    int64_t *counts;
-    Buf values;  /* float32 / int64 values, or the bytes' data */
-    Buf offsets; /* int64 end offsets of bytes values (a leading 0 is added on output) */
+    Py_ssize_t kind_record; /* first record (in the chunk) that fixed `kind` */
+    int64_t *counts;        /* per record of the chunk; -1 = missing */
+    Buf values;             /* float32 / int64 values, or the bytes' data */
+    Buf offsets;            /* int64 end offsets of bytes values within `values` */
     Py_ssize_t last_record, mark_values, mark_offsets;
 } Feat;
 
@@ -187,57 +199,68 @@ typedef struct {
     Py_ssize_t hint_cap;
 } Feats;
 
+enum { CHUNK_OK = 0, CHUNK_WIRE_ERROR = 1, CHUNK_NO_MEMORY = 2 };
+
+typedef struct {
+    const uint8_t *const *ptrs; /* every record of the call */
+    const int64_t *lens;
+    Py_ssize_t lo, hi; /* this chunk's records */
+    Feats fs;
+    int failed;
+    Py_ssize_t error_record; /* index in the call */
+    char message[256];
+} Chunk;
+
 static void feats_free(Feats *fs) {
     for (Py_ssize_t i = 0; i < fs->n; i++) {
-        Py_XDECREF(fs->f[i].name);
-        PyMem_Free(fs->f[i].counts);
+        free(fs->f[i].name);
+        free(fs->f[i].counts);
         buf_free(&fs->f[i].values);
         buf_free(&fs->f[i].offsets);
     }
-    PyMem_Free(fs->f);
-    PyMem_Free(fs->hint);
+    free(fs->f);
+    free(fs->hint);
+    memset(fs, 0, sizeof(*fs));
 }
 
+/* Index of a new feature named key, or -2 when out of memory. */
 static Py_ssize_t feats_add(Feats *fs, const char *key, Py_ssize_t klen) {
     if (fs->n == fs->cap) {
         Py_ssize_t cap = fs->cap ? fs->cap * 2 : 16;
-        Feat *f = PyMem_Realloc(fs->f, sizeof(Feat) * (size_t)cap);
-        if (!f) {
-            PyErr_NoMemory();
-            return -2;
-        }
+        Feat *f = realloc(fs->f, sizeof(Feat) * (size_t)cap);
+        if (!f) return -2;
         fs->f = f;
         fs->cap = cap;
     }
     Feat *ft = &fs->f[fs->n];
     memset(ft, 0, sizeof(Feat));
     ft->last_record = -1;
-    ft->name = PyBytes_FromStringAndSize(key, klen);
-    ft->counts = PyMem_Malloc(sizeof(int64_t) * (size_t)(fs->num_records ? fs->num_records : 1));
+    ft->kind_record = -1;
+    ft->name_len = klen;
+    ft->name = malloc((size_t)klen + 1);
+    ft->counts = malloc(sizeof(int64_t) * (size_t)(fs->num_records ? fs->num_records : 1));
     if (!ft->name || !ft->counts) {
-        Py_XDECREF(ft->name);
-        PyMem_Free(ft->counts);
-        if (!PyErr_Occurred()) PyErr_NoMemory();
+        free(ft->name);
+        free(ft->counts);
         return -2;
     }
+    if (klen) memcpy(ft->name, key, (size_t)klen);
+    ft->name[klen] = 0;
     for (Py_ssize_t i = 0; i < fs->num_records; i++) ft->counts[i] = -1;
     return fs->n++;
 }
 
-static inline int key_is(Feat *ft, const uint8_t *key, Py_ssize_t klen) {
-    return PyBytes_GET_SIZE(ft->name) == klen && memcmp(PyBytes_AS_STRING(ft->name), key, (size_t)klen) == 0;
+static inline int key_is(const Feat *ft, const uint8_t *key, Py_ssize_t klen) {
+    return ft->name_len == klen && memcmp(ft->name, key, (size_t)klen) == 0;
 }
 
-/* Index of the feature named key, -1 if not wanted, -2 on error. */
+/* Index of the feature named key, -1 if not wanted, -2 when out of memory. */
 static Py_ssize_t feats_find(Feats *fs, Py_ssize_t position, const uint8_t *key, Py_ssize_t klen) {
     if (position >= fs->hint_cap) {
         Py_ssize_t cap = fs->hint_cap ? fs->hint_cap * 2 : 64;
         while (cap <= position) cap *= 2;
-        Py_ssize_t *h = PyMem_Realloc(fs->hint, sizeof(Py_ssize_t) * (size_t)cap);
-        if (!h) {
-            PyErr_NoMemory();
-            return -2;
-        }
+        Py_ssize_t *h = realloc(fs->hint, sizeof(Py_ssize_t) * (size_t)cap);
+        if (!h) return -2;
         for (Py_ssize_t i = fs->hint_cap; i < cap; i++) h[i] = -1;
         fs->hint = h;
         fs->hint_cap = cap;
@@ -256,18 +279,7 @@ static Py_ssize_t feats_find(Feats *fs, Py_ssize_t position, const uint8_t *key,
     return i;
 }
 
-static PyObject *WireError;
-
-static PyObject *wire_error(const char *message, Py_ssize_t record) {
-    PyObject *args = Py_BuildValue("(sn)", message, record);
-    if (args) {
-        PyErr_SetObject(WireError, args);
-        Py_DECREF(args);
-    }
-    return NULL;
-}
-
-/* Append the values of one value list; returns the count, or -1 (malformed). */
+/* Append the values of one value list; returns the count, -1 (malformed) or -2 (no memory). */
 static Py_ssize_t read_list(Feat *ft, int kind, const uint8_t *p, const uint8_t *end) {
     Field f;
     int r;
@@ -309,43 +321,21 @@ static Py_ssize_t read_list(Feat *ft, int kind, const uint8_t *p, const uint8_t 
     return r < 0 ? -1 : count;
 }
 
-static const char *KIND_NAME[] = {"no value list", "bytes_list", "float_list", "int64_list"};
+static void chunk_fail(Chunk *c, Py_ssize_t record, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(c->message, sizeof(c->message), fmt, ap);
+    va_end(ap);
+    c->failed = CHUNK_WIRE_ERROR;
+    c->error_record = record;
+}
 
-static PyObject *decode(PyObject *self, PyObject *args) {
-    Py_buffer data, starts, ends;
-    PyObject *names;
-    if (!PyArg_ParseTuple(args, "y*y*y*O", &data, &starts, &ends, &names)) return NULL;
-    PyObject *result = NULL;
-    Feats fs;
-    memset(&fs, 0, sizeof(fs));
-    const uint8_t *base = data.buf;
-    const int64_t *st = starts.buf, *en = ends.buf;
-    Py_ssize_t n = starts.len / 8;
-    fs.num_records = n;
-    fs.discover = names == Py_None;
-    if (!fs.discover) {
-        Py_ssize_t m = PySequence_Size(names);
-        if (m < 0) goto done;
-        for (Py_ssize_t i = 0; i < m; i++) {
-            PyObject *item = PySequence_GetItem(names, i);
-            if (!item) goto done;
-            if (!PyBytes_Check(item)) {
-                Py_DECREF(item);
-                PyErr_SetString(PyExc_TypeError, "names must be bytes");
-                goto done;
-            }
-            Py_ssize_t k = feats_add(&fs, PyBytes_AS_STRING(item), PyBytes_GET_SIZE(item));
-            Py_DECREF(item);
-            if (k < 0) goto done;
-        }
-    }
-    char message[256];
-    for (Py_ssize_t r = 0; r < n; r++) {
-        if (st[r] < 0 || en[r] < st[r] || en[r] > data.len) {
-            wire_error("record span out of range", r);
-            goto done;
-        }
-        const uint8_t *p = base + st[r], *end = base + en[r];
+/* Decode records [lo, hi) into c->fs; stops at the first bad record. Runs without the GIL. */
+static void decode_chunk(Chunk *c) {
+    Feats *fs = &c->fs;
+    for (Py_ssize_t r = c->lo; r < c->hi; r++) {
+        Py_ssize_t local = r - c->lo;
+        const uint8_t *p = c->ptrs[r], *end = c->ptrs[r] + c->lens[r];
         Field ex, fe, en_f, vf;
         int rc;
         Py_ssize_t position = 0;
@@ -369,12 +359,9 @@ static PyObject *decode(PyObject *self, PyObject *args) {
                         vend = en_f.end;
                     }
                 }
-                if (rc3 < 0) {
-                    wire_error("malformed feature map entry", r);
-                    goto done;
-                }
-                Py_ssize_t fi = feats_find(&fs, position++, key, klen);
-                if (fi == -2) goto done;
+                if (rc3 < 0) return chunk_fail(c, r, "malformed feature map entry");
+                Py_ssize_t fi = feats_find(fs, position++, key, klen);
+                if (fi == -2) goto no_memory;
                 if (fi < 0) continue;
                 int kind = K_NONE;
                 const uint8_t *lstart = NULL, *lend = NULL;
@@ -388,79 +375,322 @@ static PyObject *decode(PyObject *self, PyObject *args) {
                             lend = vf.end;
                         }
                     }
-                    if (rc4 < 0) {
-                        wire_error("malformed Feature message", r);
-                        goto done;
-                    }
+                    if (rc4 < 0) return chunk_fail(c, r, "malformed Feature message");
                 }
-                Feat *ft = &fs.f[fi];
-                if (ft->last_record == r) { /* repeated key: the last one wins */
+                Feat *ft = &fs->f[fi];
+                if (ft->last_record == local) { /* repeated key: the last one wins */
                     ft->values.len = ft->mark_values;
                     ft->offsets.len = ft->mark_offsets;
-                    ft->counts[r] = -1;
+                    ft->counts[local] = -1;
                 }
-                ft->last_record = r;
+                ft->last_record = local;
                 ft->mark_values = ft->values.len;
                 ft->mark_offsets = ft->offsets.len;
                 if (kind == K_NONE) continue;
                 if (ft->kind == K_NONE) {
                     ft->kind = kind;
+                    ft->kind_record = local;
                 } else if (ft->kind != kind) {
-                    PyOS_snprintf(message, sizeof(message),
-                                  "feature %.100s is a %s here but a %s in earlier records",
-                                  PyBytes_AS_STRING(ft->name), KIND_NAME[kind], KIND_NAME[ft->kind]);
-                    wire_error(message, r);
-                    goto done;
+                    return chunk_fail(c, r, "feature %.100s is a %s here but a %s in earlier records",
+                                      ft->name, KIND_NAME[kind], KIND_NAME[ft->kind]);
                 }
                 Py_ssize_t count = read_list(ft, kind, lstart, lend);
-                if (count == -2) goto done;
-                if (count < 0) {
-                    PyOS_snprintf(message, sizeof(message), "malformed %s of feature %.100s",
-                                  KIND_NAME[kind], PyBytes_AS_STRING(ft->name));
-                    wire_error(message, r);
+                if (count == -2) goto no_memory;
+                if (count < 0)
+                    return chunk_fail(c, r, "malformed %s of feature %.100s", KIND_NAME[kind], ft->name);
+                ft->counts[local] = count;
+            }
+            if (rc2 < 0) return chunk_fail(c, r, "malformed Features message");
+        }
+        if (rc < 0) return chunk_fail(c, r, "malformed Example message");
+    }
+    return;
+no_memory:
+    c->failed = CHUNK_NO_MEMORY;
+}
+
+static void *chunk_thread(void *arg) {
+    decode_chunk((Chunk *)arg);
+    return NULL;
+}
+
+static PyObject *WireError;
+
+static PyObject *wire_error(const char *message, Py_ssize_t record) {
+    PyObject *args = Py_BuildValue("(sn)", message, record);
+    if (args) {
+        PyErr_SetObject(WireError, args);
+        Py_DECREF(args);
+    }
+    return NULL;
+}
+
+enum { MAX_THREADS = 64, MIN_RECORDS_PER_THREAD = 2048 };
+
+/* The global feature list: for each feature, its index in every chunk (-1: absent there). */
+typedef struct {
+    const Feat *first; /* the feature as first seen, for its name */
+    int kind;
+    Py_ssize_t *in_chunk;
+} Merged;
+
+/* Build the result list from decoded chunks, raising the sequentially-first error if any. */
+static PyObject *merge_chunks(Chunk *chunks, int t, Py_ssize_t n) {
+    PyObject *result = NULL;
+    Py_ssize_t m = 0, cap = 0;
+    Merged *g = NULL;
+    for (int c = 0; c < t; c++)
+        if (chunks[c].failed == CHUNK_NO_MEMORY) return PyErr_NoMemory();
+    for (int c = 0; c < t; c++) {
+        Feats *fs = &chunks[c].fs;
+        for (Py_ssize_t i = 0; i < fs->n; i++) {
+            Py_ssize_t k = 0;
+            if (i < m && key_is(g[i].first, (const uint8_t *)fs->f[i].name, fs->f[i].name_len)) {
+                k = i; /* the common case: the same features in the same order */
+            } else {
+                for (k = 0; k < m; k++)
+                    if (key_is(g[k].first, (const uint8_t *)fs->f[i].name, fs->f[i].name_len)) break;
+            }
+            if (k == m) {
+                if (m == cap) {
+                    cap = cap ? cap * 2 : 16;
+                    Merged *grown = PyMem_Realloc(g, sizeof(Merged) * (size_t)cap);
+                    if (!grown) {
+                        PyErr_NoMemory();
+                        goto done;
+                    }
+                    g = grown;
+                }
+                g[m].first = &fs->f[i];
+                g[m].kind = K_NONE;
+                g[m].in_chunk = PyMem_Malloc(sizeof(Py_ssize_t) * (size_t)t);
+                if (!g[m].in_chunk) {
+                    PyErr_NoMemory();
                     goto done;
                 }
-                ft->counts[r] = count;
+                for (int j = 0; j < t; j++) g[m].in_chunk[j] = -1;
+                m++;
             }
-            if (rc2 < 0) {
-                wire_error("malformed Features message", r);
-                goto done;
-            }
-        }
-        if (rc < 0) {
-            wire_error("malformed Example message", r);
-            goto done;
+            g[k].in_chunk[c] = i;
         }
     }
-    result = PyList_New(fs.n);
-    if (!result) goto done;
-    for (Py_ssize_t i = 0; i < fs.n; i++) {
-        Feat *ft = &fs.f[i];
-        PyObject *offsets;
-        if (ft->kind == K_BYTES) {
-            offsets = PyBytes_FromStringAndSize(NULL, ft->offsets.len + 8);
-            if (offsets) {
-                memset(PyBytes_AS_STRING(offsets), 0, 8);
-                if (ft->offsets.len) memcpy(PyBytes_AS_STRING(offsets) + 8, ft->offsets.p, (size_t)ft->offsets.len);
+    /* Kinds, chunk by chunk: the first error in record order wins. */
+    for (int c = 0; c < t; c++) {
+        Chunk *ch = &chunks[c];
+        Py_ssize_t error_record = ch->failed ? ch->error_record : PY_SSIZE_T_MAX;
+        char message[256];
+        if (ch->failed) memcpy(message, ch->message, sizeof(message));
+        for (Py_ssize_t k = 0; k < m; k++) {
+            Py_ssize_t i = g[k].in_chunk[c];
+            if (i < 0) continue;
+            const Feat *ft = &ch->fs.f[i];
+            if (ft->kind == K_NONE || g[k].kind == K_NONE || ft->kind == g[k].kind) continue;
+            Py_ssize_t record = ch->lo + ft->kind_record;
+            if (record < error_record) {
+                error_record = record;
+                PyOS_snprintf(message, sizeof(message),
+                              "feature %.100s is a %s here but a %s in earlier records", ft->name,
+                              KIND_NAME[ft->kind], KIND_NAME[g[k].kind]);
             }
-        } else {
-            offsets = Py_None;
-            Py_INCREF(offsets);
         }
-        PyObject *item = Py_BuildValue(
-            "(Oiy#y#N)", ft->name, ft->kind, (const char *)ft->counts, (Py_ssize_t)(8 * n),
-            ft->values.p ? ft->values.p : "", ft->values.len, offsets);
+        if (error_record != PY_SSIZE_T_MAX) {
+            wire_error(message, error_record);
+            goto done;
+        }
+        for (Py_ssize_t k = 0; k < m; k++) {
+            Py_ssize_t i = g[k].in_chunk[c];
+            if (i >= 0 && g[k].kind == K_NONE) g[k].kind = ch->fs.f[i].kind;
+        }
+    }
+    result = PyList_New(m);
+    if (!result) goto done;
+    for (Py_ssize_t k = 0; k < m; k++) {
+        Py_ssize_t values_len = 0, offsets_len = 0;
+        for (int c = 0; c < t; c++) {
+            Py_ssize_t i = g[k].in_chunk[c];
+            if (i < 0) continue;
+            values_len += chunks[c].fs.f[i].values.len;
+            offsets_len += chunks[c].fs.f[i].offsets.len;
+        }
+        PyObject *name = PyBytes_FromStringAndSize(g[k].first->name, g[k].first->name_len);
+        PyObject *counts = PyBytes_FromStringAndSize(NULL, 8 * n);
+        PyObject *values = PyBytes_FromStringAndSize(NULL, values_len);
+        PyObject *offsets = Py_None;
+        Py_INCREF(offsets);
+        if (g[k].kind == K_BYTES) {
+            Py_DECREF(offsets);
+            offsets = PyBytes_FromStringAndSize(NULL, offsets_len + 8);
+        }
+        if (!name || !counts || !values || !offsets) {
+            Py_XDECREF(name);
+            Py_XDECREF(counts);
+            Py_XDECREF(values);
+            Py_XDECREF(offsets);
+            Py_CLEAR(result);
+            goto done;
+        }
+        int64_t *cnt = (int64_t *)PyBytes_AS_STRING(counts);
+        char *val = PyBytes_AS_STRING(values);
+        int64_t *off = offsets == Py_None ? NULL : (int64_t *)PyBytes_AS_STRING(offsets);
+        if (off) *off++ = 0;
+        int64_t base = 0;
+        for (int c = 0; c < t; c++) {
+            Chunk *ch = &chunks[c];
+            Py_ssize_t i = g[k].in_chunk[c], size = ch->hi - ch->lo;
+            if (i < 0) {
+                for (Py_ssize_t r = 0; r < size; r++) cnt[ch->lo + r] = -1;
+                continue;
+            }
+            const Feat *ft = &ch->fs.f[i];
+            memcpy(cnt + ch->lo, ft->counts, 8 * (size_t)size);
+            if (ft->values.len) memcpy(val + base, ft->values.p, (size_t)ft->values.len);
+            if (off) {
+                const int64_t *src = (const int64_t *)ft->offsets.p;
+                Py_ssize_t count = ft->offsets.len / 8;
+                for (Py_ssize_t j = 0; j < count; j++) *off++ = src[j] + base;
+            }
+            base += ft->values.len;
+        }
+        PyObject *item = Py_BuildValue("(NiNNN)", name, g[k].kind, counts, values, offsets);
         if (!item) {
             Py_CLEAR(result);
             goto done;
         }
-        PyList_SET_ITEM(result, i, item);
+        PyList_SET_ITEM(result, k, item);
     }
 done:
-    feats_free(&fs);
+    for (Py_ssize_t k = 0; k < m; k++) PyMem_Free(g[k].in_chunk);
+    PyMem_Free(g);
+    return result;
+}
+
+/* Decode the n records ptrs[i][:lens[i]] on up to `threads` threads. */
+static PyObject *decode_spans(const uint8_t *const *ptrs, const int64_t *lens, Py_ssize_t n,
+                              PyObject *names, Py_ssize_t threads) {
+    if (threads < 1) threads = 1;
+    if (threads > MAX_THREADS) threads = MAX_THREADS;
+    Py_ssize_t most = n / MIN_RECORDS_PER_THREAD;
+    int t = (int)(threads < most ? threads : most);
+    if (t < 1) t = 1;
+    Chunk *chunks = PyMem_Calloc((size_t)t, sizeof(Chunk));
+    if (!chunks) return PyErr_NoMemory();
+    PyObject *result = NULL;
+    Py_ssize_t m = 0;
+    if (names != Py_None) {
+        m = PySequence_Size(names);
+        if (m < 0) goto done;
+    }
+    for (int c = 0; c < t; c++) {
+        Chunk *ch = &chunks[c];
+        ch->ptrs = ptrs;
+        ch->lens = lens;
+        ch->lo = n * c / t;
+        ch->hi = n * (c + 1) / t;
+        ch->fs.num_records = ch->hi - ch->lo;
+        ch->fs.discover = names == Py_None;
+        for (Py_ssize_t i = 0; i < m; i++) {
+            PyObject *item = PySequence_GetItem(names, i);
+            if (!item) goto done;
+            if (!PyBytes_Check(item)) {
+                Py_DECREF(item);
+                PyErr_SetString(PyExc_TypeError, "names must be bytes");
+                goto done;
+            }
+            Py_ssize_t k = feats_add(&ch->fs, PyBytes_AS_STRING(item), PyBytes_GET_SIZE(item));
+            Py_DECREF(item);
+            if (k < 0) {
+                PyErr_NoMemory();
+                goto done;
+            }
+        }
+    }
+    pthread_t tid[MAX_THREADS];
+    int started[MAX_THREADS] = {0};
+    Py_BEGIN_ALLOW_THREADS
+    for (int c = 1; c < t; c++) started[c] = pthread_create(&tid[c], NULL, chunk_thread, &chunks[c]) == 0;
+    decode_chunk(&chunks[0]);
+    for (int c = 1; c < t; c++) {
+        if (started[c])
+            pthread_join(tid[c], NULL);
+        else
+            decode_chunk(&chunks[c]); /* no thread to spare: decode it here */
+    }
+    Py_END_ALLOW_THREADS
+    result = merge_chunks(chunks, t, n);
+done:
+    for (int c = 0; c < t; c++) feats_free(&chunks[c].fs);
+    PyMem_Free(chunks);
+    return result;
+}
+
+/* decode(data, starts, ends, names|None, threads): records data[starts[i]:ends[i]]. */
+static PyObject *decode(PyObject *self, PyObject *args) {
+    Py_buffer data, starts, ends;
+    PyObject *names;
+    Py_ssize_t threads = 1;
+    if (!PyArg_ParseTuple(args, "y*y*y*O|n", &data, &starts, &ends, &names, &threads)) return NULL;
+    PyObject *result = NULL;
+    const uint8_t *base = data.buf;
+    const int64_t *st = starts.buf, *en = ends.buf;
+    Py_ssize_t n = starts.len / 8;
+    const uint8_t **ptrs = PyMem_Malloc(sizeof(*ptrs) * (size_t)(n ? n : 1));
+    int64_t *lens = PyMem_Malloc(sizeof(*lens) * (size_t)(n ? n : 1));
+    if (!ptrs || !lens) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    if (ends.len / 8 < n) {
+        PyErr_SetString(PyExc_ValueError, "fewer ends than starts");
+        goto done;
+    }
+    for (Py_ssize_t r = 0; r < n; r++) {
+        if (st[r] < 0 || en[r] < st[r] || en[r] > data.len) {
+            wire_error("record span out of range", r);
+            goto done;
+        }
+        ptrs[r] = base + st[r];
+        lens[r] = en[r] - st[r];
+    }
+    result = decode_spans(ptrs, lens, n, names, threads);
+done:
+    PyMem_Free(ptrs);
+    PyMem_Free(lens);
     PyBuffer_Release(&data);
     PyBuffer_Release(&starts);
     PyBuffer_Release(&ends);
+    return result;
+}
+
+/* decode_records(records, names|None, threads): a sequence of bytes, one record each. */
+static PyObject *decode_records(PyObject *self, PyObject *args) {
+    PyObject *records, *names;
+    Py_ssize_t threads = 1;
+    if (!PyArg_ParseTuple(args, "OO|n", &records, &names, &threads)) return NULL;
+    /* A tuple of our own keeps every record alive while the GIL is released. */
+    PyObject *held = PySequence_Tuple(records);
+    if (!held) return NULL;
+    PyObject *result = NULL;
+    Py_ssize_t n = PyTuple_GET_SIZE(held);
+    const uint8_t **ptrs = PyMem_Malloc(sizeof(*ptrs) * (size_t)(n ? n : 1));
+    int64_t *lens = PyMem_Malloc(sizeof(*lens) * (size_t)(n ? n : 1));
+    if (!ptrs || !lens) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    for (Py_ssize_t r = 0; r < n; r++) {
+        PyObject *item = PyTuple_GET_ITEM(held, r);
+        if (!PyBytes_Check(item)) {
+            PyErr_Format(PyExc_TypeError, "record %zd is %.100s, not bytes", r, Py_TYPE(item)->tp_name);
+            goto done;
+        }
+        ptrs[r] = (const uint8_t *)PyBytes_AS_STRING(item);
+        lens[r] = PyBytes_GET_SIZE(item);
+    }
+    result = decode_spans(ptrs, lens, n, names, threads);
+done:
+    PyMem_Free(ptrs);
+    PyMem_Free(lens);
+    Py_DECREF(held);
     return result;
 }
 
@@ -566,7 +796,10 @@ static PyObject *encode(PyObject *self, PyObject *args) {
             total += 1 + varint_size(entry) + entry;
         }
         uint64_t size = 1 + varint_size(total) + total;
-        if (buf_reserve(&out, (Py_ssize_t)size + 16) < 0) goto done;
+        if (buf_reserve(&out, (Py_ssize_t)size + 16) < 0) {
+            PyErr_NoMemory();
+            goto done;
+        }
         char *start = out.p + out.len;
         char *w = start + (framed ? 12 : 0);
         *w++ = 0x0A;
@@ -664,35 +897,42 @@ static PyObject *unframe(PyObject *self, PyObject *args) {
     const uint8_t *p = data.buf;
     Py_ssize_t size = data.len, pos = 0;
     Buf starts = {0}, ends = {0};
-    PyObject *error = Py_None, *result = NULL;
-    Py_INCREF(error);
+    const char *bad = NULL;
+    int no_memory = 0;
+    PyObject *result = NULL;
+    Py_BEGIN_ALLOW_THREADS
     while (size - pos >= 12) {
         uint64_t len;
         uint32_t crc;
         memcpy(&len, p + pos, 8);
         memcpy(&crc, p + pos + 8, 4);
         if (masked_crc(p + pos, 8) != crc) {
-            Py_DECREF(error);
-            error = Py_BuildValue("(snn)", "bad record length CRC (corrupt length field)",
-                                  starts.len / 8, pos);
+            bad = "bad record length CRC (corrupt length field)";
             break;
         }
         if (size - pos < 16 || len > (uint64_t)(size - pos - 16)) break; /* needs more data */
         int64_t a = pos + 12, b = pos + 12 + (Py_ssize_t)len;
         memcpy(&crc, p + b, 4);
         if (masked_crc(p + a, (size_t)len) != crc) {
-            Py_DECREF(error);
-            error = Py_BuildValue("(snn)", "bad record data CRC (corrupt record)", starts.len / 8, pos);
+            bad = "bad record data CRC (corrupt record)";
             break;
         }
-        if (buf_put(&starts, &a, 8) < 0 || buf_put(&ends, &b, 8) < 0) goto done;
+        if (buf_put(&starts, &a, 8) < 0 || buf_put(&ends, &b, 8) < 0) {
+            no_memory = 1;
+            break;
+        }
         pos = b + 4;
     }
+    Py_END_ALLOW_THREADS
+    if (no_memory) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    PyObject *error = bad ? Py_BuildValue("(snn)", bad, starts.len / 8, pos) : Py_NewRef(Py_None);
     if (!error) goto done;
-    result = Py_BuildValue("(y#y#nO)", starts.p ? starts.p : "", starts.len, ends.p ? ends.p : "",
+    result = Py_BuildValue("(y#y#nN)", starts.p ? starts.p : "", starts.len, ends.p ? ends.p : "",
                            ends.len, pos, error);
 done:
-    Py_XDECREF(error);
     buf_free(&starts);
     buf_free(&ends);
     PyBuffer_Release(&data);
@@ -709,7 +949,9 @@ static PyObject *py_masked_crc(PyObject *self, PyObject *args) {
 
 static PyMethodDef METHODS[] = {
     {"decode", decode, METH_VARARGS,
-     "decode(data, starts, ends, names|None) -> [(name, kind, counts, values, offsets|None)]"},
+     "decode(data, starts, ends, names|None, threads=1) -> [(name, kind, counts, values, offsets|None)]"},
+    {"decode_records", decode_records, METH_VARARGS,
+     "decode_records(records, names|None, threads=1) -> [(name, kind, counts, values, offsets|None)]"},
     {"encode", encode, METH_VARARGS,
      "encode(n, [(key, kind, counts, values, offsets|None)], framed) -> list[bytes] | bytes"},
     {"unframe", unframe, METH_VARARGS,

@@ -9,7 +9,14 @@ _Buffer = bytes | bytearray | memoryview | np.ndarray
 class WireError(ValueError): ...
 
 def decode(
-    data: _Buffer, starts: _Buffer, ends: _Buffer, names: Sequence[bytes] | None
+    data: _Buffer,
+    starts: _Buffer,
+    ends: _Buffer,
+    names: Sequence[bytes] | None,
+    threads: int = 1,
+) -> list[tuple[bytes, int, bytes, bytes, bytes | None]]: ...
+def decode_records(
+    records: Sequence[bytes], names: Sequence[bytes] | None, threads: int = 1
 ) -> list[tuple[bytes, int, bytes, bytes, bytes | None]]: ...
 def encode(
     n: int, columns: Sequence[tuple[bytes, int, _Buffer, _Buffer, _Buffer | None]], framed: bool

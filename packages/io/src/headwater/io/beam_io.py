@@ -2,7 +2,8 @@
 
 Each transform runs the same per-file function as its plain twin in `headwater.io`, so both paths
 give the same batches. Readers resolve their files and pin the schema when the pipeline is built
-(so every file decodes to the same columns), then read one file per element after a Reshuffle.
+(so every file decodes to the same columns), then read one file per element (`beam.Create`
+already spreads several files over the workers).
 Sinks deal batches to shards, group by shard and write each shard atomically.
 """
 
@@ -127,7 +128,6 @@ class ReadCsv(beam.PTransform):
         return (
             pbegin
             | "Files" >> beam.Create(self._files)
-            | "Spread" >> beam.Reshuffle()
             | "ReadFiles"
             >> beam.ParDo(
                 _ReadCsvFile(self._column_names, self._types, self._skip, self._batch_size)
@@ -155,7 +155,6 @@ class ReadParquet(beam.PTransform):
         return (
             pbegin
             | "Files" >> beam.Create(self._files)
-            | "Spread" >> beam.Reshuffle()
             | "ReadFiles"
             >> beam.FlatMap(
                 lambda p: read_parquet_file(p, batch_size=batch_size, columns=columns)
@@ -187,7 +186,6 @@ class ReadTFRecord(beam.PTransform):
         return (
             pbegin
             | "Files" >> beam.Create(self._files)
-            | "Spread" >> beam.Reshuffle()
             | "ReadFiles"
             >> beam.FlatMap(
                 lambda p: read_tfrecord_file(

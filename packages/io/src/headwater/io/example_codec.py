@@ -9,13 +9,14 @@ empty value list. Decoding yields the Arrow convention of `headwater.io.conventi
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import contextlib
+from collections.abc import Iterator, Sequence
 
 import numpy as np
 import pyarrow as pa
 
 from headwater.io.errors import InputError
-from headwater.io.example_wire import WireError, decode_buffer, encode_columns
+from headwater.io.example_wire import WireError, decode_buffer, decode_list, encode_columns
 from headwater.io.feature_columns import FeatureColumn, feature_columns, to_arrow
 
 __all__ = ["decode_examples", "decode_framed", "decode_records", "encode_examples"]
@@ -39,10 +40,10 @@ def decode_records(
     record_base: int = 0,
 ) -> pa.RecordBatch:
     """`decode_examples`, naming `path` and the record index (from `record_base`) in errors."""
-    lengths = np.fromiter(map(len, records), dtype=np.int64, count=len(records))
-    ends = np.cumsum(lengths)
-    data = b"".join(records)
-    return decode_framed(data, ends - lengths, ends, schema, path=path, record_base=record_base)
+    names = None if schema is None else list(schema.names)
+    with _located(path, record_base):
+        columns = decode_list(records, names)
+    return _to_batch(columns, len(records), schema, path=path, record_base=record_base)
 
 
 def decode_framed(
@@ -60,9 +61,18 @@ def decode_framed(
     With `unknown` (a list), features outside `schema` are named in it instead of ignored.
     """
     names = None if schema is None or unknown is not None else list(schema.names)
-    columns: list[FeatureColumn]
-    try:
+    with _located(path, record_base):
         columns = decode_buffer(data, starts, ends, names)
+    if schema is not None and unknown is not None:
+        unknown.extend(c.name for c in columns if schema.get_field_index(c.name) < 0)
+    return _to_batch(columns, len(starts), schema, path=path, record_base=record_base)
+
+
+@contextlib.contextmanager
+def _located(path: str | None, record_base: int) -> Iterator[None]:
+    """Turn the codec's WireError into an InputError naming the file and record."""
+    try:
+        yield
     except WireError as exc:
         message, record = exc.args
         raise InputError(
@@ -71,11 +81,20 @@ def decode_framed(
             row=record_base + record,
             expected="a serialized tf.Example",
         ) from exc
-    if schema is not None and names is None:
+
+
+def _to_batch(
+    columns: list[FeatureColumn],
+    num_records: int,
+    schema: pa.Schema | None,
+    *,
+    path: str | None,
+    record_base: int,
+) -> pa.RecordBatch:
+    """The RecordBatch of decoded columns: `schema`'s columns in its order, or all inferred."""
+    if schema is not None:
         by_name = {c.name: c for c in columns}
-        if unknown is not None:
-            unknown.extend(c.name for c in columns if schema.get_field_index(c.name) < 0)
-        absent = np.full(len(starts), -1, dtype=np.int64)
+        absent = np.full(num_records, -1, dtype=np.int64)
         columns = [
             by_name.get(f.name) or FeatureColumn(f.name, 0, absent, np.empty(0, np.float32))
             for f in schema

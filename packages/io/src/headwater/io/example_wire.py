@@ -1,38 +1,82 @@
 """The compiled tf.Example / TFRecord wire codec (`_wire.c`) behind a numpy interface.
 
 One C call per batch parses or writes every record, so no Python object is made per value:
-`decode_buffer` turns record spans of one buffer into `FeatureColumn`s, `encode_columns` turns
+`decode_buffer` (record spans of one buffer) and `decode_list` (a sequence of records) turn
+serialized records into `FeatureColumn`s on a thread per core, `encode_columns` turns
 `FeatureColumn`s into serialized records (or TFRecord-framed bytes), `unframe` finds and checks
 the records of a TFRecord buffer.
 """
 
 from __future__ import annotations
 
+import os
+from collections.abc import Sequence
+
 import numpy as np
 
 from headwater.io import _wire
 from headwater.io.feature_columns import BYTES, FeatureColumn
 
-__all__ = ["WireError", "decode_buffer", "encode_columns", "masked_crc32c", "unframe"]
+__all__ = [
+    "WireError",
+    "decode_buffer",
+    "decode_list",
+    "decode_threads",
+    "encode_columns",
+    "masked_crc32c",
+    "unframe",
+]
 
 WireError = _wire.WireError
 """A record that is not a valid tf.Example: args are (message, record index in the batch)."""
 
 
+def decode_threads() -> int:
+    """Threads a decode call may use: the cores this process may run on (at most 16)."""
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        cores = os.cpu_count() or 1
+    return max(1, min(cores, 16))
+
+
 def decode_buffer(
-    data: bytes | np.ndarray, starts: np.ndarray, ends: np.ndarray, names: list[str] | None
+    data: bytes | np.ndarray,
+    starts: np.ndarray,
+    ends: np.ndarray,
+    names: list[str] | None,
+    threads: int | None = None,
 ) -> list[FeatureColumn]:
     """Columnar features of the records data[starts[i]:ends[i]].
 
     With `names`, only those features, in that order; without, every feature in first-seen order.
+    The records are decoded on `threads` threads (default: one per core) without the GIL.
     """
-    wanted = None if names is None else [n.encode("utf-8", "surrogateescape") for n in names]
     raw = _wire.decode(
         data,
         np.ascontiguousarray(starts, dtype=np.int64),
         np.ascontiguousarray(ends, dtype=np.int64),
-        wanted,
+        _wanted(names),
+        decode_threads() if threads is None else threads,
     )
+    return _columns(raw)
+
+
+def decode_list(
+    records: Sequence[bytes], names: list[str] | None, threads: int | None = None
+) -> list[FeatureColumn]:
+    """`decode_buffer` for a sequence of serialized records (no copy into one buffer)."""
+    raw = _wire.decode_records(
+        records, _wanted(names), decode_threads() if threads is None else threads
+    )
+    return _columns(raw)
+
+
+def _wanted(names: list[str] | None) -> list[bytes] | None:
+    return None if names is None else [n.encode("utf-8", "surrogateescape") for n in names]
+
+
+def _columns(raw: list[tuple[bytes, int, bytes, bytes, bytes | None]]) -> list[FeatureColumn]:
     out = []
     for name, kind, counts, values, offsets in raw:
         column_values: np.ndarray | tuple[np.ndarray, np.ndarray]
