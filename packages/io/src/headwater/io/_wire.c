@@ -42,7 +42,13 @@ static int buf_reserve(Buf *b, Py_ssize_t extra) {
 
 static inline int buf_put(Buf *b, const void *src, Py_ssize_t n) {
     if (buf_reserve(b, n) < 0) return -1;
-    if (n) memcpy(b->p + b->len, src, (size_t)n);
+    /* One value (4 or 8 bytes) is the common case: a move, not a memcpy call. */
+    if (n == 8)
+        memcpy(b->p + b->len, src, 8);
+    else if (n == 4)
+        memcpy(b->p + b->len, src, 4);
+    else if (n)
+        memcpy(b->p + b->len, src, (size_t)n);
     b->len += n;
     return 0;
 }
@@ -129,9 +135,15 @@ static inline char *put_varint(char *p, uint64_t v) {
     return p;
 }
 
+/* A field's tag is kept whole (number << 3 | wire type) and compared as one value: splitting it
+ * into two 32-bit stores made every later comparison stall on store forwarding. */
+#define TAG(number, wire) (((uint64_t)(number) << 3) | (wire))
+#define LEN1 TAG(1, 2) /* field 1, length-delimited */
+#define LEN2 TAG(2, 2)
+#define LEN3 TAG(3, 2)
+
 typedef struct {
-    uint32_t number;
-    int wire;
+    uint64_t tag;
     const uint8_t *start, *end; /* payload (wire 2), or the value's bytes */
     uint64_t value;             /* wire 0 */
 } Field;
@@ -141,10 +153,9 @@ static inline int next_field(const uint8_t **pp, const uint8_t *end, Field *f) {
     if (*pp >= end) return 0;
     uint64_t tag, len;
     if (read_varint(pp, end, &tag) < 0) return -1;
-    f->number = (uint32_t)(tag >> 3);
-    f->wire = (int)(tag & 7);
+    f->tag = tag;
     f->start = *pp;
-    switch (f->wire) {
+    switch (tag & 7) {
         case 0:
             if (read_varint(pp, end, &f->value) < 0) return -1;
             break;
@@ -250,8 +261,22 @@ static Py_ssize_t feats_add(Feats *fs, const char *key, Py_ssize_t klen) {
     return fs->n++;
 }
 
+/* Inline compare: keys are short, and a libc memcmp call per feature cost more than the test. */
 static inline int key_is(const Feat *ft, const uint8_t *key, Py_ssize_t klen) {
-    return ft->name_len == klen && memcmp(ft->name, key, (size_t)klen) == 0;
+    if (ft->name_len != klen) return 0;
+    const char *a = ft->name;
+    while (klen >= 8) {
+        uint64_t x, y;
+        memcpy(&x, a, 8);
+        memcpy(&y, key, 8);
+        if (x != y) return 0;
+        a += 8;
+        key += 8;
+        klen -= 8;
+    }
+    while (klen--)
+        if ((uint8_t)*a++ != *key++) return 0;
+    return 1;
 }
 
 /* Index of the feature named key, -1 if not wanted, -2 when out of memory. */
@@ -285,19 +310,20 @@ static Py_ssize_t read_list(Feat *ft, int kind, const uint8_t *p, const uint8_t 
     int r;
     Py_ssize_t count = 0;
     while ((r = next_field(&p, end, &f)) == 1) {
-        if (f.number != 1) continue;
+        if ((f.tag >> 3) != 1) continue;
+        int wire = (int)(f.tag & 7);
         if (kind == K_FLOAT) {
-            if (f.wire != 2 && f.wire != 5) return -1;
+            if (wire != 2 && wire != 5) return -1;
             Py_ssize_t n = f.end - f.start;
             if (n % 4) return -1;
             if (buf_put(&ft->values, f.start, n) < 0) return -2;
             count += n / 4;
         } else if (kind == K_INT64) {
-            if (f.wire == 0) {
+            if (wire == 0) {
                 int64_t v = (int64_t)f.value;
                 if (buf_put(&ft->values, &v, 8) < 0) return -2;
                 count++;
-            } else if (f.wire == 2) {
+            } else if (wire == 2) {
                 const uint8_t *q = f.start;
                 if (buf_reserve(&ft->values, 8 * (f.end - f.start)) < 0) return -2;
                 while (q < f.end) {
@@ -311,7 +337,7 @@ static Py_ssize_t read_list(Feat *ft, int kind, const uint8_t *p, const uint8_t 
                 return -1;
             }
         } else {
-            if (f.wire != 2) return -1;
+            if (wire != 2) return -1;
             if (buf_put(&ft->values, f.start, f.end - f.start) < 0) return -2;
             int64_t off = (int64_t)ft->values.len;
             if (buf_put(&ft->offsets, &off, 8) < 0) return -2;
@@ -340,21 +366,20 @@ static void decode_chunk(Chunk *c) {
         int rc;
         Py_ssize_t position = 0;
         while ((rc = next_field(&p, end, &ex)) == 1) {
-            if (ex.number != 1 || ex.wire != 2) continue;
+            if (ex.tag != LEN1) continue;
             const uint8_t *q = ex.start;
             int rc2;
             while ((rc2 = next_field(&q, ex.end, &fe)) == 1) {
-                if (fe.number != 1 || fe.wire != 2) continue;
+                if (fe.tag != LEN1) continue;
                 const uint8_t *key = (const uint8_t *)"", *vstart = NULL, *vend = NULL;
                 Py_ssize_t klen = 0;
                 const uint8_t *e = fe.start;
                 int rc3;
                 while ((rc3 = next_field(&e, fe.end, &en_f)) == 1) {
-                    if (en_f.wire != 2) continue;
-                    if (en_f.number == 1) {
+                    if (en_f.tag == LEN1) {
                         key = en_f.start;
                         klen = en_f.end - en_f.start;
-                    } else if (en_f.number == 2) {
+                    } else if (en_f.tag == LEN2) {
                         vstart = en_f.start;
                         vend = en_f.end;
                     }
@@ -369,8 +394,8 @@ static void decode_chunk(Chunk *c) {
                     const uint8_t *v = vstart;
                     int rc4;
                     while ((rc4 = next_field(&v, vend, &vf)) == 1) {
-                        if (vf.wire == 2 && vf.number >= 1 && vf.number <= 3) {
-                            kind = (int)vf.number;
+                        if (vf.tag == LEN1 || vf.tag == LEN2 || vf.tag == LEN3) {
+                            kind = (int)(vf.tag >> 3);
                             lstart = vf.start;
                             lend = vf.end;
                         }
