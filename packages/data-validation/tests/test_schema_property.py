@@ -75,7 +75,7 @@ def test_update_schema_accepts_any_second_dataset(batch: pa.RecordBatch) -> None
 
 
 def test_only_empty_strings_validate_against_their_inferred_bool_domain() -> None:
-    """"" is a true-like token: the inferred BoolDomain sets only true_value (hypothesis found)."""
+    """ "" is a true-like token: the inferred BoolDomain sets only true_value (hypothesis found)."""
     batch = pa.record_batch({"ls": pa.array([[""], [""]], pa.list_(pa.string()))})
     stats = dv.generate_statistics(batch)
     schema = dv.infer_schema(stats)

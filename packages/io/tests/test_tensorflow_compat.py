@@ -107,3 +107,40 @@ def test_tf_data_reads_headwater_tfrecord_files(tf, tmp_path):
     dataset = tf.data.TFRecordDataset(paths, compression_type="GZIP")
     records = [r.numpy() for r in dataset]
     assert records == encode_examples(batch)
+
+
+def _tf_feature(tf, value, kind):
+    if kind is None:
+        return tf.train.Feature()
+    values = [] if value is None else value if isinstance(value, list) else [value]
+    if kind == "i":
+        return tf.train.Feature(int64_list=tf.train.Int64List(value=values))
+    if kind == "f":
+        return tf.train.Feature(float_list=tf.train.FloatList(value=values))
+    values = [v.encode() if isinstance(v, str) else v for v in values]
+    return tf.train.Feature(bytes_list=tf.train.BytesList(value=values))
+
+
+def test_partition_keys_are_tfs_deterministic_serialization(tf):
+    from headwater.io.splits import partition_keys
+
+    batch = _batch()
+    batch = batch.append_column("nothing", pa.nulls(batch.num_rows)).append_column(
+        "Upper", pa.array([1.0, None, 2.0, None], pa.float64())
+    )
+    kinds = {"i": "i", "f": "f", "s": "b", "li": "i", "lf": "f", "lb": "b", "nothing": None}
+    kinds["Upper"] = "f"
+    rows = batch.to_pylist()
+    expected = [
+        tf.train.Example(
+            features=tf.train.Features(
+                feature={k: _tf_feature(tf, row[k], kinds[k]) for k in batch.schema.names}
+            )
+        ).SerializeToString(deterministic=True)
+        for row in rows
+    ]
+    assert partition_keys(batch) == expected
+    for name in ("i", "s", "lb", "nothing"):
+        features = [_tf_feature(tf, row[name], kinds[name]) for row in rows]
+        want = [f.SerializeToString(deterministic=True) for f in features]
+        assert partition_keys(batch, name) == want, name

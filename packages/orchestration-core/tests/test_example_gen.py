@@ -187,12 +187,15 @@ def test_import_example_gen_reads_tfrecords_and_parquet(tmp_path, penguin_run):
     table = pa.Table.from_batches(list(examples.split("train").read_batches()))
     (tmp_path / "pq").mkdir()
     pq.write_table(table, tmp_path / "pq" / "all.parquet")
-    parquet_gen = ImportExampleGen(input_base=str(tmp_path / "pq")).with_id("FromParquet")
+    # Split again 1:1 (with the same 2:1 as the CsvExampleGen every row would hash to train).
+    parquet_gen = ImportExampleGen(
+        input_base=str(tmp_path / "pq"), output_config={"a": 1, "b": 1}
+    ).with_id("FromParquet")
     from_parquet = _run(tmp_path / "root", parquet_gen).output("FromParquet", "examples")
     assert from_parquet.custom_properties["payload_format"] == FORMAT_PARQUET
-    assert sorted(_rows(from_parquet, "train") + _rows(from_parquet, "eval")) == _rows(
-        examples, "train"
-    )
+    assert _rows(from_parquet, "a")
+    assert _rows(from_parquet, "b")
+    assert sorted(_rows(from_parquet, "a") + _rows(from_parquet, "b")) == _rows(examples, "train")
 
 
 def test_beam_path_equals_plain_path(tmp_path):

@@ -25,7 +25,7 @@ from headwater.io.errors import (
 from headwater.io.example_codec import decode_examples, encode_examples
 from headwater.io.paths import resolve_files
 from headwater.io.readers import read_dataframe, read_parquet, read_tfrecord
-from headwater.io.splits import assign_splits
+from headwater.io.splits import assign_splits, partition_keys, record_buckets, split_buckets
 from headwater.io.writers import write_parquet, write_tfrecord
 
 __all__ = [
@@ -46,11 +46,14 @@ __all__ = [
     "decode_examples",
     "encode_examples",
     "normalize_batch",
+    "partition_keys",
     "read_csv",
     "read_dataframe",
     "read_parquet",
     "read_tfrecord",
+    "record_buckets",
     "resolve_files",
+    "split_buckets",
     "write_parquet",
     "write_tfrecord",
 ]

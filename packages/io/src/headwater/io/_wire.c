@@ -730,11 +730,21 @@ typedef struct {
 
 static const char KIND_TAG[] = {0, 0x0A, 0x12, 0x1A};
 
+enum { OUT_RECORDS = 0, OUT_FRAMED = 1, OUT_FEATURES = 2 };
+
+/* encode(n, columns, mode): OUT_RECORDS a list of serialized Examples, OUT_FRAMED one bytes of
+ * TFRecord-framed Examples, OUT_FEATURES a list of the first column's serialized Feature messages.
+ * A column of kind K_NONE writes each present feature as an empty Feature (no value list). */
 static PyObject *encode(PyObject *self, PyObject *args) {
     Py_ssize_t n;
     PyObject *columns;
-    int framed;
-    if (!PyArg_ParseTuple(args, "nOp", &n, &columns, &framed)) return NULL;
+    int mode;
+    if (!PyArg_ParseTuple(args, "nOi", &n, &columns, &mode)) return NULL;
+    if (mode < OUT_RECORDS || mode > OUT_FEATURES) {
+        PyErr_SetString(PyExc_ValueError, "bad encode mode");
+        return NULL;
+    }
+    int framed = mode == OUT_FRAMED, features_only = mode == OUT_FEATURES;
     Py_ssize_t m = PySequence_Size(columns);
     if (m < 0) return NULL;
     Col *cols = PyMem_Calloc((size_t)(m ? m : 1), sizeof(Col));
@@ -758,7 +768,7 @@ static PyObject *encode(PyObject *self, PyObject *args) {
             got++;
             goto done;
         }
-        if (c->counts.len / 8 < n || c->kind < K_BYTES || c->kind > K_INT64 ||
+        if (c->counts.len / 8 < n || c->kind < K_NONE || c->kind > K_INT64 ||
             (c->kind == K_BYTES && !c->has_offsets)) {
             PyErr_SetString(PyExc_ValueError, "bad column buffers");
             got++;
@@ -771,7 +781,9 @@ static PyObject *encode(PyObject *self, PyObject *args) {
             if (k > 0) total += k;
         }
         int ok_sizes;
-        if (c->kind == K_BYTES) {
+        if (c->kind == K_NONE) {
+            ok_sizes = total == 0; /* present features carry no values */
+        } else if (c->kind == K_BYTES) {
             const int64_t *off = (const int64_t *)c->offsets.buf;
             ok_sizes = c->offsets.len / 8 >= total + 1 && off[0] == 0 && off[total] <= c->values.len;
             for (int64_t k = 0; ok_sizes && k < total; k++) ok_sizes = off[k] <= off[k + 1];
@@ -813,7 +825,7 @@ static PyObject *encode(PyObject *self, PyObject *args) {
                 }
             }
             uint64_t klen = (uint64_t)c->key.len;
-            uint64_t feature = 1 + varint_size(payload) + payload;
+            uint64_t feature = c->kind == K_NONE ? 0 : 1 + varint_size(payload) + payload;
             uint64_t entry = 1 + varint_size(klen) + klen + 1 + varint_size(feature) + feature;
             c->payload = (Py_ssize_t)payload;
             c->feature = (Py_ssize_t)feature;
@@ -827,20 +839,25 @@ static PyObject *encode(PyObject *self, PyObject *args) {
         }
         char *start = out.p + out.len;
         char *w = start + (framed ? 12 : 0);
-        *w++ = 0x0A;
-        w = put_varint(w, total);
-        for (Py_ssize_t j = 0; j < m; j++) {
+        if (!features_only) {
+            *w++ = 0x0A;
+            w = put_varint(w, total);
+        }
+        for (Py_ssize_t j = 0; j < (features_only && m ? 1 : m); j++) {
             Col *c = &cols[j];
             int64_t count = ((const int64_t *)c->counts.buf)[r];
             if (count < 0) continue;
-            *w++ = 0x0A;
-            w = put_varint(w, (uint64_t)c->entry);
-            *w++ = 0x0A;
-            w = put_varint(w, (uint64_t)c->key.len);
-            memcpy(w, c->key.buf, (size_t)c->key.len);
-            w += c->key.len;
-            *w++ = 0x12;
-            w = put_varint(w, (uint64_t)c->feature);
+            if (!features_only) {
+                *w++ = 0x0A;
+                w = put_varint(w, (uint64_t)c->entry);
+                *w++ = 0x0A;
+                w = put_varint(w, (uint64_t)c->key.len);
+                memcpy(w, c->key.buf, (size_t)c->key.len);
+                w += c->key.len;
+                *w++ = 0x12;
+                w = put_varint(w, (uint64_t)c->feature);
+            }
+            if (c->kind == K_NONE) continue;
             *w++ = KIND_TAG[c->kind];
             w = put_varint(w, (uint64_t)c->payload);
             if (c->kind == K_FLOAT) {
@@ -978,7 +995,7 @@ static PyMethodDef METHODS[] = {
     {"decode_records", decode_records, METH_VARARGS,
      "decode_records(records, names|None, threads=1) -> [(name, kind, counts, values, offsets|None)]"},
     {"encode", encode, METH_VARARGS,
-     "encode(n, [(key, kind, counts, values, offsets|None)], framed) -> list[bytes] | bytes"},
+     "encode(n, [(key, kind, counts, values, offsets|None)], mode) -> list[bytes] | bytes"},
     {"unframe", unframe, METH_VARARGS,
      "unframe(data) -> (starts, ends, consumed, None | (message, record, offset))"},
     {"masked_crc32c", py_masked_crc, METH_VARARGS, "TensorFlow's masked CRC32C of data."},

@@ -23,6 +23,7 @@ __all__ = [
     "decode_list",
     "decode_threads",
     "encode_columns",
+    "encode_features",
     "masked_crc32c",
     "unframe",
 ]
@@ -131,16 +132,23 @@ def _wire_columns(
 
 def encode_columns(columns: list[FeatureColumn], num_rows: int) -> list[bytes]:
     """One serialized tf.Example per row."""
-    records = _wire.encode(num_rows, _wire_columns(columns), False)
+    records = _wire.encode(num_rows, _wire_columns(columns), 0)
     assert isinstance(records, list)
     return records
 
 
 def encode_framed(columns: list[FeatureColumn], num_rows: int) -> bytes:
     """The rows as tf.Examples already framed as TFRecord records (uncompressed)."""
-    framed = _wire.encode(num_rows, _wire_columns(columns), True)
+    framed = _wire.encode(num_rows, _wire_columns(columns), 1)
     assert isinstance(framed, bytes)
     return framed
+
+
+def encode_features(column: FeatureColumn, num_rows: int) -> list[bytes]:
+    """One serialized `tf.train.Feature` of `column` per row (b"" where it is missing)."""
+    features = _wire.encode(num_rows, _wire_columns([column]), 2)
+    assert isinstance(features, list)
+    return features
 
 
 def unframe(data: bytes) -> tuple[np.ndarray, np.ndarray, int, tuple[str, int, int] | None]:

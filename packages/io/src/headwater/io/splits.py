@@ -1,123 +1,81 @@
-"""Deterministic hash splits: rows to named splits by ratio, identical across processes and runs.
+"""Deterministic hash splits, row for row the ones TFX's ExampleGen makes.
 
-Each row gets a 64-bit fingerprint of its values (or of one `key` column): splitmix64 mixing over
-the values' bytes, vectorized with numpy, never Python's salted `hash()`. The fingerprint modulo
-the sum of the ratios picks the split, like TFX's hash buckets: ratios {"train": 2, "eval": 1}
-send buckets 0-1 to train and 2 to eval.
+TFX hashes each example's bytes with SHA-256 and takes the digest, read as a big-endian integer,
+modulo the sum of the splits' hash buckets; the bucket picks the split in the order the splits
+are listed ({"train": 2, "eval": 1}: buckets 0-1 train, 2 eval). The bytes are the example
+serialized deterministically (features sorted by name), or with a partition feature, that
+feature's serialized `tf.train.Feature`. A row here is serialized the way TFX's CsvExampleGen
+builds it: every column present, a null as an empty value list of its column's kind, a column
+with no type (all nulls) as an empty Feature. So a CSV split here and in TFX 1.16 put the same
+rows in the same splits, in any process, runner or batch size.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import hashlib
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 import pyarrow as pa
 
-from headwater.io.convention import normalize_type
 from headwater.io.errors import InputError
+from headwater.io.example_wire import encode_columns, encode_features
+from headwater.io.feature_columns import FeatureColumn, feature_columns
 
-__all__ = ["assign_splits", "fingerprint_rows"]
-
-_NULL = np.uint64(0x9E3779B97F4A7C15)
-
-
-def _mix(x: np.ndarray) -> np.ndarray:
-    """splitmix64 finalizer, elementwise on uint64 (wrapping arithmetic)."""
-    x = x + np.uint64(0x9E3779B97F4A7C15)
-    x = (x ^ (x >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
-    x = (x ^ (x >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
-    return x ^ (x >> np.uint64(31))
+__all__ = ["assign_splits", "partition_keys", "record_buckets", "split_buckets"]
 
 
-def _bytes_hash(array: pa.Array) -> np.ndarray:
-    array = array.cast(pa.large_binary())
-    _, off_buf, data_buf = array.buffers()
-    offsets = np.frombuffer(off_buf, dtype=np.int64)[array.offset : array.offset + len(array) + 1]
-    raw = np.frombuffer(data_buf, dtype=np.uint8) if data_buf is not None else np.empty(0, np.uint8)
-    data = np.concatenate([raw, np.zeros(8, np.uint8)])
-    windows = np.lib.stride_tricks.sliding_window_view(data, 8)
-    starts = offsets[:-1]
-    lengths = np.diff(offsets)
-    h = _mix(lengths.astype(np.uint64))
-    active = np.nonzero(lengths > 0)[0]
-    k = 0
-    while len(active):
-        remaining = lengths[active] - 8 * k
-        word = windows[starts[active] + 8 * k].copy().view("<u8").ravel()
-        short = remaining < 8
-        if short.any():
-            bits = (remaining[short] * 8).astype(np.uint64)
-            word[short] &= (np.uint64(1) << bits) - np.uint64(1)
-        h[active] = _mix(h[active] ^ word)
-        active = active[remaining > 8]
-        k += 1
-    return h
+def _canonical(column: FeatureColumn, column_type: pa.DataType) -> FeatureColumn:
+    """`column` as TFX's CsvExampleGen writes it: present in every row."""
+    counts = np.maximum(column.counts, 0)
+    if pa.types.is_null(column_type):
+        return FeatureColumn(column.name, 0, counts, np.empty(0, np.int64))
+    return FeatureColumn(column.name, column.kind, counts, column.values)
 
 
-def _values_hash(array: pa.Array) -> np.ndarray:
-    t = normalize_type(array.type)
-    if pa.types.is_string(t) or pa.types.is_binary(t):
-        return _bytes_hash(array.cast(t))
-    if pa.types.is_integer(t):
-        ints = np.asarray(array.cast(pa.int64()).fill_null(0), dtype=np.int64)
-        return _mix(ints.view(np.uint64))
-    if pa.types.is_floating(t):
-        floats = np.asarray(array.cast(pa.float64()).fill_null(0.0), dtype=np.float64) + 0.0
-        floats = np.where(np.isnan(floats), np.nan, floats)
-        return _mix(_mix(floats.view(np.uint64)))
-    raise InputError("column type cannot be hashed", expected="the Arrow convention", found=str(t))
-
-
-def _column_hash(column: pa.Array) -> np.ndarray:
-    if isinstance(column, pa.ChunkedArray):
-        column = column.combine_chunks()
-    if pa.types.is_dictionary(column.type):
-        column = column.dictionary_decode()
-    if pa.types.is_null(column.type):
-        return np.full(len(column), _NULL, dtype=np.uint64)
-    if pa.types.is_list(column.type) or pa.types.is_large_list(column.type):
-        offsets = np.asarray(column.offsets, dtype=np.int64)
-        values = column.values[offsets[0] : offsets[-1]]
-        counts = np.diff(offsets)
-        position = np.arange(len(values), dtype=np.int64) - np.repeat(
-            offsets[:-1] - offsets[0], counts
-        )
-        contrib = _mix(_values_hash(values) ^ _mix(position.astype(np.uint64)))
-        sums = np.zeros(len(column), dtype=np.uint64)
-        rows = np.repeat(np.arange(len(column)), counts)
-        np.add.at(sums, rows, contrib)
-        h = _mix(sums ^ _mix(counts.astype(np.uint64)))
-    else:
-        h = _values_hash(column)
-    valid = np.asarray(column.is_valid()).astype(bool)
-    return np.where(valid, h, _NULL)
-
-
-def fingerprint_rows(batch: pa.RecordBatch, key: str | None = None) -> np.ndarray:
-    """A stable uint64 fingerprint per row: of every value, or of column `key` alone."""
+def partition_keys(batch: pa.RecordBatch, key: str | None = None) -> list[bytes]:
+    """The bytes TFX hashes for each row: the deterministic tf.Example, or `key`'s Feature."""
     if key is not None:
         if key not in batch.schema.names:
             raise InputError(
                 "split key column is missing", column=key, expected=str(batch.schema.names)
             )
-        return _column_hash(batch.column(key))
-    h = np.zeros(batch.num_rows, dtype=np.uint64)
-    for name, column in zip(batch.schema.names, batch.columns, strict=True):
-        name_hash = _bytes_hash(pa.array([name]))[0]
-        h = _mix(h * np.uint64(0x100000001B3) ^ _column_hash(column) ^ name_hash)
-    return h
+        one = batch.select([key])
+        (column,) = feature_columns(one)
+        return encode_features(_canonical(column, one.schema.field(0).type), batch.num_rows)
+    types = {f.name: f.type for f in batch.schema}
+    columns = [_canonical(c, types[c.name]) for c in feature_columns(batch)]
+    # Deterministic protobuf serialization orders map entries by the keys' bytes.
+    columns.sort(key=lambda c: c.name.encode("utf-8", "surrogateescape"))
+    return encode_columns(columns, batch.num_rows)
+
+
+def record_buckets(records: Sequence[bytes], total: int) -> np.ndarray:
+    """TFX's hash bucket in [0, total) of each serialized record: SHA-256 modulo `total`."""
+    if total < 1:
+        raise ValueError(f"total must be >= 1, got {total!r}")
+    sha256 = hashlib.sha256
+    return np.fromiter(
+        (int.from_bytes(sha256(r).digest(), "big") % total for r in records),
+        dtype=np.int64,
+        count=len(records),
+    )
+
+
+def split_buckets(batch: pa.RecordBatch, total: int, key: str | None = None) -> np.ndarray:
+    """TFX's hash bucket in [0, total) of each row of `batch` (see `partition_keys`)."""
+    return record_buckets(partition_keys(batch, key), total)
 
 
 def assign_splits(
     batch: pa.RecordBatch, ratios: Mapping[str, int], *, key: str | None = None
 ) -> dict[str, pa.RecordBatch]:
-    """Rows of `batch` per split, chosen by fingerprint bucket in proportion to `ratios`."""
+    """Rows of `batch` per split: `ratios` are TFX's hash buckets, in the splits' order."""
     if not ratios or any(int(r) != r or r < 0 for r in ratios.values()) or sum(ratios.values()) < 1:
         raise ValueError(
             f"ratios must be non-negative integers with a positive sum, got {ratios!r}"
         )
-    total = np.uint64(sum(ratios.values()))
-    buckets = fingerprint_rows(batch, key) % total
+    buckets = split_buckets(batch, int(sum(ratios.values())), key)
     out = {}
     low = 0
     for name, ratio in ratios.items():

@@ -106,6 +106,16 @@ class SquaredPearsonCorrelation(_SumMetric):
         if sw <= 0:
             return float("nan")
         cov = syp / sw - (sy / sw) * (sp / sw)
-        var_y = syy / sw - (sy / sw) ** 2
-        var_p = spp / sw - (sp / sw) ** 2
+        var_y = _variance(syy / sw, sy / sw)
+        var_p = _variance(spp / sw, sp / sw)
         return float(safe_div(cov * cov, var_y * var_p))
+
+
+def _variance(mean_square: float, mean: float) -> float:
+    """E[x^2] - E[x]^2, or 0 when that is within rounding of zero (x constant).
+
+    The difference of two nearly equal sums keeps only rounding noise for a constant x, and that
+    noise depends on how the sums were split and merged; 0 makes r^2 NaN (undefined) in every case.
+    """
+    value = mean_square - mean * mean
+    return 0.0 if value <= 1e-12 * abs(mean_square) else value
