@@ -1,5 +1,6 @@
 """assign_splits: deterministic by value, in proportion, identical in another process."""
 
+import hashlib
 import json
 import subprocess
 import sys
@@ -7,8 +8,17 @@ import sys
 import numpy as np
 import pyarrow as pa
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from headwater.io import InputError, assign_splits
+from headwater.io import (
+    InputError,
+    _wire,
+    assign_splits,
+    partition_keys,
+    record_buckets,
+    split_buckets,
+)
 
 
 def _batch(n=3000):
@@ -91,3 +101,43 @@ def test_splits_are_identical_in_another_process():
         for k, v in assign_splits(_batch(), {"train": 2, "eval": 1}).items()
     }
     assert theirs == ours
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.binary(max_size=300), max_size=20), st.integers(1, 2**55 - 1))
+def test_c_sha256_buckets_match_hashlib(records, total):
+    digests = [hashlib.sha256(r).digest() for r in records]
+    assert [_wire.sha256(r) for r in records] == digests
+    expected = [int.from_bytes(d, "big") % total for d in digests]
+    assert record_buckets(records, total).tolist() == expected
+
+
+def test_split_buckets_hash_the_partition_keys():
+    batch = _batch(500)
+    for key in (None, "s", "l"):
+        keys = partition_keys(batch, key)
+        expected = [int.from_bytes(hashlib.sha256(k).digest(), "big") % 7 for k in keys]
+        assert split_buckets(batch, 7, key).tolist() == expected
+
+
+_PORTABLE = """
+import hashlib, json, sys
+from headwater.io import _wire
+data = [bytes(range(n % 256)) * (1 + n // 256) for n in range(0, 700, 7)]
+same = all(_wire.sha256(d) == hashlib.sha256(d).digest() for d in data)
+print(json.dumps([_wire.sha_ni(), same]))
+"""
+
+
+def test_portable_sha256_matches_hashlib_too():
+    """Where the CPU has SHA extensions the tests above check them; this checks the C fallback."""
+    import os
+
+    out = subprocess.run(
+        [sys.executable, "-c", _PORTABLE],
+        check=True,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "HEADWATER_NO_SHA_NI": "1"},
+    )
+    assert json.loads(out.stdout) == [False, True]

@@ -22,9 +22,11 @@ __all__ = [
     "decode_buffer",
     "decode_list",
     "decode_threads",
+    "encode_buckets",
     "encode_columns",
     "encode_features",
     "masked_crc32c",
+    "record_buckets",
     "unframe",
 ]
 
@@ -33,7 +35,7 @@ WireError = _wire.WireError
 
 
 def decode_threads() -> int:
-    """Threads a decode call may use: the cores this process may run on (at most 16)."""
+    """Threads a decode or hash call may use: the cores this process may run on (at most 16)."""
     try:
         cores = len(os.sched_getaffinity(0))
     except (AttributeError, OSError):
@@ -149,6 +151,22 @@ def encode_features(column: FeatureColumn, num_rows: int) -> list[bytes]:
     features = _wire.encode(num_rows, _wire_columns([column]), 2)
     assert isinstance(features, list)
     return features
+
+
+def encode_buckets(
+    columns: list[FeatureColumn], num_rows: int, total: int, *, features: bool = False
+) -> np.ndarray:
+    """TFX's hash bucket of each row: SHA-256 of its serialized Example (or, with `features`,
+    of the first column's Feature), as a big-endian integer, modulo `total`, hashed in parallel."""
+    mode = 2 if features else 0
+    buckets = _wire.encode(num_rows, _wire_columns(columns), mode, total, decode_threads())
+    assert isinstance(buckets, bytes)
+    return np.frombuffer(buckets, dtype=np.int64)
+
+
+def record_buckets(records: Sequence[bytes], total: int) -> np.ndarray:
+    """TFX's hash bucket of each serialized record: its SHA-256 modulo `total`."""
+    return np.frombuffer(_wire.record_buckets(records, total, decode_threads()), dtype=np.int64)
 
 
 def unframe(data: bytes) -> tuple[np.ndarray, np.ndarray, int, tuple[str, int, int] | None]:

@@ -12,14 +12,14 @@ rows in the same splits, in any process, runner or batch size.
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Mapping, Sequence
 
 import numpy as np
 import pyarrow as pa
 
+from headwater.io import example_wire
 from headwater.io.errors import InputError
-from headwater.io.example_wire import encode_columns, encode_features
+from headwater.io.example_wire import encode_buckets, encode_columns, encode_features
 from headwater.io.feature_columns import FeatureColumn, feature_columns
 
 __all__ = ["assign_splits", "partition_keys", "record_buckets", "split_buckets"]
@@ -33,38 +33,48 @@ def _canonical(column: FeatureColumn, column_type: pa.DataType) -> FeatureColumn
     return FeatureColumn(column.name, column.kind, counts, column.values)
 
 
-def partition_keys(batch: pa.RecordBatch, key: str | None = None) -> list[bytes]:
-    """The bytes TFX hashes for each row: the deterministic tf.Example, or `key`'s Feature."""
+def _key_columns(batch: pa.RecordBatch, key: str | None) -> list[FeatureColumn]:
+    """The columns TFX serializes for each row: all, sorted by name, or `key` alone."""
     if key is not None:
         if key not in batch.schema.names:
             raise InputError(
                 "split key column is missing", column=key, expected=str(batch.schema.names)
             )
-        one = batch.select([key])
-        (column,) = feature_columns(one)
-        return encode_features(_canonical(column, one.schema.field(0).type), batch.num_rows)
+        batch = batch.select([key])
     types = {f.name: f.type for f in batch.schema}
     columns = [_canonical(c, types[c.name]) for c in feature_columns(batch)]
     # Deterministic protobuf serialization orders map entries by the keys' bytes.
     columns.sort(key=lambda c: c.name.encode("utf-8", "surrogateescape"))
+    return columns
+
+
+def partition_keys(batch: pa.RecordBatch, key: str | None = None) -> list[bytes]:
+    """The bytes TFX hashes for each row: the deterministic tf.Example, or `key`'s Feature."""
+    columns = _key_columns(batch, key)
+    if key is not None:
+        return encode_features(columns[0], batch.num_rows)
     return encode_columns(columns, batch.num_rows)
+
+
+def _check_total(total: int) -> None:
+    if not 1 <= total < 2**55:
+        raise ValueError(f"the number of hash buckets must be in [1, 2**55), got {total!r}")
 
 
 def record_buckets(records: Sequence[bytes], total: int) -> np.ndarray:
     """TFX's hash bucket in [0, total) of each serialized record: SHA-256 modulo `total`."""
-    if total < 1:
-        raise ValueError(f"total must be >= 1, got {total!r}")
-    sha256 = hashlib.sha256
-    return np.fromiter(
-        (int.from_bytes(sha256(r).digest(), "big") % total for r in records),
-        dtype=np.int64,
-        count=len(records),
-    )
+    _check_total(total)
+    return example_wire.record_buckets(records, total)
 
 
 def split_buckets(batch: pa.RecordBatch, total: int, key: str | None = None) -> np.ndarray:
-    """TFX's hash bucket in [0, total) of each row of `batch` (see `partition_keys`)."""
-    return record_buckets(partition_keys(batch, key), total)
+    """TFX's hash bucket in [0, total) of each row of `batch` (see `partition_keys`).
+
+    Serializes and hashes row by row in C, without making the bytes of `partition_keys`.
+    """
+    _check_total(total)
+    columns = _key_columns(batch, key)
+    return encode_buckets(columns, batch.num_rows, total, features=key is not None)
 
 
 def assign_splits(
