@@ -125,11 +125,13 @@ def test_partition_keys_are_tfs_deterministic_serialization(tf):
     from headwater.io.splits import partition_keys
 
     batch = _batch()
-    batch = batch.append_column("nothing", pa.nulls(batch.num_rows)).append_column(
-        "Upper", pa.array([1.0, None, 2.0, None], pa.float64())
+    batch = (
+        batch.append_column("nothing", pa.nulls(batch.num_rows))
+        .append_column("Upper", pa.array([1.0, None, 2.0, None], pa.float64()))
+        .append_column("ss", pa.array(["x", None, "", "y"]))  # "s" is a prefix of "ss"
     )
     kinds = {"i": "i", "f": "f", "s": "b", "li": "i", "lf": "f", "lb": "b", "nothing": None}
-    kinds["Upper"] = "f"
+    kinds |= {"Upper": "f", "ss": "b"}
     rows = batch.to_pylist()
     expected = [
         tf.train.Example(
@@ -144,3 +146,43 @@ def test_partition_keys_are_tfs_deterministic_serialization(tf):
         features = [_tf_feature(tf, row[name], kinds[name]) for row in rows]
         want = [f.SerializeToString(deterministic=True) for f in features]
         assert partition_keys(batch, name) == want, name
+
+
+def test_canonical_record_hash_is_the_hash_of_tfs_deterministic_serialization(tf):
+    import hashlib
+    import random
+
+    from headwater.io.example_wire import span_buckets
+
+    rng = random.Random(3)
+    records, expected = [], []
+    for i in range(300):
+        keys = ["a", "ab", "b", "B", "ü", "long_name_" * 3, "long", "", "z9"]
+        names = rng.sample(keys, rng.randint(0, 7))
+        example = tf.train.Example()
+        if i % 50 == 7:
+            records.append(b"")  # an empty Example
+        else:
+            for name in names:
+                feature = example.features.feature[name]
+                kind = rng.choice("ifb")
+                if kind == "i":
+                    feature.int64_list.value.extend(rng.randint(-(2**40), 2**40) for _ in range(3))
+                elif kind == "f":
+                    feature.float_list.value.extend([rng.random()] * rng.randint(0, 2))
+                else:
+                    feature.bytes_list.value.append(bytes([rng.randint(0, 255)]) * i)
+            records.append(example.SerializeToString())
+            if names and i % 3 == 0:
+                # A repeated key: protobuf keeps the last, so must the hash.
+                again = tf.train.Example()
+                again.features.feature[names[0]].int64_list.value.append(i)
+                records[-1] += again.SerializeToString()
+                example.MergeFrom(again)
+                example.features.feature[names[0]].CopyFrom(again.features.feature[names[0]])
+        canonical = tf.train.Example.FromString(records[-1]).SerializeToString(deterministic=True)
+        expected.append(int.from_bytes(hashlib.sha256(canonical).digest(), "big") % 1000003)
+    lengths = np.array([len(r) for r in records], dtype=np.int64)
+    ends = np.cumsum(lengths)
+    got = span_buckets(b"".join(records), ends - lengths, ends, 1000003, canonical=True)
+    assert got.tolist() == expected

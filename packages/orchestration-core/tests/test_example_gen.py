@@ -218,3 +218,25 @@ def test_beam_path_equals_plain_path(tmp_path):
         "data_tfrecord-00001-of-00002.gz",
     ]
     assert sum(len(_rows(e_beam, s)) for s in ("train", "eval")) == 500
+
+
+TFX_GOLDENS = os.path.join(
+    os.path.dirname(__file__), "..", "..", "io", "tests", "goldens", "tfx_splits"
+)
+
+
+@pytest.mark.parametrize("use_beam", [False, True])
+def test_import_example_gen_splits_tf_examples_as_tfx_does(tmp_path, use_beam):
+    """TFX 1.16's ImportExampleGen split these records (features in varying order) so."""
+    with open(os.path.join(TFX_GOLDENS, "import_splits.json")) as f:
+        golden = json.load(f)["records_2_1"]
+    (tmp_path / "in").mkdir()
+    with open(os.path.join(TFX_GOLDENS, "records.tfrecord.gz"), "rb") as src:
+        (tmp_path / "in" / "records.tfrecord.gz").write_bytes(src.read())
+    gen = ImportExampleGen(
+        input_base=str(tmp_path / "in"), output_config=golden["splits"], use_beam=use_beam
+    )
+    examples = _run(tmp_path / "root", gen).output("ImportExampleGen", "examples")
+    for name, ids in golden["ids"].items():
+        table = pa.Table.from_batches(list(examples.split(name).read_batches()))
+        assert sorted(table.column("id").to_pylist()) == ids

@@ -24,7 +24,12 @@ from headwater.io.errors import (
 )
 from headwater.io.example_codec import decode_examples, encode_examples
 from headwater.io.paths import resolve_files
-from headwater.io.readers import read_dataframe, read_parquet, read_tfrecord
+from headwater.io.readers import (
+    read_dataframe,
+    read_parquet,
+    read_tfrecord,
+    read_tfrecord_parts,
+)
 from headwater.io.splits import assign_splits, partition_keys, record_buckets, split_buckets
 from headwater.io.writers import write_parquet, write_tfrecord
 
@@ -37,6 +42,7 @@ __all__ = [
     "ReadDataFrame",
     "ReadParquet",
     "ReadTFRecord",
+    "ReadTFRecordParts",
     "RecordBatchCoder",
     "SkippedRow",
     "SkippedRows",
@@ -51,6 +57,7 @@ __all__ = [
     "read_dataframe",
     "read_parquet",
     "read_tfrecord",
+    "read_tfrecord_parts",
     "record_buckets",
     "resolve_files",
     "split_buckets",
@@ -64,6 +71,7 @@ if TYPE_CHECKING:
         ReadDataFrame,
         ReadParquet,
         ReadTFRecord,
+        ReadTFRecordParts,
         RecordBatchCoder,
         WriteParquet,
         WriteTFRecord,
@@ -75,6 +83,7 @@ _BEAM_NAMES = frozenset(
         "ReadDataFrame",
         "ReadParquet",
         "ReadTFRecord",
+        "ReadTFRecordParts",
         "RecordBatchCoder",
         "WriteParquet",
         "WriteTFRecord",

@@ -308,23 +308,140 @@ static int64_t sha256_bucket(const uint8_t *p, size_t n, uint64_t total) {
 #define MAX_HASH_THREADS 16
 
 typedef struct {
+    const uint8_t *key, *value; /* a feature map entry's key and its Feature message */
+    Py_ssize_t key_len, value_len, order;
+} Entry;
+
+/* Map keys in the order protobuf's Python runtime (upb) writes them deterministically: bytewise,
+ * except that a key comes before its own prefixes ("ab" before "a", "" last). */
+static int entry_cmp(const void *a, const void *b) {
+    const Entry *x = a, *y = b;
+    Py_ssize_t n = x->key_len < y->key_len ? x->key_len : y->key_len;
+    int c = memcmp(x->key, y->key, (size_t)n);
+    if (c) return c;
+    if (x->key_len != y->key_len) return x->key_len > y->key_len ? -1 : 1;
+    return x->order < y->order ? -1 : x->order > y->order; /* keeps the parse order of equal keys */
+}
+
+static inline void put_len_field(Buf *b, uint8_t tag, Py_ssize_t len) {
+    b->p[b->len++] = (char)tag;
+    b->len = put_varint(b->p + b->len, (uint64_t)len) - b->p;
+}
+
+/* The deterministic serialization of the tf.Example in p[:n], as protobuf writes it after
+ * parsing: feature map entries sorted by key (entry_cmp), a repeated key kept once (its last
+ * value), each entry as key then value. Feature messages are kept as they are (TensorFlow writes them
+ * canonically). 0: done, -1: not a tf.Example (the raw bytes are used), -2: out of memory. */
+static int canonical_example(const uint8_t *p, Py_ssize_t n, Buf *out, Entry **entries,
+                             Py_ssize_t *cap) {
+    const uint8_t *end = p + n;
+    Field ex, fe, kv;
+    int rc, has_features = 0;
+    Py_ssize_t m = 0;
+    out->len = 0;
+    while ((rc = next_field(&p, end, &ex)) == 1) {
+        if (ex.tag != LEN1) return -1; /* other Example fields: keep the raw bytes */
+        has_features = 1;
+        const uint8_t *q = ex.start;
+        while ((rc = next_field(&q, ex.end, &fe)) == 1) {
+            if (fe.tag != LEN1) return -1;
+            Entry e = {(const uint8_t *)"", (const uint8_t *)"", 0, 0, m};
+            const uint8_t *r = fe.start;
+            while ((rc = next_field(&r, fe.end, &kv)) == 1) {
+                if (kv.tag == LEN1) {
+                    e.key = kv.start;
+                    e.key_len = kv.end - kv.start;
+                } else if (kv.tag == LEN2) {
+                    e.value = kv.start;
+                    e.value_len = kv.end - kv.start;
+                } else {
+                    return -1;
+                }
+            }
+            if (rc < 0) return -1;
+            if (m == *cap) {
+                Py_ssize_t grown = *cap ? *cap * 2 : 64;
+                Entry *more = realloc(*entries, sizeof(Entry) * (size_t)grown);
+                if (!more) return -2;
+                *entries = more;
+                *cap = grown;
+            }
+            (*entries)[m++] = e;
+        }
+        if (rc < 0) return -1;
+    }
+    if (rc < 0) return -1;
+    if (!has_features) return 0; /* an empty Example serializes to no bytes */
+    Entry *es = *entries;
+    qsort(es, (size_t)m, sizeof(Entry), entry_cmp);
+    Py_ssize_t kept = 0, body = 0;
+    for (Py_ssize_t i = 0; i < m; i++) {
+        int last = i + 1 == m || es[i + 1].key_len != es[i].key_len ||
+                   memcmp(es[i + 1].key, es[i].key, (size_t)es[i].key_len) != 0;
+        if (!last) continue; /* a later entry with the same key wins, as in a parsed map */
+        es[kept++] = es[i];
+    }
+    for (Py_ssize_t i = 0; i < kept; i++) {
+        Py_ssize_t inner = 1 + varint_size((uint64_t)es[i].key_len) + es[i].key_len + 1 +
+                           varint_size((uint64_t)es[i].value_len) + es[i].value_len;
+        body += 1 + varint_size((uint64_t)inner) + inner;
+    }
+    if (buf_reserve(out, body + 16) < 0) return -2;
+    put_len_field(out, 0x0A, body);
+    for (Py_ssize_t i = 0; i < kept; i++) {
+        Py_ssize_t inner = 1 + varint_size((uint64_t)es[i].key_len) + es[i].key_len + 1 +
+                           varint_size((uint64_t)es[i].value_len) + es[i].value_len;
+        put_len_field(out, 0x0A, inner);
+        put_len_field(out, 0x0A, es[i].key_len);
+        memcpy(out->p + out->len, es[i].key, (size_t)es[i].key_len);
+        out->len += es[i].key_len;
+        put_len_field(out, 0x12, es[i].value_len);
+        memcpy(out->p + out->len, es[i].value, (size_t)es[i].value_len);
+        out->len += es[i].value_len;
+    }
+    return 0;
+}
+
+typedef struct {
     const uint8_t *const *ptrs;
     const int64_t *lens;
     int64_t *out;
     Py_ssize_t lo, hi;
     uint64_t buckets;
+    int canonical; /* hash each record's deterministic re-serialization */
+    int no_memory;
 } HashJob;
 
 static void *hash_job(void *arg) {
     HashJob *j = arg;
-    for (Py_ssize_t r = j->lo; r < j->hi; r++)
-        j->out[r] = sha256_bucket(j->ptrs[r], (size_t)j->lens[r], j->buckets);
+    Buf scratch = {0};
+    Entry *entries = NULL;
+    Py_ssize_t cap = 0;
+    for (Py_ssize_t r = j->lo; r < j->hi; r++) {
+        const uint8_t *p = j->ptrs[r];
+        size_t n = (size_t)j->lens[r];
+        if (j->canonical) {
+            int rc = canonical_example(p, (Py_ssize_t)n, &scratch, &entries, &cap);
+            if (rc == -2) {
+                j->no_memory = 1;
+                break;
+            }
+            if (rc == 0) {
+                p = (const uint8_t *)(scratch.p ? scratch.p : "");
+                n = (size_t)scratch.len;
+            }
+        }
+        j->out[r] = sha256_bucket(p, n, j->buckets);
+    }
+    buf_free(&scratch);
+    free(entries);
     return NULL;
 }
 
-/* out[r] = bucket of ptrs[r][:lens[r]], on up to `threads` threads; call without the GIL. */
-static void hash_spans(const uint8_t *const *ptrs, const int64_t *lens, Py_ssize_t n,
-                       uint64_t buckets, int64_t *out, int threads) {
+/* out[r] = bucket of ptrs[r][:lens[r]] (or of its canonical tf.Example), on up to `threads`
+ * threads; call without the GIL. -1 when out of memory. */
+static int hash_spans(const uint8_t *const *ptrs, const int64_t *lens, Py_ssize_t n,
+                      uint64_t buckets, int64_t *out, int threads, int canonical) {
     if (threads > MAX_HASH_THREADS) threads = MAX_HASH_THREADS;
     if (threads > n / 1024) threads = (int)(n / 1024);
     if (threads < 1) threads = 1;
@@ -332,16 +449,20 @@ static void hash_spans(const uint8_t *const *ptrs, const int64_t *lens, Py_ssize
     pthread_t tid[MAX_HASH_THREADS];
     int started[MAX_HASH_THREADS] = {0};
     for (int t = 0; t < threads; t++) {
-        jobs[t] = (HashJob){ptrs, lens, out, n * t / threads, n * (t + 1) / threads, buckets};
+        jobs[t] = (HashJob){ptrs, lens, out, n * t / threads, n * (t + 1) / threads, buckets,
+                            canonical, 0};
         if (t) started[t] = pthread_create(&tid[t], NULL, hash_job, &jobs[t]) == 0;
     }
     hash_job(&jobs[0]);
+    int no_memory = jobs[0].no_memory;
     for (int t = 1; t < threads; t++) {
         if (started[t])
             pthread_join(tid[t], NULL);
         else
             hash_job(&jobs[t]);
+        no_memory |= jobs[t].no_memory;
     }
+    return no_memory ? -1 : 0;
 }
 
 static PyObject *py_sha_ni(PyObject *self, PyObject *args) { return PyBool_FromLong(use_sha_ni); }
@@ -388,9 +509,14 @@ static PyObject *record_buckets(PyObject *self, PyObject *args) {
         lens[r] = PyBytes_GET_SIZE(item);
     }
     int64_t *buckets = (int64_t *)PyBytes_AS_STRING(out);
+    int rc;
     Py_BEGIN_ALLOW_THREADS
-    hash_spans(ptrs, lens, n, (uint64_t)total, buckets, threads);
+    rc = hash_spans(ptrs, lens, n, (uint64_t)total, buckets, threads, 0);
     Py_END_ALLOW_THREADS
+    if (rc < 0) {
+        PyErr_NoMemory();
+        goto fail;
+    }
     PyMem_Free(ptrs);
     PyMem_Free(lens);
     Py_DECREF(held);
@@ -401,6 +527,55 @@ fail:
     Py_XDECREF(out);
     Py_DECREF(held);
     return NULL;
+}
+
+/* span_buckets(data, starts, ends, total, threads=1, canonical=0): bucket of each record
+ * data[starts[i]:ends[i]], or with canonical, of its deterministic tf.Example serialization. */
+static PyObject *span_buckets(PyObject *self, PyObject *args) {
+    Py_buffer data, starts, ends;
+    unsigned long long total;
+    int threads = 1, canonical = 0;
+    if (!PyArg_ParseTuple(args, "y*y*y*K|ip", &data, &starts, &ends, &total, &threads, &canonical))
+        return NULL;
+    PyObject *out = NULL;
+    Py_ssize_t n = starts.len / 8;
+    const int64_t *st = starts.buf, *en = ends.buf;
+    const uint8_t **ptrs = PyMem_Malloc(sizeof(*ptrs) * (size_t)(n ? n : 1));
+    int64_t *lens = PyMem_Malloc(sizeof(*lens) * (size_t)(n ? n : 1));
+    if (!ptrs || !lens) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    if (total < 1 || total >= MAX_BUCKETS || ends.len / 8 < n) {
+        PyErr_SetString(PyExc_ValueError, "total must be in [1, 2**55), one end per start");
+        goto done;
+    }
+    for (Py_ssize_t r = 0; r < n; r++) {
+        if (st[r] < 0 || en[r] < st[r] || en[r] > data.len) {
+            PyErr_Format(PyExc_ValueError, "record span %zd out of range", r);
+            goto done;
+        }
+        ptrs[r] = (const uint8_t *)data.buf + st[r];
+        lens[r] = en[r] - st[r];
+    }
+    out = PyBytes_FromStringAndSize(NULL, 8 * n);
+    if (!out) goto done;
+    int64_t *buckets = (int64_t *)PyBytes_AS_STRING(out);
+    int rc;
+    Py_BEGIN_ALLOW_THREADS
+    rc = hash_spans(ptrs, lens, n, (uint64_t)total, buckets, threads, canonical);
+    Py_END_ALLOW_THREADS
+    if (rc < 0) {
+        Py_CLEAR(out);
+        PyErr_NoMemory();
+    }
+done:
+    PyMem_Free(ptrs);
+    PyMem_Free(lens);
+    PyBuffer_Release(&data);
+    PyBuffer_Release(&starts);
+    PyBuffer_Release(&ends);
+    return out;
 }
 
 /* ------------------------------------------------------------------ decode
@@ -1145,9 +1320,14 @@ static PyObject *encode(PyObject *self, PyObject *args) {
                 prev = ends[r];
             }
             int64_t *dest = (int64_t *)PyBytes_AS_STRING(result);
+            int rc;
             Py_BEGIN_ALLOW_THREADS
-            hash_spans(ptrs, lens, n, (uint64_t)buckets, dest, threads);
+            rc = hash_spans(ptrs, lens, n, (uint64_t)buckets, dest, threads, 0);
             Py_END_ALLOW_THREADS
+            if (rc < 0) {
+                Py_CLEAR(result);
+                PyErr_NoMemory();
+            }
         }
         PyMem_Free(ptrs);
         PyMem_Free(lens);
@@ -1250,6 +1430,8 @@ static PyMethodDef METHODS[] = {
      "unframe(data) -> (starts, ends, consumed, None | (message, record, offset))"},
     {"masked_crc32c", py_masked_crc, METH_VARARGS, "TensorFlow's masked CRC32C of data."},
     {"sha256", py_sha256, METH_VARARGS, "SHA-256 digest of data (checked against hashlib)."},
+    {"span_buckets", span_buckets, METH_VARARGS,
+     "span_buckets(data, starts, ends, total, threads=1, canonical=False) -> int64 bytes"},
     {"sha_ni", py_sha_ni, METH_NOARGS, "Whether SHA-256 runs on the CPU's SHA extensions."},
     {"record_buckets", record_buckets, METH_VARARGS,
      "record_buckets(records, total, threads=1) -> int64 bytes: SHA-256 of each record mod total"},

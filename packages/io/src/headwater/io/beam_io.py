@@ -24,7 +24,9 @@ from headwater.io.readers import (
     read_dataframe,
     read_parquet_file,
     read_tfrecord_file,
+    read_tfrecord_file_parts,
 )
+from headwater.io.splits import check_ratios
 from headwater.io.writers import (
     publishing,
     shard_paths,
@@ -38,6 +40,7 @@ __all__ = [
     "ReadDataFrame",
     "ReadParquet",
     "ReadTFRecord",
+    "ReadTFRecordParts",
     "RecordBatchCoder",
     "WriteParquet",
     "WriteTFRecord",
@@ -193,6 +196,59 @@ class ReadTFRecord(beam.PTransform):
                 )
             ).with_output_types(pa.RecordBatch)
         )
+
+
+class _TFRecordParts(beam.DoFn):
+    def __init__(self, ratios: Mapping[str, int], schema: pa.Schema, batch_size: int) -> None:
+        self._args = (dict(ratios), schema, batch_size)
+
+    def process(self, path: str) -> Iterator[beam.pvalue.TaggedOutput]:
+        ratios, schema, batch_size = self._args
+        for parts in read_tfrecord_file_parts(
+            path, ratios, schema=schema, batch_size=batch_size, schema_inferred=True
+        ):
+            for name, part in parts.items():
+                if part.num_rows:
+                    yield beam.pvalue.TaggedOutput(name, part)
+
+
+class ReadTFRecordParts(beam.PTransform):
+    """TFRecord files → one PCollection of RecordBatches per split, split as TFX's ImportExampleGen.
+
+    Same as `read_tfrecord_parts`: each record goes to the split TFX would send it to. The result
+    is indexed by split name: `parts = p | ReadTFRecordParts(path, {"train": 2, "eval": 1})`,
+    then `parts["train"]`.
+    """
+
+    def __init__(
+        self,
+        pattern: str | os.PathLike[str],
+        ratios: Mapping[str, int],
+        *,
+        schema: pa.Schema | None = None,
+        batch_size: int = 65536,
+    ) -> None:
+        super().__init__()
+        check_ratios(ratios)
+        self._files = resolve_files(pattern)
+        self._ratios = dict(ratios)
+        self._batch_size = batch_size
+        self._schema = schema if schema is not None else _first_schema(self._files, batch_size)
+
+    def expand(self, pbegin: beam.pvalue.PBegin) -> beam.pvalue.DoOutputsTuple:
+        parts = (
+            pbegin
+            | "Files" >> beam.Create(self._files)
+            | "ReadAndSplit"
+            >> beam.ParDo(_TFRecordParts(self._ratios, self._schema, self._batch_size))
+            .with_output_types(pa.RecordBatch)
+            .with_outputs(*self._ratios)
+        )
+        for name in self._ratios:
+            # Tagged outputs get no type from the ParDo: without it Beam would pickle whole
+            # batches to sample their sizes instead of using RecordBatchCoder.
+            parts[name].element_type = pa.RecordBatch
+        return parts
 
 
 def _first_schema(files: list[str], batch_size: int) -> pa.Schema:

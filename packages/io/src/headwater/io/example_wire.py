@@ -27,6 +27,7 @@ __all__ = [
     "encode_features",
     "masked_crc32c",
     "record_buckets",
+    "span_buckets",
     "unframe",
 ]
 
@@ -167,6 +168,26 @@ def encode_buckets(
 def record_buckets(records: Sequence[bytes], total: int) -> np.ndarray:
     """TFX's hash bucket of each serialized record: its SHA-256 modulo `total`."""
     return np.frombuffer(_wire.record_buckets(records, total, decode_threads()), dtype=np.int64)
+
+
+def span_buckets(
+    data: bytes, starts: np.ndarray, ends: np.ndarray, total: int, *, canonical: bool = False
+) -> np.ndarray:
+    """`record_buckets` of the records data[starts[i]:ends[i]] of one buffer.
+
+    With `canonical`, each record is hashed as protobuf re-serializes the parsed tf.Example
+    deterministically (feature map sorted by key, a repeated key once), which is what TFX's
+    ImportExampleGen hashes; a record that is not a plain tf.Example is hashed as it is.
+    """
+    raw = _wire.span_buckets(
+        data,
+        np.ascontiguousarray(starts, dtype=np.int64),
+        np.ascontiguousarray(ends, dtype=np.int64),
+        total,
+        decode_threads(),
+        canonical,
+    )
+    return np.frombuffer(raw, dtype=np.int64)
 
 
 def unframe(data: bytes) -> tuple[np.ndarray, np.ndarray, int, tuple[str, int, int] | None]:

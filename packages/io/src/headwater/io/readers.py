@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
@@ -19,7 +20,9 @@ from headwater.io.batching import rebatch, with_empty_fallback
 from headwater.io.convention import normalize_batch, normalize_schema
 from headwater.io.errors import InputError
 from headwater.io.example_codec import decode_framed
+from headwater.io.example_wire import span_buckets
 from headwater.io.paths import resolve_files
+from headwater.io.splits import check_ratios, split_by_buckets
 from headwater.io.tfrecord_files import iter_record_chunks
 
 if TYPE_CHECKING:
@@ -33,6 +36,8 @@ __all__ = [
     "read_parquet_file",
     "read_tfrecord",
     "read_tfrecord_file",
+    "read_tfrecord_file_parts",
+    "read_tfrecord_parts",
 ]
 
 
@@ -97,6 +102,38 @@ def read_tfrecord_file(
     is inferred (here or, `schema_inferred`, by the caller), a feature outside it is logged as a
     warning rather than ignored silently.
     """
+    for batch, _ in _tfrecord_batches(path, schema, batch_size, schema_inferred, None):
+        yield batch
+
+
+def read_tfrecord_file_parts(
+    path: str,
+    ratios: Mapping[str, int],
+    *,
+    schema: pa.Schema | None,
+    batch_size: int = 65536,
+    schema_inferred: bool = False,
+) -> Iterator[dict[str, pa.RecordBatch]]:
+    """`read_tfrecord_file`, each batch split as TFX's ImportExampleGen splits records.
+
+    TFX parses each record and hashes its deterministic serialization (SHA-256 modulo the buckets
+    of `ratios`); so is each record here, from its bytes (not from the decoded columns, which
+    lose features that are absent or empty), so the records go where TFX would put them.
+    """
+    total = check_ratios(ratios)
+    for batch, buckets in _tfrecord_batches(path, schema, batch_size, schema_inferred, total):
+        assert buckets is not None
+        yield split_by_buckets(batch, buckets, ratios)
+
+
+def _tfrecord_batches(
+    path: str,
+    schema: pa.Schema | None,
+    batch_size: int,
+    schema_inferred: bool,
+    total: int | None,
+) -> Iterator[tuple[pa.RecordBatch, np.ndarray | None]]:
+    """Decoded batches of one TFRecord file, with the TFX hash buckets of their raw records."""
     warned: set[str] = set()
     pinned = schema
     inferred = schema_inferred or schema is None
@@ -114,7 +151,10 @@ def read_tfrecord_file(
                 unknown=unknown,
             )
             pinned = batch.schema
-            yield batch
+            buckets = None
+            if total is not None:
+                buckets = span_buckets(buf, starts[lo:hi], ends[lo:hi], total, canonical=True)
+            yield batch, buckets
             new = sorted(set(unknown or ()) - warned)
             if new:
                 warned.update(new)
@@ -153,6 +193,33 @@ def read_tfrecord(
                 yield batch
 
     return with_empty_fallback(rebatch(batches(), batch_size), schemas)
+
+
+def read_tfrecord_parts(
+    pattern: str | os.PathLike[str],
+    ratios: Mapping[str, int],
+    *,
+    schema: pa.Schema | None = None,
+    batch_size: int = 65536,
+) -> Iterator[dict[str, pa.RecordBatch]]:
+    """`read_tfrecord`, split into `ratios`' splits as TFX's ImportExampleGen splits them.
+
+    Yields one {split name: RecordBatch} per batch read; every part has the pinned schema.
+    """
+    files = resolve_files(pattern)
+    check_ratios(ratios)
+
+    def parts() -> Iterator[dict[str, pa.RecordBatch]]:
+        pinned = schema
+        for path in files:
+            for split in read_tfrecord_file_parts(
+                path, ratios, schema=pinned, batch_size=batch_size, schema_inferred=schema is None
+            ):
+                if pinned is None:
+                    pinned = next(iter(split.values())).schema
+                yield split
+
+    return parts()
 
 
 def read_dataframe(df: pd.DataFrame, *, batch_size: int = 65536) -> Iterator[pa.RecordBatch]:

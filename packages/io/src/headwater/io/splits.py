@@ -3,11 +3,11 @@
 TFX hashes each example's bytes with SHA-256 and takes the digest, read as a big-endian integer,
 modulo the sum of the splits' hash buckets; the bucket picks the split in the order the splits
 are listed ({"train": 2, "eval": 1}: buckets 0-1 train, 2 eval). The bytes are the example
-serialized deterministically (features sorted by name), or with a partition feature, that
-feature's serialized `tf.train.Feature`. A row here is serialized the way TFX's CsvExampleGen
-builds it: every column present, a null as an empty value list of its column's kind, a column
-with no type (all nulls) as an empty Feature. So a CSV split here and in TFX 1.16 put the same
-rows in the same splits, in any process, runner or batch size.
+serialized deterministically (features sorted by name as protobuf's Python runtime sorts them),
+or with a partition feature, that feature's serialized `tf.train.Feature`. A row here is
+serialized the way TFX's CsvExampleGen builds it: every column present, a null as an empty value
+list of its column's kind, a column with no type (all nulls) as an empty Feature. So a CSV split
+here and in TFX 1.16 put the same rows in the same splits, in any process, runner or batch size.
 """
 
 from __future__ import annotations
@@ -22,7 +22,14 @@ from headwater.io.errors import InputError
 from headwater.io.example_wire import encode_buckets, encode_columns, encode_features
 from headwater.io.feature_columns import FeatureColumn, feature_columns
 
-__all__ = ["assign_splits", "partition_keys", "record_buckets", "split_buckets"]
+__all__ = [
+    "assign_splits",
+    "check_ratios",
+    "partition_keys",
+    "record_buckets",
+    "split_buckets",
+    "split_by_buckets",
+]
 
 
 def _canonical(column: FeatureColumn, column_type: pa.DataType) -> FeatureColumn:
@@ -43,9 +50,17 @@ def _key_columns(batch: pa.RecordBatch, key: str | None) -> list[FeatureColumn]:
         batch = batch.select([key])
     types = {f.name: f.type for f in batch.schema}
     columns = [_canonical(c, types[c.name]) for c in feature_columns(batch)]
-    # Deterministic protobuf serialization orders map entries by the keys' bytes.
-    columns.sort(key=lambda c: c.name.encode("utf-8", "surrogateescape"))
+    columns.sort(key=lambda c: map_key_order(c.name))
     return columns
+
+
+def map_key_order(name: str) -> list[int]:
+    """Sort key giving the order protobuf's Python runtime (upb) writes map keys deterministically.
+
+    Bytewise, except that a key comes before its own prefixes ("ab" before "a", "" last): the
+    bytes followed by a sentinel above every byte value.
+    """
+    return [*name.encode("utf-8", "surrogateescape"), 256]
 
 
 def partition_keys(batch: pa.RecordBatch, key: str | None = None) -> list[bytes]:
@@ -77,15 +92,21 @@ def split_buckets(batch: pa.RecordBatch, total: int, key: str | None = None) -> 
     return encode_buckets(columns, batch.num_rows, total, features=key is not None)
 
 
-def assign_splits(
-    batch: pa.RecordBatch, ratios: Mapping[str, int], *, key: str | None = None
-) -> dict[str, pa.RecordBatch]:
-    """Rows of `batch` per split: `ratios` are TFX's hash buckets, in the splits' order."""
+def check_ratios(ratios: Mapping[str, int]) -> int:
+    """The number of hash buckets of `ratios` (split name -> buckets); ValueError if invalid."""
     if not ratios or any(int(r) != r or r < 0 for r in ratios.values()) or sum(ratios.values()) < 1:
         raise ValueError(
             f"ratios must be non-negative integers with a positive sum, got {ratios!r}"
         )
-    buckets = split_buckets(batch, int(sum(ratios.values())), key)
+    total = int(sum(ratios.values()))
+    _check_total(total)
+    return total
+
+
+def split_by_buckets(
+    batch: pa.RecordBatch, buckets: np.ndarray, ratios: Mapping[str, int]
+) -> dict[str, pa.RecordBatch]:
+    """Rows of `batch` per split: bucket b goes to the split whose range of buckets holds b."""
     out = {}
     low = 0
     for name, ratio in ratios.items():
@@ -94,3 +115,11 @@ def assign_splits(
         out[name] = batch.filter(pa.array(mask))
         low = high
     return out
+
+
+def assign_splits(
+    batch: pa.RecordBatch, ratios: Mapping[str, int], *, key: str | None = None
+) -> dict[str, pa.RecordBatch]:
+    """Rows of `batch` per split: `ratios` are TFX's hash buckets, in the splits' order."""
+    total = check_ratios(ratios)
+    return split_by_buckets(batch, split_buckets(batch, total, key), ratios)

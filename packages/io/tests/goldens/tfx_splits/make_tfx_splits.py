@@ -4,7 +4,9 @@
 
 Writes `data.csv` (nulls, negative and large ints, floats, unicode, quoted commas, an upper-case
 name that sorts first; no all-empty column: TFX gives it no type, headwater.io types it string)
-and `splits.json`: for each output config, the row ids TFX sent to each split.
+and `splits.json`: for each output config, the row ids TFX sent to each split. Also
+`records.tfrecord.gz` (tf.Examples with features in varying order) and `import_splits.json`: the
+ids TFX's ImportExampleGen sent to each split (it hashes each record's raw bytes).
 `test_tfx_splits.py` checks that Headwater assigns the same rows.
 """
 
@@ -17,6 +19,7 @@ import tempfile
 import tensorflow as tf
 from google.protobuf import json_format
 from tfx.components.example_gen.csv_example_gen import executor
+from tfx.components.example_gen.import_example_gen import executor as import_executor
 from tfx.proto import example_gen_pb2
 from tfx.types import standard_artifacts, standard_component_specs
 
@@ -45,7 +48,7 @@ def _csv() -> str:
     return "\n".join(lines) + "\n"
 
 
-def _run(input_dir: str, splits: dict, partition: str | None) -> dict:
+def _run(input_dir: str, splits: dict, partition: str | None, gen=executor) -> dict:
     out = tempfile.mkdtemp()
     examples = standard_artifacts.Examples()
     examples.uri = out
@@ -67,7 +70,7 @@ def _run(input_dir: str, splits: dict, partition: str | None) -> dict:
         ),
         standard_component_specs.OUTPUT_DATA_FORMAT_KEY: example_gen_pb2.FORMAT_TF_EXAMPLE,
     }
-    executor.Executor().Do({}, {standard_component_specs.EXAMPLES_KEY: [examples]}, props)
+    gen.Executor().Do({}, {standard_component_specs.EXAMPLES_KEY: [examples]}, props)
     result = {}
     for name in splits:
         ids = []
@@ -99,9 +102,47 @@ def main() -> None:
             "partition_feature": partition,
             "ids": _run(input_dir, splits, partition),
         }
-    with open(os.path.join(HERE, "splits.json"), "w") as f:
-        cases_text = (f" {json.dumps(k)}: {json.dumps(v)}" for k, v in golden.items())
+    _write_json("splits.json", golden)
+    _write_json("import_splits.json", _import_cases())
+
+
+def _write_json(name: str, cases: dict) -> None:
+    with open(os.path.join(HERE, name), "w") as f:
+        cases_text = (f" {json.dumps(k)}: {json.dumps(v)}" for k, v in cases.items())
         f.write("{\n" + ",\n".join(cases_text) + "\n}\n")
+
+
+def _import_cases() -> dict:
+    rng = random.Random(11)
+    input_dir = tempfile.mkdtemp()
+    path = os.path.join(HERE, "records.tfrecord.gz")
+    with tf.io.TFRecordWriter(path, options="GZIP") as writer:
+        for i in range(ROWS):
+            features = {
+                "id": tf.train.Feature(int64_list=tf.train.Int64List(value=[i])),
+                "x": tf.train.Feature(float_list=tf.train.FloatList(value=[rng.random()])),
+                "tag": tf.train.Feature(bytes_list=tf.train.BytesList(value=[b"t%d" % (i % 5)])),
+            }
+            names = list(features)
+            rng.shuffle(names)  # the raw bytes keep this order; TFX hashes them as they are
+            example = tf.train.Example(
+                features=tf.train.Features(feature={n: features[n] for n in names})
+            )
+            writer.write(example.SerializeToString())
+    with open(path, "rb") as src, open(os.path.join(input_dir, "records.tfrecord.gz"), "wb") as dst:
+        dst.write(src.read())
+    cases = {
+        "records_2_1": ({"train": 2, "eval": 1}, None),
+        "tag_1_1": ({"train": 1, "eval": 1}, "tag"),
+    }
+    return {
+        case: {
+            "splits": splits,
+            "partition_feature": partition,
+            "ids": _run(input_dir, splits, partition, import_executor),
+        }
+        for case, (splits, partition) in cases.items()
+    }
 
 
 if __name__ == "__main__":

@@ -209,6 +209,10 @@ def _span_version(groups: Mapping[str, str | None], path: str) -> tuple[int, int
     return 0, version
 
 
+ReadParts = Callable[[str, Mapping[str, int]], Iterator[Mapping[str, "pa.RecordBatch"]]]
+"""Reads one file already split by ratios (ImportExampleGen: TFX hashes each parsed record)."""
+
+
 def write_examples(
     examples: Examples,
     resolved: ResolvedInput,
@@ -216,8 +220,13 @@ def write_examples(
     *,
     output_config: OutputConfig | Mapping[str, int] | None,
     payload_format: str,
+    read_parts: ReadParts | None = None,
 ) -> dict[str, int]:
-    """Read every input file, split, write `examples`' splits; returns rows per split."""
+    """Read every input file, split, write `examples`' splits; returns rows per split.
+
+    A hash split uses `read_parts` when given and no partition feature is set, else
+    `assign_splits` on the batches `read` yields.
+    """
     check_payload_format(payload_format)
     output_split_names(resolved, output_config)  # checks the configs agree
     writers: dict[str, ShardedExampleWriter] = {}
@@ -228,7 +237,7 @@ def write_examples(
         return writers[name]
 
     try:
-        _split_into(writer, resolved, read, output_config)
+        _split_into(writer, resolved, read, output_config, read_parts)
     except BaseException:
         for w in writers.values():
             w.abort()
@@ -276,6 +285,7 @@ def _split_into(
     resolved: ResolvedInput,
     read: Callable[[str], Iterator[pa.RecordBatch]],
     output_config: OutputConfig | Mapping[str, int] | None,
+    read_parts: ReadParts | None,
 ) -> None:
     import headwater.io as hio
 
@@ -285,6 +295,12 @@ def _split_into(
         ratios = {k: int(v) for k, v in out.splits.items()}
         for name in ratios:
             writer(name)
+        if read_parts is not None and out.partition_feature is None:
+            for path in resolved.files[input_splits[0]]:
+                for parts in read_parts(path, ratios):
+                    for name, part in parts.items():
+                        writer(name).add(part)
+            return
         for batch in _read_all(resolved.files[input_splits[0]], read):
             check_partition_feature(batch, out.partition_feature)
             for name, part in hio.assign_splits(batch, ratios, key=out.partition_feature).items():

@@ -28,6 +28,13 @@ if TYPE_CHECKING:
     from headwater.orchestration.artifacts import Examples
 
 
+def _record_batch_type() -> type:
+    """pyarrow.RecordBatch, imported when a pipeline is built (pyarrow is not needed before)."""
+    import pyarrow as pa
+
+    return pa.RecordBatch
+
+
 def _assign(batch: pa.RecordBatch, ratios: Mapping[str, int], key: str | None) -> Iterator[Any]:
     """Tagged parts of one batch, one per split with rows."""
     import apache_beam as beam
@@ -48,8 +55,13 @@ def write_examples_beam(
     output_config: OutputConfig | Mapping[str, int] | None,
     payload_format: str,
     num_shards: int = 1,
+    make_parts_source: Callable[[str, Mapping[str, int]], Any] | None = None,
 ) -> None:
-    """Read, split and write `examples` in one Beam pipeline (see the module docstring)."""
+    """Read, split and write `examples` in one Beam pipeline (see the module docstring).
+
+    A hash split reads each file with `make_parts_source(path, ratios)` (a transform whose result
+    is indexed by split name) when given and no partition feature is set.
+    """
     import apache_beam as beam
 
     import headwater.io as hio
@@ -73,11 +85,24 @@ def write_examples_beam(
             out = as_output_config(output_config)
             ratios = {k: int(v) for k, v in out.splits.items()}
             [paths] = resolved.files.values()
-            parts = read(p, "", paths) | "Split" >> beam.FlatMap(
-                _assign, ratios, out.partition_feature
-            ).with_outputs(*names)
-            for name in names:
-                _ = parts[name] | f"Write[{name}]" >> sink(name)
+            if make_parts_source is not None and out.partition_feature is None:
+                per_file = [
+                    p | f"ReadParts[{i}]" >> make_parts_source(path, ratios)
+                    for i, path in enumerate(paths)
+                ]
+                for name in names:
+                    split = [parts[name] for parts in per_file]
+                    merged = split | f"Flatten[{name}]" >> beam.Flatten()
+                    _ = merged | f"Write[{name}]" >> sink(name)
+            else:
+                parts = read(p, "", paths) | "Split" >> beam.FlatMap(
+                    _assign, ratios, out.partition_feature
+                ).with_outputs(*names)
+                for name in names:
+                    # Tagged outputs carry no type: without one Beam pickles whole batches to
+                    # sample their sizes instead of using headwater.io's RecordBatchCoder.
+                    parts[name].element_type = _record_batch_type()
+                    _ = parts[name] | f"Write[{name}]" >> sink(name)
         else:
             for name, paths in resolved.files.items():
                 _ = read(p, f"[{name}]", paths) | f"Write[{name}]" >> sink(name)

@@ -45,14 +45,17 @@ def ImportExampleGen(
     detected = FORMAT_PARQUET if first.endswith(".parquet") else FORMAT_TF_EXAMPLE
     fmt = input_format or detected
 
+    # TFRecords are split as TFX splits them: by the hash of each record, not of decoded rows.
+    tfrecord = fmt != FORMAT_PARQUET
     if use_beam:
         write_examples_beam(
             examples,
             resolved,
-            lambda path: hio.ReadParquet(path) if fmt == FORMAT_PARQUET else hio.ReadTFRecord(path),
+            lambda path: hio.ReadTFRecord(path) if tfrecord else hio.ReadParquet(path),
             output_config=output_config,
             payload_format=payload_format or fmt,
             num_shards=num_shards,
+            make_parts_source=hio.ReadTFRecordParts if tfrecord else None,
         )
         return
 
@@ -62,5 +65,10 @@ def ImportExampleGen(
         return iter(hio.read_tfrecord(path))
 
     write_examples(
-        examples, resolved, read, output_config=output_config, payload_format=payload_format or fmt
+        examples,
+        resolved,
+        read,
+        output_config=output_config,
+        payload_format=payload_format or fmt,
+        read_parts=hio.read_tfrecord_parts if tfrecord else None,
     )
