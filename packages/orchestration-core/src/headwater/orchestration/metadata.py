@@ -330,6 +330,20 @@ class MetadataStore:
             result.setdefault(event.path.steps[0].key, []).append(self.from_proto(proto))
         return result
 
+    def running_executions(self, context: MlmdContext) -> list[MlmdExecution]:
+        """Executions of a context still marked RUNNING, oldest first."""
+        return [
+            e for e in self.executions_of(context) if e.last_known_state == mlmd.Execution.RUNNING
+        ]
+
+    def cancel_execution(self, execution: MlmdExecution, reason: str) -> None:
+        """Mark an execution CANCELED, its reason in custom property `error`."""
+        updated = mlmd.Execution()
+        updated.CopyFrom(execution)
+        updated.last_known_state = mlmd.Execution.CANCELED
+        set_value(updated.custom_properties["error"], reason[:2000])
+        self.store.put_executions([updated])
+
     def executions_of(self, context: MlmdContext) -> list[MlmdExecution]:
         """Executions attributed to a context, oldest first."""
         return sorted(self.store.get_executions_by_context(context.id), key=lambda e: e.id)

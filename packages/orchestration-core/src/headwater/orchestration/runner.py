@@ -4,16 +4,21 @@ Per component: compute the cache key (node, input artifact ids, parameters, code
 a COMPLETE execution with that key (recorded as CACHED) or run the function on temporary
 output directories, rename them to `<root>/<node>/<output>/<execution id>` and publish the
 artifacts LIVE with the COMPLETE execution in one MLMD write. A failure records FAILED, removes
-the temporary directories and stops the run with the component's name and the user's exception.
+the temporary directories and stops the run with the component's name and the user's exception;
+an interrupt (Ctrl-C) records CANCELED and cleans up the same way. An execution left RUNNING by
+a process that died (killed, out of memory) is marked CANCELED, and its temporary directories
+removed, the next time its node runs on the same host.
 """
 
 from __future__ import annotations
 
 import datetime
+import glob
 import hashlib
 import json
 import os
 import shutil
+import socket
 import sys
 import time
 import traceback
@@ -90,6 +95,8 @@ class LocalDagRunner:
             node_ctx = store.ensure_context(NODE_CONTEXT, f"{pipeline.name}.{node.id}")
             contexts = [pipeline_ctx, run_ctx, node_ctx]
             inputs = _resolve_inputs(store, pipeline_ctx, node, produced)
+            for line in cancel_dead_executions(store, pipeline, node.id, node_ctx):
+                self._say(f"[{i}/{total}] {node.id}  {line}")
             try:
                 if node.kind == "component":
                     result = _run_component(
@@ -225,7 +232,7 @@ def _run_component(
         type_name=node.type_name,
         state="RUNNING",
         contexts=contexts,
-        properties=properties,
+        properties={**properties, "pid": os.getpid(), "host": socket.gethostname()},
         inputs=inputs,
     )
     outputs: dict[str, Artifact] = {}
@@ -248,16 +255,19 @@ def _run_component(
         with execution_context(ctx):
             spec.fn(**kwargs)
         published = _publish_files(pipeline.root, node.id, execution_id, outputs)
-    except Exception as exc:
+    except BaseException as exc:
         for artifact in outputs.values():
             shutil.rmtree(artifact.uri, ignore_errors=True)
+        failed = isinstance(exc, Exception)
         store.put_execution(
             type_name=node.type_name,
-            state="FAILED",
+            state="FAILED" if failed else "CANCELED",
             contexts=contexts,
             properties={**properties, "error": f"{type(exc).__name__}: {exc}"[:2000]},
             execution_id=execution_id,
         )
+        if not failed:  # KeyboardInterrupt, SystemExit: recorded, then on its way
+            raise
         raise ComponentFailedError(node.id, exc, execution_id=execution_id) from exc
     names = {k: f"{pipeline.name}:{run_id}:{node.id}:{k}" for k in published}
     store.put_execution(
@@ -270,6 +280,46 @@ def _run_component(
         output_names=names,
     )
     return NodeResult(node.id, "COMPLETE", execution_id, 0.0, published)
+
+
+def cancel_dead_executions(
+    store: MetadataStore, pipeline: Pipeline, node_id: str, node_ctx: Any
+) -> list[str]:
+    """Mark CANCELED the node's RUNNING executions whose process on this host is gone.
+
+    Their temporary output directories are removed. Returns a line per execution for the log.
+    """
+    host = socket.gethostname()
+    lines = []
+    for execution in store.running_executions(node_ctx):
+        props = execution.custom_properties
+        if props["host"].string_value != host or not props["pid"].int_value:
+            continue  # another machine's, or from before pids were recorded: can't tell
+        pid = props["pid"].int_value
+        if _alive(pid):
+            continue
+        reason = f"process {pid} on {host} ended while this execution ran (killed or crashed)"
+        store.cancel_execution(execution, reason)
+        pattern = os.path.join(glob.escape(pipeline.root), glob.escape(node_id), "*")
+        for tmp in glob.glob(os.path.join(pattern, f".{execution.id}.tmp")):
+            shutil.rmtree(tmp, ignore_errors=True)
+        lines.append(
+            f"execution {execution.id} was left RUNNING by process {pid} on {host}, which is gone "
+            "(killed or crashed): marked CANCELED"
+        )
+    return lines
+
+
+def _alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # someone else's process has that pid now
+    return True
 
 
 def _publish_files(
