@@ -11,11 +11,11 @@ from __future__ import annotations
 import queue
 import struct
 import threading
-import zlib
 from collections.abc import Generator, Iterator
-from typing import TypeVar
+from typing import TypeVar, cast
 
 import numpy as np
+from isal import isal_zlib
 
 from headwater.io.errors import InputError
 from headwater.io.example_wire import unframe
@@ -26,9 +26,11 @@ T = TypeVar("T")
 
 _CHUNK = 16 << 20
 _GZIP_MAGIC = b"\x1f\x8b"
+_GZIP_ERROR = cast("type[Exception]", isal_zlib.error)  # isal's stub types it as an instance
 GZIP_LEVEL = 1
-"""zlib level of the gzip TFRecord files written: on taxi tf.Examples, TensorFlow's default (6)
-compresses 3.5x slower for files only 16% smaller, and compression dominates writing."""
+"""Compression level of the gzip TFRecord files written, with Intel's ISA-L (`isal`, levels 0-3):
+standard gzip that TensorFlow reads, about 4x faster to write and 2x faster to read than zlib
+(zlib level 1 on taxi tf.Examples: same size; TensorFlow's default, zlib 6, only 16% smaller)."""
 
 
 def _raw_chunks(path: str) -> Generator[bytes, None, None]:
@@ -40,13 +42,13 @@ def _raw_chunks(path: str) -> Generator[bytes, None, None]:
                 yield first
                 first = f.read(_CHUNK)
             return
-        inflater = zlib.decompressobj(wbits=31)
+        inflater = isal_zlib.decompressobj(wbits=31)
         consumed = 0
         chunk = first
         while True:
             try:
                 out = inflater.decompress(chunk)
-            except zlib.error as exc:
+            except _GZIP_ERROR as exc:
                 raise InputError(
                     f"corrupt gzip data ({exc})",
                     path=path,
@@ -62,7 +64,7 @@ def _raw_chunks(path: str) -> Generator[bytes, None, None]:
                     return
                 # Concatenated gzip members, as `cat a.gz b.gz` makes.
                 consumed -= len(inflater.unused_data)
-                inflater = zlib.decompressobj(wbits=31)
+                inflater = isal_zlib.decompressobj(wbits=31)
                 chunk = rest
                 continue
             chunk = f.read(_CHUNK)
@@ -79,7 +81,7 @@ def _raw_chunks(path: str) -> Generator[bytes, None, None]:
 def prefetched(items: Generator[T, None, None], depth: int = 2) -> Iterator[T]:
     """`items` produced on a background thread, up to `depth` ahead of the consumer.
 
-    For producers whose work releases the GIL (file reads, zlib): gunzipping the next chunk
+    For producers whose work releases the GIL (file reads, ISA-L): gunzipping the next chunk
     overlaps decoding this one. An exception in the producer is raised here, in order; stopping
     early stops the producer and closes `items`.
     """

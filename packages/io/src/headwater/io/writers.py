@@ -11,12 +11,12 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
-import zlib
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 
 import pyarrow as pa
 import pyarrow.parquet as pq
+from isal import isal_zlib
 
 from headwater.io.convention import normalize_batch
 from headwater.io.example_wire import encode_framed
@@ -94,7 +94,9 @@ class _TFRecordShards:
     def __init__(self, paths: list[str], compression: str | None) -> None:
         self._files = [open(p, "wb") for p in paths]  # noqa: SIM115 - closed in close()
         self._deflaters = [
-            zlib.compressobj(GZIP_LEVEL, zlib.DEFLATED, 31) if compression == "gzip" else None
+            isal_zlib.compressobj(GZIP_LEVEL, isal_zlib.DEFLATED, 31)
+            if compression == "gzip"
+            else None
             for _ in paths
         ]
 
