@@ -32,6 +32,7 @@ def test_beam_analyze_and_transform_equals_plain_path(batches, analyzed, tmp_pat
         assert_that(rows, equal_to(expected))
         _ = transform_fn | tft.WriteTransformFn(written)
     assert set(metadata) == set(table.column_names)
+    assert sorted(f.name for f in metadata.schema.feature) == sorted(table.column_names)
     beam_output = tft.TransformOutput(written)
     for name in ("s_vocab", "s_top", "s_weighted", "k_vocab", "tags"):
         assert beam_output.vocabulary_by_name(name) == plain_output.vocabulary_by_name(name)
@@ -49,3 +50,19 @@ def test_beam_transform_dataset_applies_a_saved_graph(batches, analyzed):
         )
         assert_that(transformed | beam.FlatMap(_rows), equal_to(expected))
     assert spec == output.transformed_feature_spec()
+    assert spec.schema == output.transformed_schema == output.transformed_metadata.schema
+
+
+def test_dataset_metadata_is_a_schema_and_a_feature_spec():
+    import tensorflow as tf
+
+    spec = {
+        "x": tf.io.FixedLenFeature([], tf.float32),
+        "s": tf.io.VarLenFeature(tf.string),
+    }
+    metadata = tft.DatasetMetadata.from_feature_spec(spec)
+    assert metadata == spec
+    assert [(f.name, f.type) for f in metadata.schema.feature] == [("s", 1), ("x", 3)]
+    again = tft.DatasetMetadata(metadata.schema)
+    assert dict(again) == spec
+    assert tft.feature_spec(again) == spec

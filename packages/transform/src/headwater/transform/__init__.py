@@ -46,7 +46,7 @@ from headwater.transform.beam import (
 )
 from headwater.transform.cache import analyze_datasets_with_cache
 from headwater.transform.errors import AnalyzerError, FeatureSpecError, PreprocessingFnError
-from headwater.transform.features import feature_spec, schema_from_spec
+from headwater.transform.features import DatasetMetadata, feature_spec, schema_from_spec
 from headwater.transform.graph import MissingFeatureError
 from headwater.transform.impl import (
     analyze_and_transform_dataset,
@@ -83,6 +83,7 @@ __all__ = [
     "AnalyzeDatasetsWithCache",
     "AnalyzerError",
     "Context",
+    "DatasetMetadata",
     "FeatureSpecError",
     "MissingFeatureError",
     "PreprocessingFnError",

@@ -33,7 +33,7 @@ from headwater.transform.cache import (
     load_accumulators,
     store_accumulators,
 )
-from headwater.transform.features import output_spec
+from headwater.transform.features import DatasetMetadata, output_spec
 from headwater.transform.graph import GraphRunner, PreprocessingFn, TracedGraph, trace
 from headwater.transform.impl import raw_schema_of, spec_of
 from headwater.transform.saved_transform import (
@@ -279,8 +279,8 @@ class _ApplyTransform(beam.DoFn):
 
 class TransformDataset(_DatasetTransform):
     """Apply a transform_fn to `((batches, raw_metadata), transform_fn)`; output
-    `(transformed batches, transformed feature spec)`. The spec is known when transform_fn is a
-    directory path; for a deferred transform_fn (a PCollection) it is None."""
+    `(transformed batches, transformed DatasetMetadata)`. The metadata is known when transform_fn
+    is a directory path; for a deferred transform_fn (a PCollection) it is None."""
 
     def expand(self, inputs: Any) -> Any:
         (batches, raw_metadata), transform_fn = inputs
@@ -294,13 +294,16 @@ class TransformDataset(_DatasetTransform):
         if isinstance(transform_fn, str):  # the saved graph is there already: read its schema
             from headwater.transform.output import TransformOutput
 
-            return transformed, TransformOutput(transform_fn).transformed_feature_spec()
+            return transformed, DatasetMetadata(TransformOutput(transform_fn).transformed_schema)
         return transformed, None
 
 
 class AnalyzeAndTransformDataset(_DatasetTransform):
     """Analyze a dataset and transform it with the result:
-    `((transformed batches, transformed feature spec), transform_fn)`."""
+    `((transformed batches, transformed DatasetMetadata), transform_fn)`.
+
+    The metadata's `.schema` is the transformed Schema (as TFT's); it also reads as the
+    transformed feature spec (a mapping)."""
 
     def __init__(self, preprocessing_fn: PreprocessingFn, output_dir: str | None = None) -> None:
         super().__init__()
@@ -312,7 +315,8 @@ class AnalyzeAndTransformDataset(_DatasetTransform):
         traced = trace(self._fn, spec_of(raw_metadata))
         transform_fn = dataset | "Analyze" >> AnalyzeDataset(self._fn, self._output_dir, traced)
         transformed, _ = ((batches, raw_metadata), transform_fn) | "Transform" >> TransformDataset()
-        return (transformed, _static_output_spec(traced)), transform_fn
+        metadata = DatasetMetadata.from_feature_spec(_static_output_spec(traced))
+        return (transformed, metadata), transform_fn
 
 
 def _static_output_spec(traced: TracedGraph) -> dict[str, Any]:

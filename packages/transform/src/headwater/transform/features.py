@@ -1,14 +1,15 @@
 """Feature specs and the move between Arrow RecordBatches and tensors.
 
-A raw dataset is described by a tensorflow-metadata `Schema` (or a TF feature spec dict, TFT's
-`DatasetMetadata.from_feature_spec`). Features with a `shape` are dense (`FixedLenFeature`),
-others are sparse (`VarLenFeature`), as TFT reads schemas. Arrow columns follow headwater.io's
-convention: a flat column is univalent (null = missing), a list column is multivalent.
+A raw dataset is described by a tensorflow-metadata `Schema`, a TF feature spec dict, or a
+`DatasetMetadata` (TFT's: a Schema, also readable as its feature spec). Features with a `shape`
+are dense (`FixedLenFeature`), others are sparse (`VarLenFeature`), as TFT reads schemas. Arrow
+columns follow headwater.io's convention: a flat column is univalent (null = missing), a list
+column is multivalent.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 import numpy as np
@@ -28,6 +29,8 @@ def feature_spec(metadata: schema_pb2.Schema | Mapping[str, Any]) -> FeatureSpec
     """The TF feature spec of a raw dataset's schema (or the spec itself, checked)."""
     import tensorflow as tf
 
+    if isinstance(metadata, DatasetMetadata):
+        return dict(metadata.feature_spec)
     if isinstance(metadata, Mapping):
         spec = dict(metadata)
         for name, f in spec.items():
@@ -56,6 +59,56 @@ def feature_spec(metadata: schema_pb2.Schema | Mapping[str, Any]) -> FeatureSpec
         names = [s.name for s in metadata.sparse_feature]
         raise FeatureSpecError(f"schema sparse_feature entries are not supported yet: {names}")
     return spec
+
+
+class DatasetMetadata(Mapping[str, Any]):
+    """A dataset's schema, as TFT's `DatasetMetadata`: `.schema` is a tensorflow-metadata Schema.
+
+    It is also the mapping of the dataset's feature spec (name -> tf.io feature), so code that
+    reads the transformed metadata as a dict keeps working. Build one from a Schema, or with
+    `DatasetMetadata.from_feature_spec(spec)` as TFT code does.
+    """
+
+    def __init__(self, schema: schema_pb2.Schema) -> None:
+        if not isinstance(schema, schema_pb2.Schema):
+            raise FeatureSpecError(
+                f"DatasetMetadata needs a tensorflow_metadata Schema, got {type(schema).__name__}"
+            )
+        self._schema = schema
+        self._spec: FeatureSpec | None = None
+
+    @classmethod
+    def from_feature_spec(
+        cls, spec: Mapping[str, Any], domains: Mapping[str, tuple[int, int]] | None = None
+    ) -> DatasetMetadata:
+        """Metadata of a TF feature spec (dense features get a shape, as TFT writes them)."""
+        metadata = cls(schema_from_spec(feature_spec(spec), domains or {}))
+        metadata._spec = feature_spec(spec)
+        return metadata
+
+    @property
+    def schema(self) -> schema_pb2.Schema:
+        """The tensorflow-metadata Schema."""
+        return self._schema
+
+    @property
+    def feature_spec(self) -> FeatureSpec:
+        """Name -> tf.io.FixedLenFeature / VarLenFeature / RaggedFeature."""
+        if self._spec is None:
+            self._spec = feature_spec(self._schema)
+        return self._spec
+
+    def __getitem__(self, name: str) -> Any:
+        return self.feature_spec[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.feature_spec)
+
+    def __len__(self) -> int:
+        return len(self.feature_spec)
+
+    def __repr__(self) -> str:
+        return f"DatasetMetadata({sorted(self.feature_spec)})"
 
 
 def schema_from_spec(spec: FeatureSpec, domains: Mapping[str, tuple[int, int]]) -> Any:

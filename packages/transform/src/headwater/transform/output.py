@@ -12,7 +12,7 @@ from google.protobuf import text_format
 from tensorflow_metadata.proto.v0 import schema_pb2
 
 from headwater.transform.errors import FeatureSpecError
-from headwater.transform.features import feature_spec
+from headwater.transform.features import DatasetMetadata, feature_spec
 from headwater.transform.saved_transform import (
     RAW_METADATA_DIR,
     SIGNATURE,
@@ -64,6 +64,16 @@ class TransformOutput:
     @cached_property
     def transformed_schema(self) -> schema_pb2.Schema:
         return _read_schema(os.path.join(self._dir, TRANSFORMED_METADATA_DIR))
+
+    @property
+    def raw_metadata(self) -> DatasetMetadata:
+        """The raw data's DatasetMetadata (`.schema`), as TFT's TFTransformOutput has it."""
+        return DatasetMetadata(self.raw_schema)
+
+    @property
+    def transformed_metadata(self) -> DatasetMetadata:
+        """The transformed data's DatasetMetadata: `tft_output.transformed_metadata.schema`."""
+        return DatasetMetadata(self.transformed_schema)
 
     def raw_feature_spec(self) -> dict[str, Any]:
         """The TF feature spec of the raw data (for tf.io.parse_example)."""
