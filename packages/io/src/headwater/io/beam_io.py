@@ -289,8 +289,14 @@ def _write_sink(
     finals: list[str],
     write: Callable[[list[pa.RecordBatch], str, pa.Schema | None], None],
     label: str,
+    *,
+    empty_needs_schema: bool,
 ) -> beam.PCollection:
-    """Deal batches to shards, group them by shard, write each shard atomically; the paths."""
+    """Deal batches to shards, group them by shard, write each shard atomically; the paths.
+
+    With `empty_needs_schema` (Parquet), a shard that gets no batch is written with the columns
+    of some other batch; TFRecord files have no columns, so they skip that side input.
+    """
     num_shards = len(finals)
 
     def write_one(
@@ -308,17 +314,15 @@ def _write_sink(
     shards = batches.pipeline | f"{label}Shards" >> beam.Create(
         [(i, None) for i in range(num_shards)]
     )
-    # A shard that gets no batch is still written, with the columns of some other batch.
+    grouped = {"batches": keyed, "shard": shards} | f"{label}Group" >> beam.CoGroupByKey()
+    if not empty_needs_schema:
+        return grouped | f"{label}Write" >> beam.Map(write_one, [])
     schema = (
         batches
         | f"{label}Schemas" >> beam.Map(lambda b: b.schema)
         | f"{label}OneSchema" >> beam.combiners.Sample.FixedSizeGlobally(1)
     )
-    return (
-        {"batches": keyed, "shard": shards}
-        | f"{label}Group" >> beam.CoGroupByKey()
-        | f"{label}Write" >> beam.Map(write_one, beam.pvalue.AsSingleton(schema))
-    )
+    return grouped | f"{label}Write" >> beam.Map(write_one, beam.pvalue.AsSingleton(schema))
 
 
 class WriteParquet(beam.PTransform):
@@ -329,7 +333,9 @@ class WriteParquet(beam.PTransform):
         self._finals = shard_paths(file_prefix, num_shards, ".parquet")
 
     def expand(self, batches: beam.PCollection) -> beam.PCollection:
-        return _write_sink(batches, self._finals, write_parquet_shard, "Parquet")
+        return _write_sink(
+            batches, self._finals, write_parquet_shard, "Parquet", empty_needs_schema=True
+        )
 
 
 class WriteTFRecord(beam.PTransform):
@@ -349,4 +355,5 @@ class WriteTFRecord(beam.PTransform):
             self._finals,
             lambda b, p, _: write_tfrecord_shard(b, p, compression),
             "TFRecord",
+            empty_needs_schema=False,
         )
