@@ -95,6 +95,18 @@ def test_penguin_run_prints_every_artifact_and_records_it(penguin_runs):
     assert os.listdir(os.path.join(examples.uri, "Split-train")) == [
         "data_tfrecord-00000-of-00001.gz"
     ]
+    # The Evaluator blessed the model, so the Pusher put it where TF Serving looks; later runs
+    # (same model, re-blessed against itself as baseline) reuse that version.
+    pushed_type = store.get_artifact_type("PushedModel")
+    pushes = [a for a in artifacts if a.type_id == pushed_type.id]
+    assert pushes
+    for pushed in pushes:
+        assert pushed.custom_properties["pushed"].int_value == 1
+    destinations = {p.custom_properties["pushed_destination"].string_value for p in pushes}
+    versions = {p.custom_properties["pushed_version"].string_value for p in pushes}
+    [destination], [version] = destinations, versions
+    assert os.listdir(os.path.dirname(destination)) == [version]
+    assert os.path.isfile(os.path.join(destination, "saved_model.pb"))
 
 
 def _component_executions(store, run):

@@ -3,7 +3,8 @@
     uv run headwater pipeline run examples/penguin/pipeline.py
 
 Runs on SQLite ML Metadata under the pipeline root (`$HEADWATER_HOME/pipelines/penguin`,
-default `~/.headwater`) and Beam's DirectRunner. Each library adds its component here when
+default `~/.headwater`) and Beam's DirectRunner; a blessed model is pushed to
+`<root>/serving_model/<version>/`. Each library adds its component here when
 it works.
 """
 
@@ -21,12 +22,14 @@ from headwater.orchestration import (
     Model,
     ModelBlessing,
     Pipeline,
+    Pusher,
     Resolver,
     SchemaGen,
     StatisticsGen,
     TrainArgs,
     Trainer,
     Transform,
+    default_pipeline_root,
 )
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -90,6 +93,13 @@ def create_pipeline(root: str | None = None, *, enable_cache: bool = True) -> Pi
         baseline_model=model_resolver.outputs["model"],
         eval_config=EVAL_CONFIG,
     )
+    # Only a blessed model reaches the serving directory (TF Serving's base/<version>/ layout).
+    root = root or default_pipeline_root("penguin")
+    pusher = Pusher(
+        model=trainer.outputs["model"],
+        model_blessing=evaluator.outputs["blessing"],
+        push_destination=os.path.join(root, "serving_model"),
+    )
     components = [
         example_gen,
         statistics_gen,
@@ -99,6 +109,7 @@ def create_pipeline(root: str | None = None, *, enable_cache: bool = True) -> Pi
         trainer,
         model_resolver,
         evaluator,
+        pusher,
     ]
     return Pipeline(
         "penguin",

@@ -38,6 +38,7 @@ from headwater.orchestration.components.evaluator import Evaluator
 from headwater.orchestration.components.example_validator import ExampleValidator
 from headwater.orchestration.components.import_example_gen import ImportExampleGen
 from headwater.orchestration.components.import_schema_gen import ImportSchemaGen
+from headwater.orchestration.components.pusher import Pusher
 from headwater.orchestration.components.schema_gen import SchemaGen
 from headwater.orchestration.components.statistics_gen import StatisticsGen
 from headwater.orchestration.components.trainer import Trainer
@@ -140,6 +141,7 @@ __all__ = [
     "Parameter",
     "Pipeline",
     "PushedModel",
+    "Pusher",
     "RangeConfig",
     "Resolver",
     "ResolverStrategy",
