@@ -14,6 +14,8 @@ beside its baseline:
              tfx-bsl ExamplesToRecordBatchDecoder (from the anchor venv /tmp/tfx-anchor, if built)
   encode     tf.train.Example built per row       vs  encode_examples
   write      write_tfrecord (gzip), in-memory batches → one file
+  read gz    tf.data.TFRecordDataset (GZIP) + parse_example, known spec  vs  read_tfrecord with
+             the schema (one gzip TFRecord file of the 1M rows, written once next to the data)
 
 Batches are 65536 rows. Serialized records are made once by headwater (byte-identical to
 TensorFlow's, see packages/io/tests/test_tensorflow_compat.py) into a TFRecord file next to
@@ -79,6 +81,24 @@ def _schema(csv: str):
     return next(iter(read_csv(csv, batch_size=1000))).schema
 
 
+def _tf_spec(tf, schema) -> dict:
+    """FixedLen spec of the taxi columns (missing values get a default, as TF needs)."""
+    import pyarrow as pa
+
+    def one(t):
+        if pa.types.is_integer(t):
+            return tf.io.FixedLenFeature([], tf.int64, default_value=0)
+        if pa.types.is_floating(t):
+            return tf.io.FixedLenFeature([], tf.float32, default_value=0.0)
+        return tf.io.FixedLenFeature([], tf.string, default_value="")
+
+    return {f.name: one(f.type) for f in schema}
+
+
+def _gzip_records_path(records_path: str) -> str:
+    return records_path + ".gz"
+
+
 def run_line(name: str, csv: str, records_path: str, tfx_bsl_rows: int) -> dict:
     """Run one benchmark line in this process; returns rows, seconds and peak MiB."""
     import pyarrow as pa
@@ -128,23 +148,7 @@ def run_line(name: str, csv: str, records_path: str, tfx_bsl_rows: int) -> dict:
         if name == "decode_tf":
             import tensorflow as tf
 
-            schema = _schema(csv)
-            spec = {
-                f.name: tf.io.FixedLenFeature(
-                    [],
-                    tf.int64
-                    if pa.types.is_integer(f.type)
-                    else tf.float32
-                    if pa.types.is_floating(f.type)
-                    else tf.string,
-                    default_value=0
-                    if pa.types.is_integer(f.type)
-                    else 0.0
-                    if pa.types.is_floating(f.type)
-                    else "",
-                )
-                for f in schema
-            }
+            spec = _tf_spec(tf, _schema(csv))
             tensors = [tf.constant(b) for b in batches]
             before = _start_call()
             t, c = time.perf_counter(), time.process_time()
@@ -170,6 +174,27 @@ def run_line(name: str, csv: str, records_path: str, tfx_bsl_rows: int) -> dict:
             t, c = time.perf_counter(), time.process_time()
             for b in batches:
                 decode_examples(b, schema)
+            wall, cpu = time.perf_counter() - t, time.process_time() - c
+    elif name in ("tfrecord_tf", "tfrecord_headwater"):
+        gz = _gzip_records_path(records_path)
+        schema = _schema(csv)
+        if name == "tfrecord_tf":
+            import tensorflow as tf
+
+            spec = _tf_spec(tf, schema)
+            before = _start_call()
+            t, c = time.perf_counter(), time.process_time()
+            rows = 0
+            dataset = tf.data.TFRecordDataset(gz, compression_type="GZIP").batch(BATCH)
+            for batch in dataset.map(lambda b: tf.io.parse_example(b, spec)):
+                rows += int(batch[schema.names[0]].shape[0])
+            wall, cpu = time.perf_counter() - t, time.process_time() - c
+        else:
+            from headwater.io import read_tfrecord
+
+            before = _start_call()
+            t, c = time.perf_counter(), time.process_time()
+            rows = sum(b.num_rows for b in read_tfrecord(gz, schema=schema, batch_size=BATCH))
             wall, cpu = time.perf_counter() - t, time.process_time() - c
     elif name in ("encode_headwater", "encode_tf", "write_headwater"):
         from headwater.io import encode_examples, read_csv, write_tfrecord
@@ -266,6 +291,13 @@ def _child(name: str, args: argparse.Namespace) -> dict | None:
 
 
 def _prepare_records(csv: str, path: str) -> None:
+    gz = _gzip_records_path(path)
+    if not os.path.exists(gz):
+        from headwater.io import read_csv, write_tfrecord
+
+        os.makedirs(os.path.dirname(gz), exist_ok=True)
+        (written,) = write_tfrecord(read_csv(csv, batch_size=BATCH), gz, compression="gzip")
+        os.replace(written, gz)
     if os.path.exists(path):
         return
     from headwater.io import read_csv, write_tfrecord
@@ -282,6 +314,7 @@ PAIRS = [
     ("decode, no TensorFlow, inferred", "decode_tfxbsl", "decode_headwater_infer", 2.0, "faster"),
     ("encode tf.Example", "encode_tf", "encode_headwater", None, ""),
     ("write gzip TFRecord", "encode_headwater", "write_headwater", None, ""),
+    ("read gzip TFRecord, schema known", "tfrecord_tf", "tfrecord_headwater", None, ""),
 ]
 
 
