@@ -138,6 +138,6 @@ def test_portable_sha256_matches_hashlib_too():
         check=True,
         capture_output=True,
         text=True,
-        env={**os.environ, "HEADWATER_NO_SHA_NI": "1"},
+        env={**os.environ, "HEADWATER_PORTABLE_C": "1"},
     )
     assert json.loads(out.stdout) == [False, True]

@@ -174,3 +174,43 @@ def test_multivalent_value_after_inferring_univalent_names_the_record(tmp_path):
     with pytest.raises(InputError, match="several values") as info:
         list(read_tfrecord(path, batch_size=3))
     assert info.value.row == 4
+
+
+def _masked_reference(data: bytes) -> int:
+    """Bitwise CRC32C (reflected polynomial 0x82F63B78), masked as TensorFlow masks it."""
+    crc = 0xFFFFFFFF
+    for byte in data:
+        crc ^= byte
+        for _ in range(8):
+            crc = (crc >> 1) ^ (0x82F63B78 if crc & 1 else 0)
+    crc ^= 0xFFFFFFFF
+    return (((crc >> 15) | (crc << 17)) + 0xA282EAD8) & 0xFFFFFFFF
+
+
+_CRC_CHILD = """
+import json
+from headwater.io import _wire
+data = bytes((i * 37 + 11) % 256 for i in range(700))
+pieces = [data[s : s + n] for s in range(9) for n in range(0, 120, 7)]
+print(json.dumps([_wire.crc_instruction(), [_wire.masked_crc32c(p) for p in pieces]]))
+"""
+
+
+def test_crc32c_matches_a_bitwise_reference_with_and_without_the_cpu_instruction():
+    import json
+    import os
+    import subprocess
+    import sys
+
+    data = bytes((i * 37 + 11) % 256 for i in range(700))
+    pieces = [data[s : s + n] for s in range(9) for n in range(0, 120, 7)]  # every alignment
+    expected = [_masked_reference(p) for p in pieces]
+    assert [masked_crc32c(p) for p in pieces] == expected
+    out = subprocess.run(
+        [sys.executable, "-c", _CRC_CHILD],
+        check=True,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "HEADWATER_PORTABLE_C": "1"},
+    )
+    assert json.loads(out.stdout) == [False, expected]

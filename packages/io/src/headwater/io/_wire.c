@@ -61,6 +61,10 @@ done:
     return result;
 }
 
+static PyObject *py_crc_instruction(PyObject *self, PyObject *args) {
+    return PyBool_FromLong(hw_crc_instruction());
+}
+
 static PyObject *py_masked_crc(PyObject *self, PyObject *args) {
     Py_buffer data;
     if (!PyArg_ParseTuple(args, "y*", &data)) return NULL;
@@ -79,6 +83,8 @@ static PyMethodDef METHODS[] = {
     {"unframe", unframe, METH_VARARGS,
      "unframe(data) -> (starts, ends, consumed, None | (message, record, offset))"},
     {"masked_crc32c", py_masked_crc, METH_VARARGS, "TensorFlow's masked CRC32C of data."},
+    {"crc_instruction", py_crc_instruction, METH_NOARGS,
+     "Whether CRC32C runs on the CPU's CRC32 instruction."},
     {"sha256", hw_py_sha256, METH_VARARGS, "SHA-256 digest of data (checked against hashlib)."},
     {"span_buckets", hw_span_buckets, METH_VARARGS,
      "span_buckets(data, starts, ends, total, threads=1, canonical=False) -> int64 bytes"},

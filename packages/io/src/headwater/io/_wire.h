@@ -142,6 +142,7 @@ enum { K_NONE = 0, K_BYTES = 1, K_FLOAT = 2, K_INT64 = 3 }; /* Feature's value l
 
 /* _wire_crc.c: TensorFlow's masked CRC32C. */
 void hw_crc_init(void);
+int hw_crc_instruction(void);
 uint32_t hw_masked_crc(const uint8_t *p, size_t n);
 
 /* _wire_hash.c: SHA-256 buckets (TFX's hash splits). */

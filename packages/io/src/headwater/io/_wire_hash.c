@@ -83,12 +83,12 @@ __attribute__((target("sha,sse4.1"))) static void sha_blocks_ni(uint32_t h[8], c
 
 static int use_sha_ni = 0;
 
-/* Use the SHA extensions when the CPU has them (HEADWATER_NO_SHA_NI=1 forces portable C). */
+/* Use the SHA extensions when the CPU has them (HEADWATER_PORTABLE_C=1 forces portable C). */
 void hw_hash_init(void) {
 #ifdef HAVE_SHA_NI
     __builtin_cpu_init();
     use_sha_ni = __builtin_cpu_supports("sha") && __builtin_cpu_supports("sse4.1") &&
-                 getenv("HEADWATER_NO_SHA_NI") == NULL;
+                 getenv("HEADWATER_PORTABLE_C") == NULL;
 #endif
 }
 
