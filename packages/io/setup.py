@@ -12,6 +12,7 @@ setup(
                 "src/headwater/io/_wire_decode.c",
                 "src/headwater/io/_wire_encode.c",
                 "src/headwater/io/_wire_hash.c",
+                "src/headwater/io/_wire_spans.c",
             ],
             depends=["src/headwater/io/_wire.h"],
             extra_compile_args=["-O3", "-std=c99", "-Wall", "-pthread", "-fvisibility=hidden"],

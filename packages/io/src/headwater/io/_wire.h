@@ -140,6 +140,19 @@ enum { K_NONE = 0, K_BYTES = 1, K_FLOAT = 2, K_INT64 = 3 }; /* Feature's value l
 
 #define MAX_BUCKETS ((uint64_t)1 << 55)
 
+/* _wire_spans.c: the records of a call as pointers and lengths (read without the GIL). */
+typedef struct {
+    const uint8_t **ptrs;
+    int64_t *lens;
+    Py_ssize_t n;
+    PyObject *held; /* a tuple keeping the records alive, or NULL */
+} Spans;
+int hw_spans_alloc(Spans *s, Py_ssize_t n);
+int hw_spans_of_records(Spans *s, PyObject *records);
+int hw_spans_of_buffer(Spans *s, const Py_buffer *data, const Py_buffer *starts,
+                       const Py_buffer *ends);
+void hw_spans_release(Spans *s);
+
 /* _wire_crc.c: TensorFlow's masked CRC32C. */
 void hw_crc_init(void);
 int hw_crc_instruction(void);
@@ -149,6 +162,7 @@ uint32_t hw_masked_crc(const uint8_t *p, size_t n);
 void hw_hash_init(void);
 int hw_hash_spans(const uint8_t *const *ptrs, const int64_t *lens, Py_ssize_t n, uint64_t buckets,
                   int64_t *out, int threads, int canonical);
+PyObject *hw_buckets_of(const Spans *spans, unsigned long long total, int threads, int canonical);
 PyObject *hw_py_sha_ni(PyObject *self, PyObject *args);
 PyObject *hw_py_sha256(PyObject *self, PyObject *args);
 PyObject *hw_record_buckets(PyObject *self, PyObject *args);

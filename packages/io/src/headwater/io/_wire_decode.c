@@ -469,35 +469,14 @@ done:
 /* decode(data, starts, ends, names|None, threads): records data[starts[i]:ends[i]]. */
 PyObject *hw_decode(PyObject *self, PyObject *args) {
     Py_buffer data, starts, ends;
-    PyObject *names;
+    PyObject *names, *result = NULL;
     Py_ssize_t threads = 1;
+    Spans spans;
     if (!PyArg_ParseTuple(args, "y*y*y*O|n", &data, &starts, &ends, &names, &threads)) return NULL;
-    PyObject *result = NULL;
-    const uint8_t *base = data.buf;
-    const int64_t *st = starts.buf, *en = ends.buf;
-    Py_ssize_t n = starts.len / 8;
-    const uint8_t **ptrs = PyMem_Malloc(sizeof(*ptrs) * (size_t)(n ? n : 1));
-    int64_t *lens = PyMem_Malloc(sizeof(*lens) * (size_t)(n ? n : 1));
-    if (!ptrs || !lens) {
-        PyErr_NoMemory();
-        goto done;
+    if (hw_spans_of_buffer(&spans, &data, &starts, &ends) == 0) {
+        result = decode_spans(spans.ptrs, spans.lens, spans.n, names, threads);
+        hw_spans_release(&spans);
     }
-    if (ends.len / 8 < n) {
-        PyErr_SetString(PyExc_ValueError, "fewer ends than starts");
-        goto done;
-    }
-    for (Py_ssize_t r = 0; r < n; r++) {
-        if (st[r] < 0 || en[r] < st[r] || en[r] > data.len) {
-            hw_wire_error("record span out of range", r);
-            goto done;
-        }
-        ptrs[r] = base + st[r];
-        lens[r] = en[r] - st[r];
-    }
-    result = decode_spans(ptrs, lens, n, names, threads);
-done:
-    PyMem_Free(ptrs);
-    PyMem_Free(lens);
     PyBuffer_Release(&data);
     PyBuffer_Release(&starts);
     PyBuffer_Release(&ends);
@@ -506,33 +485,12 @@ done:
 
 /* decode_records(records, names|None, threads): a sequence of bytes, one record each. */
 PyObject *hw_decode_records(PyObject *self, PyObject *args) {
-    PyObject *records, *names;
+    PyObject *records, *names, *result;
     Py_ssize_t threads = 1;
+    Spans spans;
     if (!PyArg_ParseTuple(args, "OO|n", &records, &names, &threads)) return NULL;
-    /* A tuple of our own keeps every record alive while the GIL is released. */
-    PyObject *held = PySequence_Tuple(records);
-    if (!held) return NULL;
-    PyObject *result = NULL;
-    Py_ssize_t n = PyTuple_GET_SIZE(held);
-    const uint8_t **ptrs = PyMem_Malloc(sizeof(*ptrs) * (size_t)(n ? n : 1));
-    int64_t *lens = PyMem_Malloc(sizeof(*lens) * (size_t)(n ? n : 1));
-    if (!ptrs || !lens) {
-        PyErr_NoMemory();
-        goto done;
-    }
-    for (Py_ssize_t r = 0; r < n; r++) {
-        PyObject *item = PyTuple_GET_ITEM(held, r);
-        if (!PyBytes_Check(item)) {
-            PyErr_Format(PyExc_TypeError, "record %zd is %.100s, not bytes", r, Py_TYPE(item)->tp_name);
-            goto done;
-        }
-        ptrs[r] = (const uint8_t *)PyBytes_AS_STRING(item);
-        lens[r] = PyBytes_GET_SIZE(item);
-    }
-    result = decode_spans(ptrs, lens, n, names, threads);
-done:
-    PyMem_Free(ptrs);
-    PyMem_Free(lens);
-    Py_DECREF(held);
+    if (hw_spans_of_records(&spans, records) < 0) return NULL;
+    result = decode_spans(spans.ptrs, spans.lens, spans.n, names, threads);
+    hw_spans_release(&spans);
     return result;
 }

@@ -190,31 +190,17 @@ PyObject *hw_encode(PyObject *self, PyObject *args) {
     }
     if (buckets) {
         /* Hash the rows on several threads: SHA-256 costs more than writing them. */
-        result = PyBytes_FromStringAndSize(NULL, 8 * n);
-        const uint8_t **ptrs = PyMem_Malloc(sizeof(*ptrs) * (size_t)(n ? n : 1));
-        int64_t *lens = PyMem_Malloc(sizeof(*lens) * (size_t)(n ? n : 1));
-        if (!result || !ptrs || !lens) {
-            if (result) PyErr_NoMemory();
-            Py_CLEAR(result);
-        } else {
+        Spans spans;
+        if (hw_spans_alloc(&spans, n) == 0) {
             int64_t prev = 0;
             for (Py_ssize_t r = 0; r < n; r++) {
-                ptrs[r] = (const uint8_t *)out.p + prev;
-                lens[r] = ends[r] - prev;
+                spans.ptrs[r] = (const uint8_t *)out.p + prev;
+                spans.lens[r] = ends[r] - prev;
                 prev = ends[r];
             }
-            int64_t *dest = (int64_t *)PyBytes_AS_STRING(result);
-            int rc;
-            Py_BEGIN_ALLOW_THREADS
-            rc = hw_hash_spans(ptrs, lens, n, (uint64_t)buckets, dest, threads, 0);
-            Py_END_ALLOW_THREADS
-            if (rc < 0) {
-                Py_CLEAR(result);
-                PyErr_NoMemory();
-            }
+            result = hw_buckets_of(&spans, buckets, threads, 0);
+            hw_spans_release(&spans);
         }
-        PyMem_Free(ptrs);
-        PyMem_Free(lens);
     } else if (framed) {
         result = PyBytes_FromStringAndSize(out.p ? out.p : "", out.len);
     } else {

@@ -305,55 +305,38 @@ PyObject *hw_py_sha256(PyObject *self, PyObject *args) {
     return PyBytes_FromStringAndSize((const char *)digest, 32);
 }
 
-/* record_buckets(records, total, threads=1): int64 bucket of each bytes record. */
-PyObject *hw_record_buckets(PyObject *self, PyObject *args) {
-    PyObject *records;
-    unsigned long long total;
-    int threads = 1;
-    if (!PyArg_ParseTuple(args, "OK|i", &records, &total, &threads)) return NULL;
+/* The buckets of `spans` as one int64 bytes, hashed without the GIL. */
+PyObject *hw_buckets_of(const Spans *spans, unsigned long long total, int threads, int canonical) {
     if (total < 1 || total >= MAX_BUCKETS) {
         PyErr_SetString(PyExc_ValueError, "total must be in [1, 2**55)");
         return NULL;
     }
-    /* A tuple of our own keeps every record alive while the GIL is released. */
-    PyObject *held = PySequence_Tuple(records);
-    if (!held) return NULL;
-    Py_ssize_t n = PyTuple_GET_SIZE(held);
-    PyObject *out = PyBytes_FromStringAndSize(NULL, 8 * n);
-    const uint8_t **ptrs = PyMem_Malloc(sizeof(*ptrs) * (size_t)(n ? n : 1));
-    int64_t *lens = PyMem_Malloc(sizeof(*lens) * (size_t)(n ? n : 1));
-    if (!out || !ptrs || !lens) {
-        if (out) PyErr_NoMemory();
-        goto fail;
-    }
-    for (Py_ssize_t r = 0; r < n; r++) {
-        PyObject *item = PyTuple_GET_ITEM(held, r);
-        if (!PyBytes_Check(item)) {
-            PyErr_Format(PyExc_TypeError, "record %zd is %.100s, not bytes", r, Py_TYPE(item)->tp_name);
-            goto fail;
-        }
-        ptrs[r] = (const uint8_t *)PyBytes_AS_STRING(item);
-        lens[r] = PyBytes_GET_SIZE(item);
-    }
+    PyObject *out = PyBytes_FromStringAndSize(NULL, 8 * spans->n);
+    if (!out) return NULL;
     int64_t *buckets = (int64_t *)PyBytes_AS_STRING(out);
     int rc;
     Py_BEGIN_ALLOW_THREADS
-    rc = hw_hash_spans(ptrs, lens, n, (uint64_t)total, buckets, threads, 0);
+    rc = hw_hash_spans(spans->ptrs, spans->lens, spans->n, (uint64_t)total, buckets, threads,
+                       canonical);
     Py_END_ALLOW_THREADS
     if (rc < 0) {
-        PyErr_NoMemory();
-        goto fail;
+        Py_DECREF(out);
+        return PyErr_NoMemory();
     }
-    PyMem_Free(ptrs);
-    PyMem_Free(lens);
-    Py_DECREF(held);
     return out;
-fail:
-    PyMem_Free(ptrs);
-    PyMem_Free(lens);
-    Py_XDECREF(out);
-    Py_DECREF(held);
-    return NULL;
+}
+
+/* record_buckets(records, total, threads=1): int64 bucket of each bytes record. */
+PyObject *hw_record_buckets(PyObject *self, PyObject *args) {
+    PyObject *records, *out;
+    unsigned long long total;
+    int threads = 1;
+    Spans spans;
+    if (!PyArg_ParseTuple(args, "OK|i", &records, &total, &threads)) return NULL;
+    if (hw_spans_of_records(&spans, records) < 0) return NULL;
+    out = hw_buckets_of(&spans, total, threads, 0);
+    hw_spans_release(&spans);
+    return out;
 }
 
 /* span_buckets(data, starts, ends, total, threads=1, canonical=0): bucket of each record
@@ -362,43 +345,14 @@ PyObject *hw_span_buckets(PyObject *self, PyObject *args) {
     Py_buffer data, starts, ends;
     unsigned long long total;
     int threads = 1, canonical = 0;
+    PyObject *out = NULL;
+    Spans spans;
     if (!PyArg_ParseTuple(args, "y*y*y*K|ip", &data, &starts, &ends, &total, &threads, &canonical))
         return NULL;
-    PyObject *out = NULL;
-    Py_ssize_t n = starts.len / 8;
-    const int64_t *st = starts.buf, *en = ends.buf;
-    const uint8_t **ptrs = PyMem_Malloc(sizeof(*ptrs) * (size_t)(n ? n : 1));
-    int64_t *lens = PyMem_Malloc(sizeof(*lens) * (size_t)(n ? n : 1));
-    if (!ptrs || !lens) {
-        PyErr_NoMemory();
-        goto done;
+    if (hw_spans_of_buffer(&spans, &data, &starts, &ends) == 0) {
+        out = hw_buckets_of(&spans, total, threads, canonical);
+        hw_spans_release(&spans);
     }
-    if (total < 1 || total >= MAX_BUCKETS || ends.len / 8 < n) {
-        PyErr_SetString(PyExc_ValueError, "total must be in [1, 2**55), one end per start");
-        goto done;
-    }
-    for (Py_ssize_t r = 0; r < n; r++) {
-        if (st[r] < 0 || en[r] < st[r] || en[r] > data.len) {
-            PyErr_Format(PyExc_ValueError, "record span %zd out of range", r);
-            goto done;
-        }
-        ptrs[r] = (const uint8_t *)data.buf + st[r];
-        lens[r] = en[r] - st[r];
-    }
-    out = PyBytes_FromStringAndSize(NULL, 8 * n);
-    if (!out) goto done;
-    int64_t *buckets = (int64_t *)PyBytes_AS_STRING(out);
-    int rc;
-    Py_BEGIN_ALLOW_THREADS
-    rc = hw_hash_spans(ptrs, lens, n, (uint64_t)total, buckets, threads, canonical);
-    Py_END_ALLOW_THREADS
-    if (rc < 0) {
-        Py_CLEAR(out);
-        PyErr_NoMemory();
-    }
-done:
-    PyMem_Free(ptrs);
-    PyMem_Free(lens);
     PyBuffer_Release(&data);
     PyBuffer_Release(&starts);
     PyBuffer_Release(&ends);
