@@ -18,25 +18,11 @@ import time
 from collections.abc import Iterator
 
 import pytest
-from ml_metadata.proto import metadata_store_pb2 as mlmd
+from mlmd_servers import check_pipeline_records_and_caches, free_port
 
-from headwater.orchestration import (
-    CsvExampleGen,
-    LocalDagRunner,
-    MetadataStore,
-    Pipeline,
-    mysql_metadata_connection_config,
-)
+from headwater.orchestration import mysql_metadata_connection_config
 
 pytestmark = pytest.mark.integration
-
-PENGUIN = os.path.join(os.path.dirname(__file__), "..", "examples", "penguin", "data")
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _wait_for(port: int, server: subprocess.Popen[bytes], log: str) -> None:
@@ -69,7 +55,7 @@ def mariadb() -> Iterator[dict[str, object]]:
         check=True,
         capture_output=True,
     )
-    port = _free_port()
+    port = free_port()
     log = os.path.join(base, "server.log")
     with open(log, "w") as out:
         server = subprocess.Popen(
@@ -102,21 +88,4 @@ def mariadb() -> Iterator[dict[str, object]]:
 
 def test_pipeline_records_in_mysql_and_reruns_from_cache(mariadb, tmp_path):
     config = mysql_metadata_connection_config(**mariadb)  # type: ignore[arg-type]
-
-    def pipeline() -> Pipeline:
-        gen = CsvExampleGen(input_base=PENGUIN)
-        return Pipeline("my", str(tmp_path), [gen], metadata_connection_config=config)
-
-    first = LocalDagRunner(quiet=True).run(pipeline())
-    second = LocalDagRunner(quiet=True).run(pipeline())
-    assert [n.status for n in first.nodes] == ["COMPLETE"]
-    assert [n.status for n in second.nodes] == ["CACHED"]
-    assert not os.path.exists(os.path.join(str(tmp_path), "metadata.sqlite"))
-    store = MetadataStore(config).store
-    assert [c.name for c in store.get_contexts_by_type("pipeline")] == ["my"]
-    states = [e.last_known_state for e in sorted(store.get_executions(), key=lambda e: e.id)]
-    assert states == [mlmd.Execution.COMPLETE, mlmd.Execution.CACHED]
-    [examples] = store.get_artifacts()
-    assert examples.state == mlmd.Artifact.LIVE
-    assert examples.properties["split_names"].string_value == '["train", "eval"]'
-    assert os.path.isdir(os.path.join(examples.uri, "Split-train"))
+    check_pipeline_records_and_caches(config, str(tmp_path), "my")

@@ -9,36 +9,21 @@ from __future__ import annotations
 import glob
 import os
 import shutil
-import socket
 import subprocess
 import tempfile
 from collections.abc import Iterator
 
 import pytest
-from ml_metadata.proto import metadata_store_pb2 as mlmd
+from mlmd_servers import check_pipeline_records_and_caches, free_port
 
-from headwater.orchestration import (
-    CsvExampleGen,
-    LocalDagRunner,
-    MetadataStore,
-    Pipeline,
-    postgresql_metadata_connection_config,
-)
+from headwater.orchestration import postgresql_metadata_connection_config
 
 pytestmark = pytest.mark.integration
-
-PENGUIN = os.path.join(os.path.dirname(__file__), "..", "examples", "penguin", "data")
 
 
 def _pg_bin() -> str | None:
     found = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"))
     return os.path.dirname(found[-1]) if found else None
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _as_server_user(args: list[str]) -> list[str]:
@@ -56,7 +41,7 @@ def postgres() -> Iterator[dict[str, object]]:
     data = os.path.join(base, "data")
     if os.geteuid() == 0:
         shutil.chown(base, "postgres", "postgres")
-    port = _free_port()
+    port = free_port()
     subprocess.run(
         _as_server_user([f"{bindir}/initdb", "-D", data, "-A", "trust", "-U", "postgres"]),
         check=True,
@@ -88,21 +73,4 @@ def postgres() -> Iterator[dict[str, object]]:
 
 def test_pipeline_records_in_postgresql_and_reruns_from_cache(postgres, tmp_path):
     config = postgresql_metadata_connection_config(**postgres)  # type: ignore[arg-type]
-
-    def pipeline() -> Pipeline:
-        gen = CsvExampleGen(input_base=PENGUIN)
-        return Pipeline("pg", str(tmp_path), [gen], metadata_connection_config=config)
-
-    first = LocalDagRunner(quiet=True).run(pipeline())
-    second = LocalDagRunner(quiet=True).run(pipeline())
-    assert [n.status for n in first.nodes] == ["COMPLETE"]
-    assert [n.status for n in second.nodes] == ["CACHED"]
-    assert not os.path.exists(os.path.join(str(tmp_path), "metadata.sqlite"))
-    store = MetadataStore(config).store
-    assert [c.name for c in store.get_contexts_by_type("pipeline")] == ["pg"]
-    states = [e.last_known_state for e in sorted(store.get_executions(), key=lambda e: e.id)]
-    assert states == [mlmd.Execution.COMPLETE, mlmd.Execution.CACHED]
-    [examples] = store.get_artifacts()
-    assert examples.state == mlmd.Artifact.LIVE
-    assert examples.properties["split_names"].string_value == '["train", "eval"]'
-    assert os.path.isdir(os.path.join(examples.uri, "Split-train"))
+    check_pipeline_records_and_caches(config, str(tmp_path), "pg")
