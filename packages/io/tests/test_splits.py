@@ -10,6 +10,7 @@ import pyarrow as pa
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from portable_c import run_portable
 
 from headwater.io import (
     InputError,
@@ -131,13 +132,4 @@ print(json.dumps([_wire.sha_ni(), same]))
 
 def test_portable_sha256_matches_hashlib_too():
     """Where the CPU has SHA extensions the tests above check them; this checks the C fallback."""
-    import os
-
-    out = subprocess.run(
-        [sys.executable, "-c", _PORTABLE],
-        check=True,
-        capture_output=True,
-        text=True,
-        env={**os.environ, "HEADWATER_PORTABLE_C": "1"},
-    )
-    assert json.loads(out.stdout) == [False, True]
+    assert run_portable(_PORTABLE) == [False, True]

@@ -197,20 +197,10 @@ print(json.dumps([_wire.crc_instruction(), [_wire.masked_crc32c(p) for p in piec
 
 
 def test_crc32c_matches_a_bitwise_reference_with_and_without_the_cpu_instruction():
-    import json
-    import os
-    import subprocess
-    import sys
+    from portable_c import run_portable
 
     data = bytes((i * 37 + 11) % 256 for i in range(700))
     pieces = [data[s : s + n] for s in range(9) for n in range(0, 120, 7)]  # every alignment
     expected = [_masked_reference(p) for p in pieces]
     assert [masked_crc32c(p) for p in pieces] == expected
-    out = subprocess.run(
-        [sys.executable, "-c", _CRC_CHILD],
-        check=True,
-        capture_output=True,
-        text=True,
-        env={**os.environ, "HEADWATER_PORTABLE_C": "1"},
-    )
-    assert json.loads(out.stdout) == [False, expected]
+    assert run_portable(_CRC_CHILD) == [False, expected]

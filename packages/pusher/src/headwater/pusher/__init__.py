@@ -5,12 +5,6 @@ Example:
     result.destination   # 'serving/penguin/1795830000', what TF Serving loads
 """
 
-from headwater.pusher.filesystem import (
-    PushError,
-    PushResult,
-    latest_version,
-    push_model,
-    same_tree,
-)
+from headwater.pusher.filesystem import PushError, PushResult, latest_version, push_model
 
-__all__ = ["PushError", "PushResult", "latest_version", "push_model", "same_tree"]
+__all__ = ["PushError", "PushResult", "latest_version", "push_model"]

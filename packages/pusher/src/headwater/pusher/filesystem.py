@@ -14,7 +14,7 @@ import shutil
 import time
 from dataclasses import dataclass
 
-__all__ = ["PushError", "PushResult", "latest_version", "push_model", "same_tree"]
+__all__ = ["PushError", "PushResult", "latest_version", "push_model"]
 
 _SAVED_MODEL_FILES = ("saved_model.pb", "saved_model.pbtxt")
 
@@ -48,7 +48,7 @@ def latest_version(base_directory: str) -> int | None:
     return max(versions, default=None)
 
 
-def same_tree(a: str, b: str) -> bool:
+def _same_tree(a: str, b: str) -> bool:
     """Whether directories `a` and `b` hold the same files with the same bytes."""
     cmp = filecmp.dircmp(a, b)
     if cmp.left_only or cmp.right_only or cmp.funny_files:
@@ -56,7 +56,7 @@ def same_tree(a: str, b: str) -> bool:
     _, mismatch, errors = filecmp.cmpfiles(a, b, cmp.common_files, shallow=False)
     if mismatch or errors:
         return False
-    return all(same_tree(os.path.join(a, d), os.path.join(b, d)) for d in cmp.common_dirs)
+    return all(_same_tree(os.path.join(a, d), os.path.join(b, d)) for d in cmp.common_dirs)
 
 
 def push_model(
@@ -84,7 +84,7 @@ def push_model(
     newest = latest_version(base_directory)
     if version is None and reuse_identical and newest is not None:
         existing = os.path.join(base_directory, str(newest))
-        if same_tree(model_dir, existing):
+        if _same_tree(model_dir, existing):
             return PushResult(destination=existing, version=str(newest), reused=True)
     if version is None:
         version = int(time.time())
