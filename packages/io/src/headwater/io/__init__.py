@@ -23,6 +23,17 @@ from headwater.io.errors import (
     SkippedRows,
 )
 from headwater.io.example_codec import decode_examples, encode_examples
+from headwater.io.model_seam import (
+    CLASSIFY_METHOD,
+    PREDICT_METHOD,
+    REGRESS_METHOD,
+    LoadedModel,
+    ModelHandler,
+    ModelInputError,
+    ModelLoadError,
+    SignatureSpec,
+    TensorSpec,
+)
 from headwater.io.paths import resolve_files
 from headwater.io.readers import (
     read_dataframe,
@@ -34,18 +45,27 @@ from headwater.io.splits import assign_splits, partition_keys, record_buckets, s
 from headwater.io.writers import write_parquet, write_tfrecord
 
 __all__ = [
+    "CLASSIFY_METHOD",
+    "PREDICT_METHOD",
+    "REGRESS_METHOD",
     "Batches",
     "HeadwaterError",
     "InputError",
     "InputNotFoundError",
+    "LoadedModel",
+    "ModelHandler",
+    "ModelInputError",
+    "ModelLoadError",
     "ReadCsv",
     "ReadDataFrame",
     "ReadParquet",
     "ReadTFRecord",
     "ReadTFRecordParts",
     "RecordBatchCoder",
+    "SignatureSpec",
     "SkippedRow",
     "SkippedRows",
+    "TensorSpec",
     "WriteParquet",
     "WriteTFRecord",
     "assign_splits",
