@@ -34,7 +34,7 @@ from headwater.io.model_seam import (
     SignatureSpec,
     TensorSpec,
 )
-from headwater.io.paths import resolve_files
+from headwater.io.paths import UnsafePathError, resolve_files, safe_path_component
 from headwater.io.readers import (
     read_dataframe,
     read_parquet,
@@ -66,6 +66,7 @@ __all__ = [
     "SkippedRow",
     "SkippedRows",
     "TensorSpec",
+    "UnsafePathError",
     "WriteParquet",
     "WriteTFRecord",
     "assign_splits",
@@ -80,6 +81,7 @@ __all__ = [
     "read_tfrecord_parts",
     "record_buckets",
     "resolve_files",
+    "safe_path_component",
     "split_buckets",
     "write_parquet",
     "write_tfrecord",
