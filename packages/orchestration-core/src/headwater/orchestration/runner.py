@@ -2,7 +2,9 @@
 
 Per component: compute the cache key (node, input artifact ids, parameters, code); answer from
 a COMPLETE execution with that key (recorded as CACHED) or run the function on temporary
-output directories, rename them to `<root>/<node>/<output>/<execution id>` and publish the
+output directories (`<root>/<node>/<output>/.<random>.tmp`), rename them to new directories
+`<root>/<node>/<output>/<execution id>` (`<id>-2`, ... when that name is taken, e.g. by another
+store on the same root: an output location is never shared or overwritten) and publish the
 artifacts LIVE with the COMPLETE execution in one MLMD write. A failure records FAILED, removes
 the temporary directories and stops the run with the component's name and the user's exception;
 an interrupt (Ctrl-C) records CANCELED and cleans up the same way. An execution left RUNNING by
@@ -20,12 +22,14 @@ import os
 import shutil
 import socket
 import sys
+import tempfile
 import time
 import traceback
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, TextIO
 
+from headwater.io.paths import safe_path_component
 from headwater.orchestration.artifacts import Artifact
 from headwater.orchestration.context import ExecutionContext, execution_context
 from headwater.orchestration.dsl import Channel, Node
@@ -33,6 +37,10 @@ from headwater.orchestration.errors import ComponentFailedError, WiringError
 from headwater.orchestration.metadata import NODE_CONTEXT, MetadataStore
 from headwater.orchestration.parameters import code_fingerprints, to_jsonable
 from headwater.orchestration.pipeline import Pipeline
+
+TEMPORARY_URIS = "temporary_uris"
+"""Execution custom property: JSON list of the temporary output directories while RUNNING."""
+TEMPORARY_SUFFIX = ".tmp"
 
 
 @dataclass
@@ -228,21 +236,28 @@ def _run_component(
                 outputs=cached,
             )
             return NodeResult(node.id, "CACHED", execution_id, 0.0, cached)
-    execution_id = store.put_execution(
-        type_name=node.type_name,
-        state="RUNNING",
-        contexts=contexts,
-        properties={**properties, "pid": os.getpid(), "host": socket.gethostname()},
-        inputs=inputs,
-    )
     outputs: dict[str, Artifact] = {}
     for out_key, cls in spec.outputs.items():
-        tmp = os.path.join(pipeline.root, node.id, out_key, f".{execution_id}.tmp")
-        shutil.rmtree(tmp, ignore_errors=True)
-        os.makedirs(tmp)
-        artifact = cls(tmp)
+        artifact = cls(_new_temporary_dir(pipeline.root, node.id, out_key))
         artifact.is_output = True
         outputs[out_key] = artifact
+    try:
+        execution_id = store.put_execution(
+            type_name=node.type_name,
+            state="RUNNING",
+            contexts=contexts,
+            properties={
+                **properties,
+                "pid": os.getpid(),
+                "host": socket.gethostname(),
+                TEMPORARY_URIS: json.dumps([a.uri for a in outputs.values()]),
+            },
+            inputs=inputs,
+        )
+    except BaseException:
+        for artifact in outputs.values():
+            shutil.rmtree(artifact.uri, ignore_errors=True)
+        raise
     kwargs: dict[str, Any] = dict(node.parameters)
     for in_key in spec.inputs:
         found = inputs.get(in_key) or []
@@ -300,8 +315,7 @@ def cancel_dead_executions(
             continue
         reason = f"process {pid} on {host} ended while this execution ran (killed or crashed)"
         store.cancel_execution(execution, reason)
-        pattern = os.path.join(glob.escape(pipeline.root), glob.escape(node_id), "*")
-        for tmp in glob.glob(os.path.join(pattern, f".{execution.id}.tmp")):
+        for tmp in _temporary_dirs_of(execution, pipeline.root, node_id):
             shutil.rmtree(tmp, ignore_errors=True)
         lines.append(
             f"execution {execution.id} was left RUNNING by process {pid} on {host}, which is gone "
@@ -322,16 +336,69 @@ def _alive(pid: int) -> bool:
     return True
 
 
+def _new_temporary_dir(root: str, node_id: str, key: str) -> str:
+    """A new, empty, uniquely named `<root>/<node>/<key>/.<random>.tmp` for one output."""
+    parent = os.path.join(
+        root,
+        safe_path_component(node_id, what="node id"),
+        safe_path_component(key, what=f"output key of node {node_id!r}"),
+    )
+    os.makedirs(parent, exist_ok=True)
+    return tempfile.mkdtemp(prefix=".", suffix=TEMPORARY_SUFFIX, dir=parent)
+
+
+def _temporary_dirs_of(execution: Any, root: str, node_id: str) -> list[str]:
+    """The temporary output directories a RUNNING execution recorded (only ours, by name)."""
+    recorded = execution.custom_properties[TEMPORARY_URIS].string_value
+    if not recorded:  # recorded before the names were: TFX-style `.<execution id>.tmp`
+        pattern = os.path.join(glob.escape(root), glob.escape(node_id), "*")
+        return glob.glob(os.path.join(pattern, f".{execution.id}{TEMPORARY_SUFFIX}"))
+    node_dir = os.path.join(root, node_id) + os.sep
+    return [
+        uri
+        for uri in json.loads(recorded)
+        if isinstance(uri, str)
+        and os.path.abspath(uri).startswith(node_dir)
+        and os.path.basename(uri).startswith(".")
+        and uri.endswith(TEMPORARY_SUFFIX)
+    ]
+
+
+def reserve_output_dir(parent: str, execution_id: int) -> str:
+    """Create and return a new, empty `<parent>/<execution id>` that no other artifact uses.
+
+    Execution ids are unique per ML Metadata store only: two stores (or a store recreated) on
+    one pipeline root hand out the same ids. The directory is made with `os.mkdir`, which fails
+    if the name exists, whichever process or store made it; then `<id>-2`, `<id>-3`, ... are
+    tried. An existing directory is never reused, emptied or removed.
+    """
+    for attempt in range(1, 1001):
+        name = str(execution_id) if attempt == 1 else f"{execution_id}-{attempt}"
+        path = os.path.join(parent, name)
+        try:
+            os.mkdir(path)
+        except FileExistsError:
+            continue
+        return path
+    return tempfile.mkdtemp(prefix=f"{execution_id}-", dir=parent)
+
+
 def _publish_files(
     root: str, node_id: str, execution_id: int, outputs: Mapping[str, Artifact]
 ) -> dict[str, list[Artifact]]:
-    """Rename each temporary output directory to its final URI; artifacts become LIVE."""
+    """Rename each temporary output directory to a new final URI; artifacts become LIVE.
+
+    The final directory is reserved empty first (reserve_output_dir); renaming a directory
+    onto an empty one replaces it atomically, so readers see nothing or the complete output.
+    """
     published: dict[str, list[Artifact]] = {}
     for key, artifact in outputs.items():
-        final = os.path.join(root, node_id, key, str(execution_id))
-        if os.path.exists(final):
-            shutil.rmtree(final)
-        os.replace(artifact.uri, final)
+        final = reserve_output_dir(os.path.join(root, node_id, key), execution_id)
+        try:
+            os.rename(artifact.uri, final)
+        except BaseException:
+            os.rmdir(final)
+            raise
         artifact.uri = final
         artifact.is_output = False
         artifact.state = "LIVE"

@@ -1,0 +1,70 @@
+"""Output locations: never shared by two artifacts, never overwritten, whichever store publishes."""
+
+from __future__ import annotations
+
+import os
+
+from headwater.orchestration import (
+    LocalDagRunner,
+    MetadataStore,
+    Model,
+    OutputArtifact,
+    Parameter,
+    Pipeline,
+    component,
+    sqlite_metadata_connection_config,
+)
+
+
+@component
+def Train(model: OutputArtifact[Model], steps: Parameter[int] = 3) -> None:
+    """Writes `steps` to model/steps.txt."""
+    with open(os.path.join(model.uri, "steps.txt"), "w") as f:
+        f.write(str(steps))
+
+
+def _pipeline(root, metadata, steps):
+    config = sqlite_metadata_connection_config(str(metadata))
+    return Pipeline("unit", str(root), [Train(steps=steps)], metadata_connection_config=config)
+
+
+def _read_steps(uri):
+    with open(os.path.join(uri, "steps.txt")) as f:
+        return f.read()
+
+
+def test_two_stores_on_one_root_never_share_or_overwrite_an_output(tmp_path):
+    root = tmp_path / "root"
+    first = LocalDagRunner(quiet=True).run(_pipeline(root, tmp_path / "a.sqlite", steps=3))
+    # A second store hands out the same execution ids on the same root.
+    second = LocalDagRunner(quiet=True).run(_pipeline(root, tmp_path / "b.sqlite", steps=7))
+    a_model = first.output("Train", "model")
+    b_model = second.output("Train", "model")
+    assert first.node("Train").execution_id == second.node("Train").execution_id == 1
+    assert a_model.uri == str(root / "Train" / "model" / "1")
+    assert b_model.uri == str(root / "Train" / "model" / "1-2")
+    assert _read_steps(a_model.uri) == "3"
+    assert _read_steps(b_model.uri) == "7"
+    # The first store still answers from its cache with its own, intact files.
+    again = LocalDagRunner(quiet=True).run(_pipeline(root, tmp_path / "a.sqlite", steps=3))
+    assert again.node("Train").status == "CACHED"
+    assert again.output("Train", "model").uri == a_model.uri
+    assert _read_steps(a_model.uri) == "3"
+    assert sorted(os.listdir(root / "Train" / "model")) == ["1", "1-2"]
+
+
+def test_publishing_never_removes_an_existing_directory(tmp_path):
+    root = tmp_path / "root"
+    taken = root / "Train" / "model"
+    for name in ("1", "1-2"):
+        (taken / name).mkdir(parents=True)
+        (taken / name / "steps.txt").write_text(f"someone else's {name}")
+    result = LocalDagRunner(quiet=True).run(_pipeline(root, tmp_path / "m.sqlite", steps=5))
+    assert result.output("Train", "model").uri == str(taken / "1-3")
+    assert _read_steps(taken / "1") == "someone else's 1"
+    assert _read_steps(taken / "1-2") == "someone else's 1-2"
+    assert _read_steps(taken / "1-3") == "5"
+    [artifact] = MetadataStore(
+        sqlite_metadata_connection_config(str(tmp_path / "m.sqlite"))
+    ).store.get_artifacts()
+    assert artifact.uri == str(taken / "1-3")
