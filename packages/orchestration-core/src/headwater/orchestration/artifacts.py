@@ -14,6 +14,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from headwater.io.paths import safe_path_component
 from headwater.orchestration.example_files import (
     FORMAT_PARQUET,
     FORMAT_TF_EXAMPLE,
@@ -114,8 +115,11 @@ class Artifact:
             self.properties["split_names"] = json.dumps(names)
 
     def split_uri(self, name: str) -> str:
-        """`<uri>/Split-<name>`; created (and recorded in split_names) on output artifacts."""
-        path = os.path.join(self.uri, f"Split-{name}")
+        """`<uri>/Split-<name>`; created (and recorded in split_names) on output artifacts.
+
+        UnsafePathError when `name` would leave the artifact's directory (`..`, `/`).
+        """
+        path = _split_path(self.uri, name)
         if self.is_output:
             os.makedirs(path, exist_ok=True)
             self._add_split_name(name)
@@ -139,9 +143,7 @@ class Examples(Artifact):
         skip = set(exclude)
         names = self.split_name_list or _split_dirs(self.uri)
         return [
-            Split(name=name, uri=os.path.join(self.uri, f"Split-{name}"))
-            for name in names
-            if name not in skip
+            Split(name=name, uri=_split_path(self.uri, name)) for name in names if name not in skip
         ]
 
     def split(self, name: str) -> Split:
@@ -186,6 +188,11 @@ class Split:
         return read_example_files(self.files, batch_size=batch_size, schema=schema)
 
 
+def _split_path(uri: str, name: str) -> str:
+    """`<uri>/Split-<name>`, refusing a split name that would leave `uri`."""
+    return os.path.join(uri, f"Split-{safe_path_component(name, what='split name')}")
+
+
 def _split_dirs(uri: str) -> list[str]:
     if not os.path.isdir(uri):
         return []
@@ -206,7 +213,7 @@ class _ProtoSplitArtifact(Artifact):
 
     def split_file(self, name: str) -> str:
         """Path of the proto file for split `name`."""
-        return os.path.join(self.uri, f"Split-{name}", self.FILE_NAME)
+        return os.path.join(_split_path(self.uri, name), self.FILE_NAME)
 
     def read_split_bytes(self, name: str) -> bytes:
         """Raw bytes of split `name`'s proto file."""

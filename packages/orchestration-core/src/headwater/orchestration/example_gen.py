@@ -19,6 +19,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from headwater.io.paths import safe_path_component
 from headwater.orchestration.example_files import (
     FORMAT_PARQUET,
     FORMAT_TF_EXAMPLE,
@@ -47,6 +48,7 @@ class InputConfig:
         for name, pattern in self.splits.items():
             if not name or not pattern:
                 raise ValueError(f"InputConfig split {name!r} needs a name and a pattern")
+            safe_path_component(name, what="InputConfig split name")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -59,6 +61,8 @@ class OutputConfig:
     def __post_init__(self) -> None:
         if not self.splits or any(int(v) <= 0 for v in self.splits.values()):
             raise ValueError(f"OutputConfig.splits needs positive bucket counts, got {self.splits}")
+        for name in self.splits:
+            safe_path_component(name, what="OutputConfig split name")
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -16,7 +16,7 @@ import tempfile
 from collections.abc import Mapping
 from typing import Any
 
-from headwater.io import InputError
+from headwater.io import InputError, safe_path_component
 from headwater.orchestration.training.args import EvalArgs, TrainArgs
 from headwater.orchestration.training.data_accessor import DataAccessor
 from headwater.orchestration.training.fn_args import FnArgs
@@ -53,6 +53,7 @@ def fn_args_for(
 ) -> FnArgs:
     """FnArgs as TFX fills them: `<examples>/Split-<name>/*` patterns and artifact paths."""
     for split in (*train_args.splits, *eval_args.splits):
+        safe_path_component(split, what="TrainArgs/EvalArgs split name")
         if split_names and split not in split_names:
             raise InputError(
                 f"Examples at {examples_uri} have no split {split!r} (splits: {split_names}); "
