@@ -200,7 +200,7 @@ def test_beam_pipeline_gets_the_pipeline_args(tmp_path):
     _run(pipeline)
     assert seen["args"] == ["--direct_num_workers=1"]
     assert seen["options"]["direct_num_workers"] == 1
-    assert "DirectRunner" in seen["runner"]
+    assert seen["runner"] == "FnApiRunner"  # in-process: no Prism, no socket (context.with_runner)
 
 
 def test_importer_and_resolvers(tmp_path):

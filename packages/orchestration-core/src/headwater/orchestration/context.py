@@ -50,7 +50,7 @@ def execution_context(ctx: ExecutionContext) -> Iterator[ExecutionContext]:
 
 
 IN_MEMORY_LIMIT_BYTES = 64 << 20
-"""Inputs below this size run a component's in-memory twin on the DirectRunner (see prefer_beam)."""
+"""Inputs below this size run a component's in-memory twin on the default runner (prefer_beam)."""
 
 
 def prefer_beam(files: Sequence[str]) -> bool:
@@ -58,20 +58,40 @@ def prefer_beam(files: Sequence[str]) -> bool:
 
     Both drivers share the libraries' combiners and give the same result; Beam's start-up costs
     seconds, which dominates small inputs. Beam runs when the pipeline's beam_pipeline_args
-    name a runner (`--runner=...`, the DirectRunner included) or more than one direct worker,
+    name a runner (`--runner=...`, DEFAULT_RUNNER included) or more than one direct worker,
     or when the files reach IN_MEMORY_LIMIT_BYTES.
     """
     ctx = current_context()
     args = ctx.beam_pipeline_args if ctx else ()
-    if any(a == "--runner" or a.startswith("--runner=") for a in args):
+    if names_runner(args):
         return True
     if any(a.startswith("--direct_num_workers=") and a.split("=", 1)[1] != "1" for a in args):
         return True
     return sum(os.path.getsize(f) for f in files) >= IN_MEMORY_LIMIT_BYTES
 
 
+DEFAULT_RUNNER = "FnApiRunner"
+"""Beam's in-process Python runner, used unless beam_pipeline_args name one (see with_runner)."""
+
+
+def names_runner(args: Sequence[str]) -> bool:
+    """Whether Beam `args` choose a runner themselves (`--runner X` or `--runner=X`)."""
+    return any(a == "--runner" or a.startswith("--runner=") for a in args)
+
+
+def with_runner(args: Sequence[str]) -> list[str]:
+    """`args` with DEFAULT_RUNNER put first unless they name a runner (the user's choice wins).
+
+    Beam's DirectRunner (2.6x and later) first hands a pipeline to the Prism runner, which binds
+    a gRPC worker pool on all interfaces and downloads a Prism binary from the internet before
+    falling back; the FnApiRunner runs the pipeline in this process (no socket in its default
+    in_memory mode, nothing fetched) and starts faster. The one place Headwater picks a runner.
+    """
+    return list(args) if names_runner(args) else [f"--runner={DEFAULT_RUNNER}", *args]
+
+
 def beam_pipeline(extra_args: Sequence[str] = ()) -> beam.Pipeline:
-    """A `beam.Pipeline` with the running pipeline's beam_pipeline_args (DirectRunner default).
+    """A `beam.Pipeline` with the running pipeline's beam_pipeline_args (DEFAULT_RUNNER default).
 
     Example:
         with beam_pipeline() as p:
@@ -81,7 +101,5 @@ def beam_pipeline(extra_args: Sequence[str] = ()) -> beam.Pipeline:
     from apache_beam.options.pipeline_options import PipelineOptions
 
     ctx = current_context()
-    args = [*(ctx.beam_pipeline_args if ctx else ()), *extra_args]
-    if not any(a == "--runner" or a.startswith("--runner=") for a in args):
-        args.insert(0, "--runner=DirectRunner")
+    args = with_runner([*(ctx.beam_pipeline_args if ctx else ()), *extra_args])
     return beam.Pipeline(options=PipelineOptions(args))
