@@ -12,6 +12,7 @@ import contextlib
 import json
 import logging
 import os
+import socket
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
@@ -34,6 +35,8 @@ MlmdExecution = Any
 PIPELINE_CONTEXT = "pipeline"
 RUN_CONTEXT = "pipeline_run"
 NODE_CONTEXT = "node"
+RUN_STATE = "state"
+"""Run context custom property: RUNNING while a runner runs it, then COMPLETE/FAILED/CANCELED."""
 
 _PROPERTY_TYPES = {INT: mlmd.INT, "DOUBLE": mlmd.DOUBLE, STRING: mlmd.STRING}
 _BASE_TYPES = {
@@ -182,13 +185,31 @@ class MetadataStore:
         return ctx
 
     def start_run(self, pipeline_name: str, run_id: str) -> tuple[MlmdContext, MlmdContext]:
-        """Pipeline context (get or create) and a new run context, child of it."""
+        """Pipeline context (get or create) and a new run context, child of it.
+
+        The run context records `state` RUNNING and the `pid` and `host` running it, until
+        finish_run records how it ended.
+        """
         pipeline_ctx = self.ensure_context(PIPELINE_CONTEXT, pipeline_name)
-        run_ctx = self.ensure_context(RUN_CONTEXT, run_id, {"pipeline_name": pipeline_name})
+        run_ctx = self.ensure_context(
+            RUN_CONTEXT,
+            run_id,
+            {
+                "pipeline_name": pipeline_name,
+                RUN_STATE: "RUNNING",
+                "pid": os.getpid(),
+                "host": socket.gethostname(),
+            },
+        )
         self.store.put_parent_contexts(
             [mlmd.ParentContext(child_id=run_ctx.id, parent_id=pipeline_ctx.id)]
         )
         return pipeline_ctx, run_ctx
+
+    def finish_run(self, run_ctx: MlmdContext, state: str) -> None:
+        """Record how a run ended: COMPLETE, FAILED or CANCELED."""
+        set_value(run_ctx.custom_properties[RUN_STATE], state)
+        self.store.put_contexts([run_ctx])
 
     # -- artifacts --------------------------------------------------------------------------
     def to_proto(self, artifact: Artifact, *, name: str = "") -> MlmdArtifact:
@@ -351,6 +372,21 @@ class MetadataStore:
     def events_of_executions(self, ids: Iterable[int]) -> list[MlmdEvent]:
         """Events of the given executions."""
         return list(self.store.get_events_by_execution_ids(list(ids)))
+
+
+def process_gone(host: str, pid: int) -> bool:
+    """Whether process `pid` on `host` has ended; False when that cannot be told from here."""
+    if host != socket.gethostname() or pid <= 0:
+        return False
+    if pid == os.getpid():
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False  # someone else's process has that pid now
+    return False
 
 
 def _create_in_wal_mode(path: str) -> None:

@@ -19,8 +19,10 @@ from headwater.orchestration.metadata import (
     NODE_CONTEXT,
     PIPELINE_CONTEXT,
     RUN_CONTEXT,
+    RUN_STATE,
     STATE_NAMES,
     MetadataStore,
+    process_gone,
 )
 
 mlmd: Any = metadata_store_pb2
@@ -95,7 +97,11 @@ def latest_artifacts(
 
 
 def execution_infos(store: MetadataStore, executions: Sequence[Any]) -> list[ExecutionInfo]:
-    """ExecutionInfo for each MLMD execution (node and run read from its contexts)."""
+    """ExecutionInfo for each MLMD execution (node and run read from its contexts).
+
+    An execution recorded RUNNING whose process on this host has ended (killed, crashed) is
+    reported CANCELED, as the next run of its node will record it.
+    """
     from headwater.orchestration.metadata import get_value
 
     type_names = {t.id: t.name for t in store.store.get_execution_types()}
@@ -113,7 +119,7 @@ def execution_infos(store: MetadataStore, executions: Sequence[Any]) -> list[Exe
                 id=execution.id,
                 node_id=node_id,
                 type_name=type_names.get(execution.type_id, "?"),
-                state=STATE_NAMES[execution.last_known_state],
+                state=_execution_state(execution),
                 run_id=run_id,
                 create_time_ms=execution.create_time_since_epoch,
                 last_update_time_ms=execution.last_update_time_since_epoch,
@@ -124,24 +130,50 @@ def execution_infos(store: MetadataStore, executions: Sequence[Any]) -> list[Exe
 
 
 def pipeline_runs(store: MetadataStore, pipeline_name: str) -> list[RunInfo]:
-    """The runs of a pipeline, oldest first, each with its executions and overall state."""
+    """The runs of a pipeline, oldest first, each with its executions and overall state.
+
+    A run's state says how it went: FAILED (a component failed), CANCELED (interrupted, or its
+    process killed), RUNNING, CACHED (every component answered from the cache), COMPLETE.
+    """
     ctx = _pipeline_context(store, pipeline_name)
     runs = store.store.get_children_contexts_by_context(ctx.id)
     result = []
     for run in sorted(runs, key=lambda c: c.id):
         executions = execution_infos(store, store.executions_of(run))
         result.append(
-            RunInfo(run.name, run.create_time_since_epoch, _run_state(executions), executions)
+            RunInfo(run.name, run.create_time_since_epoch, _run_state(run, executions), executions)
         )
     return result
 
 
-def _run_state(executions: Sequence[ExecutionInfo]) -> str:
+def _execution_state(execution: Any) -> str:
+    state = STATE_NAMES[execution.last_known_state]
+    if state == "RUNNING" and _recorded_process_gone(execution):
+        return "CANCELED"
+    return state
+
+
+def _recorded_process_gone(entity: Any) -> bool:
+    """Whether the process an execution or run context recorded (`host`, `pid`) has ended."""
+    props = entity.custom_properties
+    if "host" not in props or "pid" not in props:
+        return False
+    return process_gone(props["host"].string_value, props["pid"].int_value)
+
+
+def _run_state(run: Any, executions: Sequence[ExecutionInfo]) -> str:
     # Resolvers and importers look artifacts up on every run; a run whose components were all
     # answered from the cache is CACHED.
+    recorded = (
+        run.custom_properties[RUN_STATE].string_value
+        if RUN_STATE in (run.custom_properties)
+        else ""
+    )
+    if recorded == "RUNNING" and _recorded_process_gone(run):
+        recorded = "CANCELED"
     states = {e.state for e in executions if e.type_name not in ("Resolver", "Importer")}
-    for state in ("FAILED", "RUNNING"):
-        if state in states:
+    for state in ("FAILED", "CANCELED", "RUNNING"):
+        if state in states or recorded == state:
             return state
     if states and states <= {"CACHED"}:
         return "CACHED"

@@ -34,7 +34,7 @@ from headwater.orchestration.artifacts import Artifact
 from headwater.orchestration.context import ExecutionContext, execution_context
 from headwater.orchestration.dsl import Channel, Node
 from headwater.orchestration.errors import ComponentFailedError, WiringError
-from headwater.orchestration.metadata import NODE_CONTEXT, MetadataStore
+from headwater.orchestration.metadata import NODE_CONTEXT, MetadataStore, process_gone
 from headwater.orchestration.parameters import code_fingerprints, to_jsonable
 from headwater.orchestration.pipeline import Pipeline
 
@@ -94,6 +94,34 @@ class LocalDagRunner:
         run_id = run_id or new_run_id()
         store = MetadataStore(pipeline.connection_config())
         pipeline_ctx, run_ctx = store.start_run(pipeline.name, run_id)
+        try:
+            results = self._run_nodes(store, pipeline, run_id, pipeline_ctx, run_ctx)
+        except BaseException as exc:
+            try:
+                store.finish_run(run_ctx, "FAILED" if isinstance(exc, Exception) else "CANCELED")
+            except Exception as record_exc:  # the store itself failing: keep the first error
+                exc.add_note(f"(the run's end could not be recorded: {record_exc})")
+            raise
+        store.finish_run(run_ctx, "COMPLETE")
+        elapsed = time.perf_counter() - start
+        components = {node.id for node in pipeline.components if node.kind == "component"}
+        ran = sum(r.status == "COMPLETE" and r.node_id in components for r in results)
+        cached = sum(r.status == "CACHED" for r in results)
+        self._say(
+            f"done in {elapsed:.2f} s: {ran} ran, {cached} cached  "
+            f"(metadata: {_store_label(pipeline)})"
+        )
+        return RunResult(pipeline.name, run_id, pipeline.root, results, elapsed)
+
+    def _run_nodes(
+        self,
+        store: MetadataStore,
+        pipeline: Pipeline,
+        run_id: str,
+        pipeline_ctx: Any,
+        run_ctx: Any,
+    ) -> list[NodeResult]:
+        """Run every node in order, recording each; the results in order."""
         self._say(f"pipeline {pipeline.name}  run {run_id}  root {pipeline.root}")
         produced: dict[tuple[str, str], list[Artifact]] = {}
         results: list[NodeResult] = []
@@ -125,15 +153,7 @@ class LocalDagRunner:
                 produced[(node.id, key)] = artifacts
             results.append(result)
             self._report(i, total, node, result)
-        elapsed = time.perf_counter() - start
-        components = {node.id for node in pipeline.components if node.kind == "component"}
-        ran = sum(r.status == "COMPLETE" and r.node_id in components for r in results)
-        cached = sum(r.status == "CACHED" for r in results)
-        self._say(
-            f"done in {elapsed:.2f} s: {ran} ran, {cached} cached  "
-            f"(metadata: {_store_label(pipeline)})"
-        )
-        return RunResult(pipeline.name, run_id, pipeline.root, results, elapsed)
+        return results
 
     def _report(self, i: int, total: int, node: Node, result: NodeResult) -> None:
         # Resolvers and importers only look artifacts up: they resolve on every run.
@@ -311,7 +331,7 @@ def cancel_dead_executions(
         if props["host"].string_value != host or not props["pid"].int_value:
             continue  # another machine's, or from before pids were recorded: can't tell
         pid = props["pid"].int_value
-        if _alive(pid):
+        if not process_gone(host, pid):
             continue
         reason = f"process {pid} on {host} ended while this execution ran (killed or crashed)"
         store.cancel_execution(execution, reason)
@@ -322,18 +342,6 @@ def cancel_dead_executions(
             "(killed or crashed): marked CANCELED"
         )
     return lines
-
-
-def _alive(pid: int) -> bool:
-    if pid == os.getpid():
-        return True
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True  # someone else's process has that pid now
-    return True
 
 
 def _new_temporary_dir(root: str, node_id: str, key: str) -> str:
