@@ -13,7 +13,6 @@ Imports stay lazy so that the command starts fast: nothing heavy loads before it
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import os
 import sys
@@ -103,21 +102,15 @@ def _parser() -> argparse.ArgumentParser:
 
 
 # -- registry of SQLite stores -----------------------------------------------------------
-def _registry_path() -> str:
-    from headwater.orchestration.pipeline import headwater_home
-
-    return os.path.join(headwater_home(), "pipelines.json")
-
-
 def _registry() -> dict[str, str]:
-    try:
-        with open(_registry_path()) as f:
-            return dict(json.load(f))
-    except FileNotFoundError:
-        return {}
+    from headwater.orchestration.registry import registered_stores
+
+    return registered_stores()
 
 
 def _register(pipeline: Pipeline) -> None:
+    from headwater.orchestration.registry import register_store
+
     if pipeline.metadata_connection_config is not None:
         config = pipeline.metadata_connection_config
         if config.WhichOneof("config") != "sqlite":
@@ -125,13 +118,7 @@ def _register(pipeline: Pipeline) -> None:
         path = config.sqlite.filename_uri
     else:
         path = pipeline.metadata_path
-    registry = _registry()
-    registry[pipeline.name] = os.path.abspath(path)
-    os.makedirs(os.path.dirname(_registry_path()), exist_ok=True)
-    tmp = _registry_path() + ".tmp"
-    with open(tmp, "w") as f:
-        json.dump(registry, f, indent=1, sort_keys=True)
-    os.replace(tmp, _registry_path())
+    register_store(pipeline.name, path)
 
 
 def _stores(metadata: str | None) -> list[tuple[str, MetadataStore]]:
