@@ -3,15 +3,82 @@
 A univalent feature is a flat primitive column (null = missing); a multivalent feature is a list
 column. Value types are int64, float32 / float64, and string (utf8) / binary. Readers pass what
 they read through `normalize_batch`, so that, e.g., an int32 Parquet column or a bool pandas
-column arrives as int64 and a dictionary-encoded string column as plain strings.
+column arrives as int64 and a dictionary-encoded string column as plain strings. What no
+tf.Example can hold (two columns of one name, lists of lists, structs, maps) is refused by
+`check_columns`, which every reader calls with the file it reads.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import pyarrow as pa
 import pyarrow.compute as pc
 
-__all__ = ["normalize_batch", "normalize_schema", "normalize_type"]
+from headwater.io.errors import InputError
+
+__all__ = ["check_columns", "check_names", "normalize_batch", "normalize_schema", "normalize_type"]
+
+_FEATURE_TYPES = (
+    "a primitive or a list of primitives (a tf.Example feature); "
+    "read the other columns with columns=[...]"
+)
+
+
+def check_names(names: Sequence[str], *, path: str | None = None) -> None:
+    """Raise InputError if a column name repeats: a batch (and a tf.Example) keeps only one."""
+    seen: set[str] = set()
+    repeated: list[str] = []
+    for name in names:
+        if name in seen and name not in repeated:
+            repeated.append(name)
+        seen.add(name)
+    if repeated:
+        raise InputError(
+            "duplicate column names",
+            path=path,
+            expected="each column name once",
+            found=f"{repeated} repeated in {list(names)}",
+        )
+
+
+def _is_flat(t: pa.DataType) -> bool:
+    if pa.types.is_dictionary(t):
+        return _is_flat(t.value_type)
+    return not pa.types.is_nested(t)
+
+
+def _is_feature_type(t: pa.DataType) -> bool:
+    """A primitive, or one level of list of primitives (a multivalent feature)."""
+    if pa.types.is_map(t):
+        return False
+    if (
+        pa.types.is_list(t)
+        or pa.types.is_large_list(t)
+        or pa.types.is_fixed_size_list(t)
+        or pa.types.is_list_view(t)
+        or pa.types.is_large_list_view(t)
+    ):
+        return _is_flat(t.value_type)
+    return _is_flat(t)
+
+
+def check_columns(schema: pa.Schema, *, path: str | None = None) -> None:
+    """Raise InputError naming `path` and the column if `schema` holds what a tf.Example cannot.
+
+    Names must be distinct; a column must be a primitive or a list of primitives (TFX reads no
+    deeper nesting: lists of lists, structs and maps are refused, with the column and its type).
+    """
+    check_names(schema.names, path=path)
+    for f in schema:
+        if not _is_feature_type(f.type):
+            raise InputError(
+                "unsupported nested column type",
+                path=path,
+                column=f.name,
+                expected=_FEATURE_TYPES,
+                found=str(f.type),
+            )
 
 
 def _value_type(t: pa.DataType) -> pa.DataType:
@@ -69,9 +136,13 @@ def _cast(column: pa.Array, target: pa.DataType) -> pa.Array:
 
 
 def normalize_batch(batch: pa.RecordBatch) -> pa.RecordBatch:
-    """`batch` with every column cast to the convention's types (no copy when already there)."""
+    """`batch` with every column cast to the convention's types (no copy when already there).
+
+    A column no tf.Example can hold raises InputError naming it (see `check_columns`).
+    """
     schema = normalize_schema(batch.schema)
     if schema.equals(batch.schema):
         return batch
+    check_columns(batch.schema)
     columns = [_cast(col, f.type) for col, f in zip(batch.columns, schema, strict=True)]
     return pa.RecordBatch.from_arrays(columns, schema=schema)

@@ -4,13 +4,18 @@ pyarrow's streaming reader parses blocks in C++; types are inferred from the fir
 first file (or given) and pinned for every later file. pyarrow cannot say on which line a bad row
 is, so when it rejects one this module rescans the file with the `csv` module to name the line,
 the column, what was expected and what was found. Empty cells (quoted or not) are missing values.
+Column names must be distinct. A row longer than a block (a field of megabytes) is read by
+growing the block until the row fits (up to `MAX_BLOCK_SIZE`), and the rescan lifts the csv
+module's field limit to the file's size while it runs.
 """
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import os
 import re
+import threading
 from collections.abc import Iterator, Mapping, Sequence
 from typing import NoReturn
 
@@ -19,7 +24,7 @@ import pyarrow.compute as pc
 from pyarrow import csv as pacsv
 
 from headwater.io.batching import Batches, rebatch, with_empty_fallback
-from headwater.io.convention import normalize_type
+from headwater.io.convention import check_names, normalize_type
 from headwater.io.errors import InputError, SkippedRow, SkippedRows
 from headwater.io.paths import resolve_files
 
@@ -29,6 +34,10 @@ BLOCK_SIZE = 1 << 20
 """Bytes per block of the streaming reader (types are inferred from the first block)."""
 WHOLE_FILE_LIMIT = 1 << 30
 """Files up to this size are parsed in one multi-threaded pyarrow.csv.read_csv call."""
+MAX_BLOCK_SIZE = (1 << 31) - 1
+"""pyarrow's largest block: a row must fit in one block, so no row may be longer than this."""
+_BLOCK_GROWTH = 4
+_FIELD_LIMIT_LOCK = threading.Lock()
 _INT_RE = r"^[+-]?[0-9]+$"
 _FLOAT_RE = r"(?i)^[+-]?(([0-9]+\.?[0-9]*|\.[0-9]+)(e[+-]?[0-9]+)?|inf|infinity|nan)$"
 
@@ -73,8 +82,54 @@ def _open(
     column_types: Mapping[str, pa.DataType] | None,
     on_bad_row: list[str],
     skip: bool,
+    block_size: int = BLOCK_SIZE,
 ) -> pacsv.CSVStreamingReader:
-    return pacsv.open_csv(path, **_options(column_names, column_types, on_bad_row, skip))
+    options = _options(column_names, column_types, on_bad_row, skip, block_size)
+    return pacsv.open_csv(path, **options)
+
+
+def _larger_block(path: str, block: int, exc: pa.ArrowInvalid) -> int:
+    """The next block size to try after `exc`; re-raises `exc` unless a row outgrew the block."""
+    if "straddl" not in str(exc):  # "straddling object straddles two block boundaries"
+        raise exc
+    limit = min(os.path.getsize(path) + 1, MAX_BLOCK_SIZE)
+    if block >= limit:
+        raise InputError(
+            "a row is longer than the largest block pyarrow can parse",
+            path=path,
+            expected=f"rows under {MAX_BLOCK_SIZE} bytes",
+        ) from exc
+    return min(block * _BLOCK_GROWTH, limit)
+
+
+def _stream(
+    path: str,
+    column_names: Sequence[str] | None,
+    column_types: Mapping[str, pa.DataType] | None,
+    on_bad_row: list[str],
+    skip: bool,
+    block: int,
+    skip_rows: int = 0,
+) -> Iterator[pa.RecordBatch]:
+    """Batches of `path` block by block after its first `skip_rows` rows.
+
+    When a row outgrows the block, the file is reopened with larger blocks and the rows already
+    passed are skipped, so every row is yielded once.
+    """
+    while True:
+        seen = 0
+        try:
+            for batch in _open(path, column_names, column_types, on_bad_row, skip, block):
+                seen += batch.num_rows
+                if skip_rows >= batch.num_rows:
+                    skip_rows -= batch.num_rows
+                    continue
+                batch, skip_rows = batch.slice(skip_rows), 0
+                yield batch
+            return
+        except pa.ArrowInvalid as exc:
+            block = _larger_block(path, block, exc)
+            skip_rows = max(skip_rows, seen)
 
 
 def _read_whole(
@@ -83,6 +138,7 @@ def _read_whole(
     schema: pa.Schema,
     on_bad_row: list[str],
     skip: bool,
+    block: int,
 ) -> Iterator[pa.RecordBatch]:
     """The whole file parsed at once on every core, in a few large blocks.
 
@@ -90,9 +146,30 @@ def _read_whole(
     chunks: batches are sliced from them without copying, except where a batch straddles two.
     """
     cores = os.cpu_count() or 1
-    block = max(BLOCK_SIZE, -(-os.path.getsize(path) // (4 * cores)))
-    options = _options(column_names, _types_for(schema), on_bad_row, skip, block)
-    yield from pacsv.read_csv(path, **options).to_batches()
+    block = max(block, -(-os.path.getsize(path) // (4 * cores)))
+    while True:
+        options = _options(column_names, _types_for(schema), on_bad_row, skip, block)
+        try:
+            table = pacsv.read_csv(path, **options)
+            break
+        except pa.ArrowInvalid as exc:
+            block = _larger_block(path, block, exc)
+    yield from table.to_batches()
+
+
+@contextlib.contextmanager
+def _field_limit(path: str) -> Iterator[None]:
+    """The csv module's field limit raised to the size of `path` (no field is longer) meanwhile.
+
+    The limit is process-wide: it is restored afterwards, under a lock shared by the rescans.
+    """
+    with _FIELD_LIMIT_LOCK:
+        before = csv.field_size_limit()
+        csv.field_size_limit(max(before, min(os.path.getsize(path) + 1, MAX_BLOCK_SIZE)))
+        try:
+            yield
+        finally:
+            csv.field_size_limit(before)
 
 
 def _bad_rows(
@@ -105,7 +182,7 @@ def _bad_rows(
         if _is_numeric(f.type)
     ]
     found: list[tuple[SkippedRow, InputError]] = []
-    with open(path, newline="", encoding="utf-8", errors="replace") as f:
+    with _field_limit(path), open(path, newline="", encoding="utf-8", errors="replace") as f:
         reader = csv.reader(f)
         if has_header:
             next(reader, None)
@@ -189,27 +266,35 @@ def _probe(
     column_types: Mapping[str, pa.DataType] | None,
     bad_texts: list[str],
     skip_bad_rows: bool,
-) -> tuple[pacsv.CSVStreamingReader, pa.Schema, bool]:
-    """(a reader, the file's pinned schema, whether values must be converted here as text).
+) -> tuple[pa.Schema, bool, int]:
+    """(the file's pinned schema, whether values must be converted here as text, block size).
 
-    Types come from `column_types`, else from pyarrow's inference on the first block.
+    Types come from `column_types`, else from pyarrow's inference on the first block; the block
+    is grown until the first row fits in it. Repeated column names raise InputError.
     """
-    try:
-        reader = _open(path, column_names, column_types, bad_texts, skip_bad_rows)
-        schema = pa.schema([(f.name, _csv_type(f.type)) for f in reader.schema])
-        if not schema.equals(reader.schema):
-            reader = _open(path, column_names, _types_for(schema), bad_texts, skip_bad_rows)
-        return reader, schema, False
-    except pa.ArrowInvalid as exc:
-        # The first block holds a bad row (or a value that cannot take a given type).
-        if not skip_bad_rows:
+    if column_names is not None:
+        check_names(column_names, path=path)
+    block = BLOCK_SIZE
+    while True:
+        try:
+            reader = _open(path, column_names, column_types, bad_texts, skip_bad_rows, block)
+            check_names(reader.schema.names, path=path)
+            schema = pa.schema([(f.name, _csv_type(f.type)) for f in reader.schema])
+            return schema, False, block
+        except pa.ArrowInvalid as exc:
+            if "straddl" in str(exc):
+                block = _larger_block(path, block, exc)
+                continue
+            # The first block holds a bad row (or a value that cannot take a given type).
             header = _header_schema(path, column_names, column_types)
-            _raise_located(path, header, column_names is None, exc)
-        text_types = {name: pa.string() for name in (column_types or {})}
-        reader = _open(path, column_names, text_types, bad_texts, skip_bad_rows)
-        given = {n: normalize_type(t) for n, t in (column_types or {}).items()}
-        schema = pa.schema([(f.name, given.get(f.name, _csv_type(f.type))) for f in reader.schema])
-        return reader, schema, True
+            check_names(header.names, path=path)
+            if not skip_bad_rows:
+                _raise_located(path, header, column_names is None, exc)
+            text_types = {name: pa.string() for name in (column_types or {})}
+            reader = _open(path, column_names, text_types, bad_texts, skip_bad_rows, block)
+            given = {n: normalize_type(t) for n, t in (column_types or {}).items()}
+            fields = [(f.name, given.get(f.name, _csv_type(f.type))) for f in reader.schema]
+            return pa.schema(fields), True, block
 
 
 def csv_schema(
@@ -222,8 +307,9 @@ def csv_schema(
     if os.path.getsize(path) == 0:
         if column_names is None:
             raise InputError("empty file", path=path, expected="a header line with column names")
+        check_names(column_names, path=path)
         return _header_schema(path, column_names, column_types)
-    _, schema, _ = _probe(path, column_names, column_types, [], True)
+    schema, _, _ = _probe(path, column_names, column_types, [], True)
     return schema
 
 
@@ -242,21 +328,25 @@ def read_csv_file(
         if has_header:
             raise InputError("empty file", path=path, expected="a header line with column names")
         assert column_names is not None
+        check_names(column_names, path=path)
         types = column_types or {}
         schema = pa.schema([(n, normalize_type(types.get(n, pa.string()))) for n in column_names])
         if schema_out is not None:
             schema_out.append(schema)
         return
     bad_texts: list[str] = []
-    reader, schema, text_mode = _probe(path, column_names, column_types, bad_texts, skip_bad_rows)
+    schema, text_mode, block = _probe(path, column_names, column_types, bad_texts, skip_bad_rows)
     if schema_out is not None:
         schema_out.append(schema)
     if text_mode:
-        yield from _read_as_text(path, column_names, schema, bad_texts, skip=0)
+        yield from _read_as_text(path, column_names, schema, bad_texts, skip=0, block=block)
     else:
         done = 0
         if os.path.getsize(path) <= WHOLE_FILE_LIMIT:
-            reader = _read_whole(path, column_names, schema, bad_texts, skip_bad_rows)
+            reader = _read_whole(path, column_names, schema, bad_texts, skip_bad_rows, block)
+        else:
+            types = _types_for(schema)
+            reader = _stream(path, column_names, types, bad_texts, skip_bad_rows, block)
         try:
             for batch in reader:
                 done += batch.num_rows
@@ -266,7 +356,7 @@ def read_csv_file(
                 _raise_located(path, schema, has_header, exc)
             # A value pyarrow cannot convert: reread as text from here and drop the bad rows.
             text_mode = True
-            yield from _read_as_text(path, column_names, schema, bad_texts, skip=done)
+            yield from _read_as_text(path, column_names, schema, bad_texts, skip=done, block=block)
     if bad_texts or text_mode:
         skipped.add([row for row, _ in _bad_rows(path, schema, has_header, limit=None)])
 
@@ -277,14 +367,11 @@ def _read_as_text(
     schema: pa.Schema,
     bad_texts: list[str],
     skip: int,
+    block: int,
 ) -> Iterator[pa.RecordBatch]:
     """Batches of `path` after its first `skip` good rows, converted here, bad values dropped."""
     text_types = {f.name: pa.string() for f in schema}
-    for batch in _open(path, column_names, text_types, bad_texts, True):
-        if skip >= batch.num_rows:
-            skip -= batch.num_rows
-            continue
-        batch, skip = batch.slice(skip), 0
+    for batch in _stream(path, column_names, text_types, bad_texts, True, block, skip_rows=skip):
         converted, _ = _convert_checked(batch, schema)
         yield converted
 
@@ -294,7 +381,7 @@ def _header_schema(
 ) -> pa.Schema:
     """Column names (from the header or given), typed as given or else as text."""
     if column_names is None:
-        with open(path, newline="", encoding="utf-8", errors="replace") as f:
+        with _field_limit(path), open(path, newline="", encoding="utf-8", errors="replace") as f:
             column_names = next(csv.reader(f), [])
     types = column_types or {}
     return pa.schema([(n, normalize_type(types.get(n, pa.string()))) for n in column_names])

@@ -17,7 +17,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from headwater.io.batching import rebatch, with_empty_fallback
-from headwater.io.convention import normalize_batch, normalize_schema
+from headwater.io.convention import check_columns, check_names, normalize_batch, normalize_schema
 from headwater.io.errors import InputError
 from headwater.io.example_codec import decode_framed
 from headwater.io.example_wire import span_buckets
@@ -44,12 +44,18 @@ __all__ = [
 def read_parquet_file(
     path: str, *, batch_size: int = 65536, columns: Sequence[str] | None = None
 ) -> Iterator[pa.RecordBatch]:
-    """Batches of one Parquet file."""
+    """Batches of one Parquet file; repeated names or nested columns raise InputError."""
     try:
         if os.path.getsize(path) == 0:
             raise InputError("empty file", path=path, expected="a Parquet file")
         file = pq.ParquetFile(path)
         wanted = list(columns) if columns is not None else None
+        if wanted is not None:
+            check_names(wanted)
+        check_columns(
+            pa.schema([f for f in file.schema_arrow if wanted is None or f.name in wanted]),
+            path=path,
+        )
         schema = normalize_schema(file.schema_arrow)
         if wanted is not None:
             missing = [c for c in wanted if c not in schema.names]
@@ -223,17 +229,19 @@ def read_tfrecord_parts(
 
 
 def read_dataframe(df: pd.DataFrame, *, batch_size: int = 65536) -> Iterator[pa.RecordBatch]:
-    """RecordBatches of a pandas DataFrame (its index is dropped)."""
+    """RecordBatches of a pandas DataFrame (its index is dropped; column names must be distinct)."""
     import pandas as pd  # here, not at module level: importing pandas costs seconds
 
     if not isinstance(df, pd.DataFrame):
         raise InputError(
             "not a pandas DataFrame", expected="pandas.DataFrame", found=type(df).__name__
         )
+    check_names([str(c) for c in df.columns])
     try:
         table = pa.Table.from_pandas(df, preserve_index=False)
     except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
         raise InputError(f"cannot convert the DataFrame to Arrow ({exc})") from exc
+    check_columns(table.schema)
     chunks = table.combine_chunks().to_batches()
     batch = normalize_batch(
         chunks[0] if chunks else pa.RecordBatch.from_pylist([], schema=table.schema)
