@@ -33,6 +33,7 @@ from headwater.io.model_seam import (
     ModelLoadError,
     SignatureSpec,
     TensorSpec,
+    signature_feeds,
 )
 from headwater.io.paths import UnsafePathError, resolve_files, safe_path_component
 from headwater.io.readers import (
@@ -62,6 +63,8 @@ __all__ = [
     "ReadTFRecord",
     "ReadTFRecordParts",
     "RecordBatchCoder",
+    "SavedModel",
+    "SavedModelHandler",
     "SignatureSpec",
     "SkippedRow",
     "SkippedRows",
@@ -82,6 +85,7 @@ __all__ = [
     "record_buckets",
     "resolve_files",
     "safe_path_component",
+    "signature_feeds",
     "split_buckets",
     "write_parquet",
     "write_tfrecord",
@@ -98,6 +102,7 @@ if TYPE_CHECKING:
         WriteParquet,
         WriteTFRecord,
     )
+    from headwater.io.saved_model import SavedModel, SavedModelHandler
 
 _BEAM_NAMES = frozenset(
     [
@@ -113,10 +118,17 @@ _BEAM_NAMES = frozenset(
 )
 
 
+_TENSORFLOW_NAMES = frozenset(["SavedModel", "SavedModelHandler"])
+
+
 def __getattr__(name: str) -> Any:
-    """Load the Beam transforms on first use: importing apache_beam takes seconds."""
+    """Load the Beam transforms and the TensorFlow handler on first use (seconds each)."""
     if name in _BEAM_NAMES:
         from headwater.io import beam_io
 
         return getattr(beam_io, name)
+    if name in _TENSORFLOW_NAMES:
+        from headwater.io import saved_model
+
+        return getattr(saved_model, name)
     raise AttributeError(f"module 'headwater.io' has no attribute {name!r}")

@@ -25,8 +25,11 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from headwater.io.errors import HeadwaterError
+from headwater.io.example_codec import encode_examples
 
 __all__ = [
     "CLASSIFY_METHOD",
@@ -38,12 +41,13 @@ __all__ = [
     "ModelLoadError",
     "SignatureSpec",
     "TensorSpec",
+    "signature_feeds",
 ]
 
 PREDICT_METHOD = "tensorflow/serving/predict"
 """TF Serving's method name of a predict signature (also the SignatureDef default)."""
 CLASSIFY_METHOD = "tensorflow/serving/classify"
-"""TF Serving's method name of a classify signature (serialized tf.Example in, classes/scores out)."""
+"""TF Serving's method name of a classify signature (tf.Examples in, classes/scores out)."""
 REGRESS_METHOD = "tensorflow/serving/regress"
 """TF Serving's method name of a regress signature (serialized tf.Example in, outputs out)."""
 
@@ -112,9 +116,7 @@ class LoadedModel(Protocol):
         """Every callable signature, keyed by signature name."""
         ...
 
-    def run(
-        self, signature_name: str, inputs: Mapping[str, np.ndarray]
-    ) -> dict[str, np.ndarray]:
+    def run(self, signature_name: str, inputs: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
         """Outputs of one batch; raises ModelInputError for inputs that do not fit."""
         ...
 
@@ -137,3 +139,76 @@ class ModelHandler(abc.ABC):
     def preferred_batch_size(self) -> int:
         """How many examples one `run` call should carry when the caller may choose."""
         return 1024
+
+
+def signature_feeds(
+    signature: SignatureSpec, batch: pa.RecordBatch, *, model: str = "model"
+) -> dict[str, np.ndarray]:
+    """The numpy inputs of `signature` for every row of `batch`, ready for `LoadedModel.run`.
+
+    A signature that takes serialized tf.Examples gets each row encoded by `encode_examples`
+    (null = absent feature); any other signature gets the columns named by its inputs, cast to
+    the input's dtype, list columns of one length as a second axis. `model` labels errors.
+    """
+    if signature.takes_serialized_examples:
+        name = next(iter(signature.inputs))
+        records = np.empty(batch.num_rows, dtype=object)
+        records[:] = encode_examples(batch)
+        return {name: records}
+    return {
+        name: _column_feed(signature, batch, name, spec, model)
+        for name, spec in signature.inputs.items()
+    }
+
+
+def _column_feed(
+    signature: SignatureSpec, batch: pa.RecordBatch, name: str, spec: TensorSpec, model: str
+) -> np.ndarray:
+    """One raw-feature input from the column of the same name (vectorized, no row loop)."""
+    where = f"{model}: signature {signature.name!r} input {name!r}"
+    index = batch.schema.get_field_index(name)
+    if index < 0:
+        raise ModelInputError(
+            f"{where} is not a column of the examples; columns are {batch.schema.names}"
+        )
+    column = batch.column(index)
+    if column.null_count:
+        raise ModelInputError(
+            f"{where}: column {name!r} has {column.null_count} missing values in "
+            f"{batch.num_rows} rows; fill them or use a serialized tf.Example signature"
+        )
+    width: int | None = None
+    if pa.types.is_list(column.type) or pa.types.is_large_list(column.type):
+        lengths = pc.list_value_length(column)
+        low, high = pc.min_max(lengths).values()
+        if low.as_py() != high.as_py():
+            raise ModelInputError(
+                f"{where}: column {name!r} has lists of {low.as_py()} to {high.as_py()} values; "
+                "a raw-feature input needs one length per row"
+            )
+        width = high.as_py() or 0
+        values = column.flatten()
+        if values.null_count:
+            raise ModelInputError(f"{where}: column {name!r} has {values.null_count} null values")
+    else:
+        values = column
+    is_text = pa.types.is_string(values.type) or pa.types.is_large_string(values.type)
+    is_bytes = pa.types.is_binary(values.type) or pa.types.is_large_binary(values.type)
+    if spec.is_string:
+        if not (is_text or is_bytes):
+            raise ModelInputError(f"{where} expects strings, column {name!r} is {column.type}")
+        if is_text:
+            values = values.cast(pa.large_binary() if "large" in str(values.type) else pa.binary())
+        array = values.to_numpy(zero_copy_only=False)
+    else:
+        if is_text or is_bytes:
+            raise ModelInputError(f"{where} expects {spec.dtype}, column {name!r} is {column.type}")
+        array = values.to_numpy(zero_copy_only=False).astype(spec.dtype, copy=False)
+    if width is not None:
+        array = array.reshape(batch.num_rows, width)
+    rank = None if spec.shape is None else len(spec.shape)
+    if rank == 2 and array.ndim == 1:
+        array = array.reshape(-1, 1)
+    elif rank == 1 and array.ndim == 2 and array.shape[1] == 1:
+        array = array.reshape(-1)
+    return array

@@ -1,0 +1,269 @@
+"""The TensorFlow SavedModel handler of the model-running seam (extra `headwater-io[tensorflow]`).
+
+The only module of headwater-io that imports TensorFlow. Signatures are described from the
+SavedModel's own MetaGraph (`saved_model.pb`), so method names are the ones TF Serving reports
+(classify/regress exports keep theirs; Keras and `tf.saved_model.save` write predict). `run`
+checks names, dtypes and ranks with a few dictionary look-ups and calls the loaded concrete
+function once: no per-row work, no retracing, safe from several threads.
+
+Example:
+    model = SavedModelHandler("models/penguin/3").load_model()
+    outputs = model.run("serving_default", {"examples": np.array([b"..."], dtype=object)})
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from headwater.io.model_seam import (
+    LoadedModel,
+    ModelHandler,
+    ModelInputError,
+    ModelLoadError,
+    SignatureSpec,
+    TensorSpec,
+)
+
+__all__ = ["SavedModel", "SavedModelHandler"]
+
+_STRING_KINDS = frozenset("OSU")
+
+
+@dataclass(frozen=True)
+class SavedModelHandler(ModelHandler):
+    """Loads a TensorFlow SavedModel directory; picklable, nothing loaded until `load_model`.
+
+    `tags` pick the MetaGraph (TF Serving's default "serve"); `signature_names`, when given,
+    limits the model to those signatures and fails the load when one is missing.
+    """
+
+    path: str
+    tags: tuple[str, ...] = ("serve",)
+    signature_names: tuple[str, ...] | None = None
+    batch_size: int = 1024
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "path", os.fspath(self.path))
+        object.__setattr__(self, "tags", tuple(self.tags))
+        if self.signature_names is not None:
+            object.__setattr__(self, "signature_names", tuple(self.signature_names))
+        if self.batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1, got {self.batch_size!r}")
+
+    def load_model(self) -> SavedModel:
+        """Load the SavedModel; ModelLoadError names the path and what is wrong."""
+        return SavedModel.load(self.path, self.tags, self.signature_names)
+
+    def batch_elements_kwargs(self) -> Mapping[str, Any]:
+        """Let Beam grow batches up to `batch_size` examples."""
+        return {"max_batch_size": self.batch_size}
+
+    def preferred_batch_size(self) -> int:
+        """`batch_size` examples per call."""
+        return self.batch_size
+
+
+class SavedModel(LoadedModel):
+    """A loaded SavedModel: its signatures as TF Serving describes them and a thread-safe `run`."""
+
+    def __init__(self, path: str, loaded: Any, signatures: Mapping[str, SignatureSpec]) -> None:
+        self._path = path
+        self._loaded = loaded  # keeps the functions' variables alive
+        self._signatures = dict(signatures)
+        self._functions = {name: loaded.signatures[name] for name in self._signatures}
+        self._checks = {name: _input_checks(spec) for name, spec in self._signatures.items()}
+
+    @classmethod
+    def load(
+        cls,
+        path: str | os.PathLike[str],
+        tags: Iterable[str] = ("serve",),
+        signature_names: Iterable[str] | None = None,
+    ) -> SavedModel:
+        """Load the MetaGraph tagged `tags` from `path`; raise ModelLoadError naming the reason."""
+        path = os.fspath(path)
+        tags = tuple(tags)
+        meta_graph = _read_meta_graph(path, tags)
+        specs = _signature_specs(meta_graph)
+        if signature_names is not None:
+            wanted = tuple(signature_names)
+            missing = [name for name in wanted if name not in specs]
+            if missing:
+                raise ModelLoadError(
+                    f"SavedModel {path}: no signature {missing[0]!r}; "
+                    f"signatures are {sorted(specs)}"
+                )
+            specs = {name: specs[name] for name in wanted}
+        import tensorflow as tf
+
+        try:
+            loaded = tf.saved_model.load(path, tags=list(tags))
+        except Exception as exc:  # TF raises OpError, ValueError, OSError, KeyError, ...
+            raise ModelLoadError(f"SavedModel {path}: cannot load: {_first_line(exc)}") from exc
+        callable_names = set(loaded.signatures.keys())
+        lost = sorted(set(specs) - callable_names)
+        if lost:
+            raise ModelLoadError(
+                f"SavedModel {path}: signature {lost[0]!r} is described but not callable; "
+                f"callable signatures are {sorted(callable_names)}"
+            )
+        return cls(path, loaded, specs)
+
+    @property
+    def path(self) -> str:
+        """The SavedModel directory."""
+        return self._path
+
+    @property
+    def signatures(self) -> Mapping[str, SignatureSpec]:
+        """Every loaded signature by name."""
+        return self._signatures
+
+    def run(self, signature_name: str, inputs: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """Outputs of one batch through `signature_name`; ModelInputError when inputs do not fit."""
+        function = self._functions.get(signature_name)
+        if function is None:
+            raise ModelInputError(
+                f"model {self._path}: no signature {signature_name!r}; "
+                f"signatures are {sorted(self._functions)}"
+            )
+        checks = self._checks[signature_name]
+        if inputs.keys() != checks.keys():
+            self._raise_names(signature_name, inputs)
+        for name, array in inputs.items():
+            dtype, rank, sizes = checks[name]
+            if not isinstance(array, np.ndarray):
+                self._raise(signature_name, name, "a numpy array", type(array).__name__)
+            if dtype is None:
+                if array.dtype.kind not in _STRING_KINDS:
+                    self._raise(signature_name, name, "dtype string", f"dtype {array.dtype}")
+            elif array.dtype != dtype:
+                self._raise(signature_name, name, f"dtype {dtype}", f"dtype {array.dtype}")
+            if rank is not None and array.ndim != rank:
+                self._raise(signature_name, name, f"rank {rank}", f"shape {array.shape}")
+            for axis, size in sizes:
+                if array.shape[axis] != size:
+                    self._raise(
+                        signature_name, name, f"size {size} on axis {axis}", f"shape {array.shape}"
+                    )
+        try:
+            result = function(**inputs)
+        except Exception as exc:  # shape mismatches inside the graph, parse errors, ...
+            raise ModelInputError(
+                f"model {self._path}: signature {signature_name!r} failed on its inputs: "
+                f"{_first_line(exc)}"
+            ) from exc
+        return {name: tensor.numpy() for name, tensor in result.items()}
+
+    def _raise_names(self, signature_name: str, inputs: Mapping[str, np.ndarray]) -> None:
+        expected = self._checks[signature_name].keys()
+        missing = sorted(set(expected) - set(inputs))
+        unknown = sorted(set(inputs) - set(expected))
+        found = f"missing {missing}" if missing else f"unknown {unknown}"
+        raise ModelInputError(
+            f"model {self._path}: signature {signature_name!r} takes inputs {sorted(expected)}; "
+            f"{found}"
+        )
+
+    def _raise(self, signature_name: str, name: str, expected: str, found: str) -> None:
+        spec = self._signatures[signature_name].inputs[name]
+        raise ModelInputError(
+            f"model {self._path}: signature {signature_name!r} input {name!r} expects {expected} "
+            f"(spec {spec.dtype} {_shape_text(spec.shape)}), found {found}"
+        )
+
+
+_Check = tuple[np.dtype | None, int | None, tuple[tuple[int, int], ...]]
+
+
+def _input_checks(spec: SignatureSpec) -> dict[str, _Check]:
+    """Per input: its numpy dtype (None: strings), rank (None: any) and known (axis, size)s."""
+    return {
+        name: (
+            None if tensor.is_string else np.dtype(tensor.dtype),
+            None if tensor.shape is None else len(tensor.shape),
+            tuple((a, s) for a, s in enumerate(tensor.shape or ()) if s is not None),
+        )
+        for name, tensor in spec.inputs.items()
+    }
+
+
+def _read_meta_graph(path: str, tags: tuple[str, ...]) -> Any:
+    """The MetaGraphDef tagged exactly `tags` in `path`'s saved_model.pb (or .pbtxt)."""
+    from google.protobuf import message, text_format
+    from tensorflow.core.protobuf import saved_model_pb2
+
+    if not os.path.isdir(path):
+        raise ModelLoadError(f"SavedModel {path}: no such directory")
+    saved = saved_model_pb2.SavedModel()
+    binary, text = os.path.join(path, "saved_model.pb"), os.path.join(path, "saved_model.pbtxt")
+    try:
+        if os.path.exists(binary):
+            with open(binary, "rb") as f:
+                saved.ParseFromString(f.read())
+        elif os.path.exists(text):
+            with open(text, encoding="utf-8") as f:
+                text_format.Parse(f.read(), saved)
+        else:
+            raise ModelLoadError(f"SavedModel {path}: no saved_model.pb or saved_model.pbtxt")
+    except (message.DecodeError, text_format.ParseError, UnicodeDecodeError) as exc:
+        raise ModelLoadError(f"SavedModel {path}: corrupt saved_model.pb: {exc}") from exc
+    except OSError as exc:
+        raise ModelLoadError(f"SavedModel {path}: cannot read saved_model.pb: {exc}") from exc
+    found = [tuple(m.meta_info_def.tags) for m in saved.meta_graphs]
+    for meta_graph in saved.meta_graphs:
+        if set(meta_graph.meta_info_def.tags) == set(tags):
+            return meta_graph
+    raise ModelLoadError(
+        f"SavedModel {path}: no MetaGraph tagged {list(tags)}; tag sets are {found}"
+    )
+
+
+def _signature_specs(meta_graph: Any) -> dict[str, SignatureSpec]:
+    """Every SignatureDef of `meta_graph` as a SignatureSpec (TF's init op signature left out)."""
+    return {
+        name: SignatureSpec(
+            name=name,
+            method_name=signature.method_name,
+            inputs={k: _tensor_spec(k, v) for k, v in sorted(signature.inputs.items())},
+            outputs={k: _tensor_spec(k, v) for k, v in sorted(signature.outputs.items())},
+        )
+        for name, signature in sorted(meta_graph.signature_def.items())
+        if name != "__saved_model_init_op"
+    }
+
+
+def _tensor_spec(name: str, info: Any) -> TensorSpec:
+    """A TensorInfo as a TensorSpec: numpy dtype name or "string", None for unknown sizes."""
+    import tensorflow as tf
+    from tensorflow.core.framework import types_pb2
+
+    dtype = tf.dtypes.as_dtype(info.dtype)
+    numpy_name = "string" if dtype == tf.string else np.dtype(dtype.as_numpy_dtype).name
+    shape_proto = info.tensor_shape
+    shape: tuple[int | None, ...] | None
+    if shape_proto.unknown_rank:
+        shape = None
+    else:
+        shape = tuple(None if d.size < 0 else int(d.size) for d in shape_proto.dim)
+    return TensorSpec(
+        name=name, dtype=numpy_name, shape=shape, tf_dtype=types_pb2.DataType.Name(info.dtype)
+    )
+
+
+def _shape_text(shape: tuple[int | None, ...] | None) -> str:
+    """A shape as TF prints it: [None, 3], or <unknown> rank."""
+    if shape is None:
+        return "<unknown rank>"
+    return "[" + ", ".join("None" if d is None else str(d) for d in shape) + "]"
+
+
+def _first_line(exc: BaseException) -> str:
+    """The first line of an exception's message, without TF's long traces."""
+    text = str(exc).strip() or type(exc).__name__
+    return text.splitlines()[0]
