@@ -163,5 +163,7 @@ def test_raw_signature_input_missing_from_data_is_a_clear_error(models):
         models["good"], spec(signature_name="serving_raw", prediction_key="outputs")
     )
     batch = _data(3).drop_columns(["x2"]).to_batches()[0]
-    with pytest.raises(ma.EvalInputError, match="signature input 'x2' is not a column"):
+    with pytest.raises(
+        ma.EvalInputError, match="signature 'serving_raw' input 'x2' is not a column"
+    ):
         predictor.predict(batch)

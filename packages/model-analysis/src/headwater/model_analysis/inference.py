@@ -1,9 +1,10 @@
-"""Batched predictions from a SavedModel signature, the only module that imports TensorFlow.
+"""Batched predictions from a SavedModel signature, through headwater.io's model-running seam.
 
-A signature with a single string input is fed serialized tf.Examples (encoded from the
-Arrow batch by `headwater.io.encode_examples`); any other signature is fed the columns
-named by its inputs ("raw features"). The prediction is the output named by
-`ModelSpec.prediction_key`, or the only output.
+The model is loaded by `headwater.io.SavedModelHandler` and its inputs are built by
+`headwater.io.signature_feeds`: a signature with a single string input is fed serialized
+tf.Examples encoded from the Arrow batch, any other signature the columns named by its inputs
+("raw features"). The prediction is the output named by `ModelSpec.prediction_key`, or the only
+output.
 """
 
 from __future__ import annotations
@@ -11,11 +12,12 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Mapping
-from typing import Any
 
 import numpy as np
 import pyarrow as pa
 
+from headwater.io import ModelInputError, SignatureSpec, TensorSpec, signature_feeds
+from headwater.io import ModelLoadError as SeamLoadError
 from headwater.model_analysis.config import EvalConfig, ModelSpec
 from headwater.model_analysis.errors import EvalInputError, ModelLoadError
 
@@ -28,25 +30,19 @@ class ModelPredictor:
     """One SavedModel signature, called on Arrow batches in chunks of `chunk_size` rows."""
 
     def __init__(self, path: str | os.PathLike[str], spec: ModelSpec, chunk_size: int = 16384):
-        import tensorflow as tf
+        from headwater.io import SavedModelHandler
 
         self.path, self.spec, self.chunk_size = str(path), spec, chunk_size
         if not os.path.isdir(self.path):
             raise ModelLoadError(f"model {spec.name!r}: no SavedModel directory at {self.path}")
+        handler = SavedModelHandler(self.path, signature_names=(spec.signature_name,))
         try:
-            loaded = tf.saved_model.load(self.path)
-        except (OSError, ValueError, RuntimeError) as exc:
-            raise ModelLoadError(f"model {spec.name!r}: cannot load {self.path}: {exc}") from exc
-        self._loaded = loaded  # keeps the signature's variables alive
-        signatures = dict(loaded.signatures)
-        if spec.signature_name not in signatures:
-            raise ModelLoadError(
-                f"model {spec.name!r} at {self.path}: no signature {spec.signature_name!r}; "
-                f"signatures are {sorted(signatures)}"
-            )
-        self._fn = signatures[spec.signature_name]
-        self.inputs: dict[str, Any] = dict(self._fn.structured_input_signature[1])
-        outputs = dict(self._fn.structured_outputs)
+            self._model = handler.load_model()
+        except SeamLoadError as exc:
+            raise ModelLoadError(f"model {spec.name!r}: {exc}") from exc
+        self.signature: SignatureSpec = self._model.signatures[spec.signature_name]
+        self.inputs: dict[str, TensorSpec] = dict(self.signature.inputs)
+        outputs = self.signature.outputs
         if spec.prediction_key:
             if spec.prediction_key not in outputs:
                 raise ModelLoadError(
@@ -61,8 +57,7 @@ class ModelPredictor:
                 f"model {spec.name!r}: signature {spec.signature_name!r} has several outputs "
                 f"{sorted(outputs)}; set ModelSpec.prediction_key"
             )
-        only = next(iter(self.inputs.values())) if len(self.inputs) == 1 else None
-        self.serialized = only is not None and only.dtype == tf.string and only.shape.rank == 1
+        self.serialized = self.signature.takes_serialized_examples
 
     def predict(self, batch: pa.RecordBatch) -> np.ndarray:
         """Predictions for every row of `batch`, float64, (n,) or (n, k)."""
@@ -78,46 +73,12 @@ class ModelPredictor:
         return out
 
     def _predict_chunk(self, batch: pa.RecordBatch) -> np.ndarray:
-        import tensorflow as tf
-
-        if self.serialized:
-            from headwater.io import encode_examples
-
-            name = next(iter(self.inputs))
-            records = encode_examples(batch)
-            feed = {name: tf.constant(records, dtype=tf.string)}
-        else:
-            feed = {name: self._tensor(batch, name, spec) for name, spec in self.inputs.items()}
-        result = self._fn(**feed)
+        try:
+            feeds = signature_feeds(self.signature, batch, model=f"model {self.spec.name!r}")
+            result = self._model.run(self.spec.signature_name, feeds)
+        except ModelInputError as exc:
+            raise EvalInputError(str(exc)) from exc
         return np.asarray(result[self.output])
-
-    def _tensor(self, batch: pa.RecordBatch, name: str, spec: Any) -> Any:
-        import tensorflow as tf
-
-        index = batch.schema.get_field_index(name)
-        if index < 0:
-            raise EvalInputError(
-                f"model {self.spec.name!r}: signature input {name!r} is not a column of the "
-                f"data; columns are {batch.schema.names}"
-            )
-        column = batch.column(index)
-        if column.null_count:
-            raise EvalInputError(
-                f"model {self.spec.name!r}: input {name!r} has {column.null_count} missing "
-                "values; fill them or serve serialized tf.Examples"
-            )
-        if pa.types.is_list(column.type) or pa.types.is_large_list(column.type):
-            values = column.flatten().to_numpy(zero_copy_only=False).reshape(len(column), -1)
-        else:
-            values = column.to_numpy(zero_copy_only=False)
-        if spec.dtype == tf.string:
-            tensor = tf.constant(values.astype(object), dtype=tf.string)
-        else:
-            tensor = tf.constant(values, dtype=spec.dtype)
-        rank = spec.shape.rank
-        if rank is not None and rank == 2 and tensor.shape.rank == 1:
-            tensor = tf.reshape(tensor, (-1, 1))
-        return tensor
 
 
 def load_predictors(
