@@ -1,7 +1,8 @@
 """`ExtractEvaluateAndWriteResults`: the Beam driver of the same sliced-metrics combiner.
 
-Example:
-    with beam.Pipeline() as p:
+Example (FnApiRunner: in-process; Beam's DirectRunner first tries Prism, which fetches a binary
+and listens on all interfaces):
+    with beam.Pipeline(runner="FnApiRunner") as p:
         _ = (p | ReadTFRecord("eval/*.gz")
                | ExtractEvaluateAndWriteResults(config, model_paths={"": model_dir},
                                                 output_path=out_dir))

@@ -45,7 +45,12 @@ from headwater.transform.beam import (
     WriteTransformFn,
 )
 from headwater.transform.cache import analyze_datasets_with_cache
-from headwater.transform.errors import AnalyzerError, FeatureSpecError, PreprocessingFnError
+from headwater.transform.errors import (
+    AnalyzerCacheError,
+    AnalyzerError,
+    FeatureSpecError,
+    PreprocessingFnError,
+)
 from headwater.transform.features import DatasetMetadata, feature_spec, schema_from_spec
 from headwater.transform.graph import MissingFeatureError
 from headwater.transform.impl import (
@@ -81,6 +86,7 @@ __all__ = [
     "AnalyzeAndTransformDataset",
     "AnalyzeDataset",
     "AnalyzeDatasetsWithCache",
+    "AnalyzerCacheError",
     "AnalyzerError",
     "Context",
     "DatasetMetadata",

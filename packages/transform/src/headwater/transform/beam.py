@@ -7,8 +7,9 @@ one pass: a ParDo fetching the analyzers' inputs batch by batch, a CombineGlobal
 with the shared combiners, and a Map writing vocabularies; the transform graph is then saved and
 applied by a ParDo that loads it.
 
-Example:
-    with beam.Pipeline() as p, Context(temp_dir="/tmp/tft"):
+Example (FnApiRunner: in-process; Beam's DirectRunner first tries Prism, which fetches a binary
+and listens on all interfaces):
+    with beam.Pipeline(runner="FnApiRunner") as p, Context(temp_dir="/tmp/tft"):
         batches = p | ReadCsv("data.csv")
         (transformed, metadata), transform_fn = (
             (batches, schema) | AnalyzeAndTransformDataset(preprocessing_fn))

@@ -4,7 +4,14 @@ Accumulators of first-pass analyzers (those whose inputs depend on no other anal
 stored per dataset key (e.g. a span's directory) under a fingerprint of the traced graph, so
 re-analyzing after a new span arrived only reads the new span for those analyzers; nested
 analyzers still read everything (their inputs depend on results that change with the data).
-Cache files are pickles written by this module; point `cache_dir` only at trusted storage.
+
+Trust boundary: a cache file is data, never code. It is a `.npz` archive of plain arrays and a
+JSON manifest (see `_cache_format`), read with numpy's `allow_pickle=False` and rebuilt from an
+allow-list of types, so a crafted or imported cache cannot run anything; a file in any other
+format (a pickle, e.g. an earlier Headwater's `.pkl` cache) is refused with AnalyzerCacheError
+or, under its old name, ignored. A cache can still lie: whoever can write it can change the
+analyzers' results (a vocabulary, a mean), as whoever can write the training data can, so keep
+`cache_dir` as trusted as the data.
 """
 
 from __future__ import annotations
@@ -12,13 +19,13 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
-import pickle
 import tempfile
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 import pyarrow as pa
 
+from headwater.transform._cache_format import read_accumulators, write_accumulators
 from headwater.transform._prefetch import map_ahead
 from headwater.transform.analysis import PhaseCombiner, finalize
 from headwater.transform.graph import PreprocessingFn, TracedGraph, trace
@@ -57,22 +64,23 @@ def key_file(cache_dir: str, fingerprint: str, key: str) -> str:
 
 
 def load_accumulators(path: str) -> Any:
-    with open(path, "rb") as f:
-        return pickle.load(f)
+    """The accumulators cached at `path` (data only; AnalyzerCacheError for any other file)."""
+    return read_accumulators(path)
 
 
 def store_accumulators(acc: Any, path: str) -> Any:
     """Write `acc` to `path` atomically; return it (for use in a Beam Map)."""
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    with open(path + ".tmp", "wb") as f:
-        pickle.dump(acc, f)
-    os.replace(path + ".tmp", path)
+    write_accumulators(acc, path)
     return acc
 
 
 def _key_file(cache_dir: str, fingerprint: str, key: str) -> str:
     digest = hashlib.sha256(key.encode()).hexdigest()[:24]
-    return os.path.join(cache_dir, fingerprint, f"{digest}.pkl")
+    path = os.path.join(cache_dir, fingerprint, f"{digest}.npz")
+    legacy = path[: -len(".npz")] + ".pkl"
+    if os.path.exists(legacy):
+        logger.warning("analyzer cache: ignoring %s (pickle format, never loaded)", legacy)
+    return path
 
 
 def _accumulate(
@@ -119,18 +127,14 @@ def analyze_datasets_with_cache(
             for key, batches in datasets.items():
                 path = _key_file(cache_dir, fingerprint, key)
                 if level == 0 and os.path.exists(path):
-                    with open(path, "rb") as f:
-                        accs.append(pickle.load(f))
+                    accs.append(load_accumulators(path))
                     hits[key] = True
                     continue
                 acc = _accumulate(traced, level, results, batches())
                 accs.append(acc)
                 if level == 0:
                     hits[key] = False
-                    os.makedirs(os.path.dirname(path), exist_ok=True)
-                    with open(path + ".tmp", "wb") as f:
-                        pickle.dump(acc, f)
-                    os.replace(path + ".tmp", path)
+                    store_accumulators(acc, path)
             merged = combiner.merge_accumulators(accs)
             results.update(finalize(combiner.nodes, combiner.extract_output(merged), vocab_dir))
         logger.info("analyzer cache %s: %s", fingerprint, hits)

@@ -16,3 +16,8 @@ class FeatureSpecError(HeadwaterError, ValueError):
 
 class AnalyzerError(HeadwaterError, RuntimeError):
     """An analyzer called outside a traced preprocessing_fn, or given input it cannot reduce."""
+
+
+class AnalyzerCacheError(HeadwaterError, ValueError):
+    """An analyzer cache file that is not Headwater's data-only format (a pickle, say): refused
+    unread, or an accumulator that format cannot hold."""
