@@ -23,6 +23,7 @@ from typing import TypeAlias
 from google.protobuf import message, text_format
 from tensorflow_metadata.proto.v0 import schema_pb2
 
+from headwater.data_validation._proto_kind import has_unknown_fields, looks_like, nameless_features
 from headwater.data_validation.drift import Comparator, comparators_of, set_comparator
 from headwater.data_validation.schema_errors import SchemaError
 
@@ -53,6 +54,7 @@ Domain: TypeAlias = (
 )
 
 SCHEMA_FILE = "schema.pbtxt"
+_EXPECTED = "expected a schema.pbtxt or a binary Schema proto"
 _DEPRECATED_STAGES = frozenset(
     {schema_pb2.PLANNED, schema_pb2.ALPHA, schema_pb2.DEPRECATED, schema_pb2.DEBUG_ONLY}
 )
@@ -71,17 +73,43 @@ def load_schema_text(path: str | os.PathLike[str]) -> schema_pb2.Schema:
     try:
         text_format.Parse(text, schema)
     except text_format.ParseError as exc:
-        raise SchemaError(f"{path}: not a text-format Schema proto: {exc}") from exc
+        hint = looks_like(text.encode("utf-8"))
+        raise SchemaError(
+            f"{path}: not a text-format Schema proto (it looks like {hint}): {exc}"
+        ) from exc
+    _check_schema(schema, path, text.encode("utf-8"))
     return schema
 
 
+def _check_schema(schema: schema_pb2.Schema, path: Path, data: bytes) -> None:
+    """Refuse what parsed as a Schema but is not one (statistics parse as a nameless feature)."""
+    nameless = nameless_features(schema)
+    if not nameless and not has_unknown_fields(schema):
+        return
+    kind = looks_like(data)
+    if kind.startswith("statistics"):
+        raise SchemaError(f"{path}: not a Schema, it looks like {kind}; {_EXPECTED}")
+    if nameless:
+        raise SchemaError(
+            f"{path}: not a valid Schema: {nameless} feature(s) without a name; {_EXPECTED}"
+        )
+
+
 def load_schema(path: str | os.PathLike[str]) -> schema_pb2.Schema:
-    """Read a schema from a `.pbtxt` file, a binary proto file, or a Schema artifact directory."""
+    """Read a schema from a `.pbtxt` file, a binary proto file, or a Schema artifact directory.
+
+    A file that parses as a Schema but is not one (statistics do: as one nameless feature per
+    dataset) raises SchemaError naming the file and what it looks like.
+    """
     path = Path(path)
     if path.is_dir():
         candidate = path / SCHEMA_FILE
         if not candidate.exists():
-            raise SchemaError(f"{path}: directory holds no {SCHEMA_FILE}")
+            found = sorted(os.listdir(path))[:5]
+            raise SchemaError(
+                f"{path}: directory holds no {SCHEMA_FILE} (a Schema artifact holds one), "
+                f"found {found}"
+            )
         return load_schema_text(candidate)
     if path.suffix in (".pbtxt", ".txt", ".textproto"):
         return load_schema_text(path)
@@ -94,6 +122,7 @@ def load_schema(path: str | os.PathLike[str]) -> schema_pb2.Schema:
         schema.ParseFromString(data)
     except message.DecodeError:
         return load_schema_text(path)
+    _check_schema(schema, path, data)
     return schema
 
 
