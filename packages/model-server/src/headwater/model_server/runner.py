@@ -1,0 +1,250 @@
+"""Runs model calls off the event loop, one per request or merged into batches.
+
+Without batching each request's call runs on a thread pool. With batching (TF Serving's
+`--enable_batching`), requests to the same model version and signature whose inputs share a
+batch dimension queue together; a batch closes when it holds `max_batch_size` examples, when
+`batch_timeout_micros` passed since its first request, or as soon as one of `num_batch_threads`
+is free, so batches grow with load and a lone request waits for nothing. Inputs are
+concatenated along the batch dimension, padded up to the next `allowed_batch_sizes` entry by
+repeating the first example, and the outputs sliced back per request. Should a batch fail on
+its inputs, each request is rerun alone so that only the bad one gets the error.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections import deque
+from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from headwater.io.model_seam import LoadedModel, ModelInputError, SignatureSpec
+from headwater.model_server.config import BatchingOptions
+from headwater.model_server.errors import ServingError
+from headwater.model_server.metrics import ServerMetrics
+
+__all__ = ["ModelRunner"]
+
+_LOG = logging.getLogger(__name__)
+
+
+def _run_model(
+    model: LoadedModel, signature: str, feeds: Mapping[str, np.ndarray]
+) -> dict[str, np.ndarray]:
+    try:
+        return model.run(signature, feeds)
+    except ServingError:
+        raise
+    except ModelInputError as exc:
+        raise ServingError("INVALID_ARGUMENT", str(exc)) from exc
+    except Exception as exc:
+        _LOG.exception("model call of signature %r failed", signature)
+        raise ServingError("INTERNAL", f"model call failed: {type(exc).__name__}: {exc}") from exc
+
+
+@dataclass
+class _Queue:
+    pending: deque[tuple[dict[str, np.ndarray], int, asyncio.Future[dict[str, np.ndarray]]]] = (
+        field(default_factory=deque)
+    )
+    size: int = 0
+    has_items: asyncio.Event = field(default_factory=asyncio.Event)
+    full: asyncio.Event = field(default_factory=asyncio.Event)
+
+
+class ModelRunner:
+    """Runs `LoadedModel.run` for the front ends; batches when given BatchingOptions."""
+
+    def __init__(
+        self,
+        batching: BatchingOptions | None,
+        metrics: ServerMetrics,
+        *,
+        threads: int = 8,
+    ) -> None:
+        self._batching = batching
+        self._metrics = metrics
+        self._executor = ThreadPoolExecutor(
+            max_workers=max(threads, batching.num_batch_threads if batching else 0),
+            thread_name_prefix="model-server-run",
+        )
+        self._queues: dict[tuple[object, ...], _Queue] = {}
+        self._consumers: list[asyncio.Task[None]] = []
+        self._slots: asyncio.Semaphore | None = None
+
+    async def run(
+        self,
+        model_name: str,
+        model: LoadedModel,
+        spec: SignatureSpec,
+        feeds: dict[str, np.ndarray],
+    ) -> dict[str, np.ndarray]:
+        """The outputs of one request's feeds (already checked against `spec`)."""
+        loop = asyncio.get_running_loop()
+        rows = self._batch_rows(spec, feeds)
+        if rows is None:
+            return await loop.run_in_executor(self._executor, _run_model, model, spec.name, feeds)
+        return await self._enqueue(model_name, model, spec, feeds, rows)
+
+    def _batch_rows(self, spec: SignatureSpec, feeds: Mapping[str, np.ndarray]) -> int | None:
+        """The request's batch size when it may share a batch, else None."""
+        options = self._batching
+        if options is None or not feeds:
+            return None
+        sizes = {a.shape[0] if a.ndim else -1 for a in feeds.values()}
+        if len(sizes) != 1:
+            return None
+        (rows,) = sizes
+        if rows < 1 or rows > options.max_batch_size:
+            return None
+        for tensor in (*spec.inputs.values(), *spec.outputs.values()):
+            if tensor.shape is None or not tensor.shape or tensor.shape[0] is not None:
+                return None
+        return rows
+
+    async def _enqueue(
+        self,
+        model_name: str,
+        model: LoadedModel,
+        spec: SignatureSpec,
+        feeds: dict[str, np.ndarray],
+        rows: int,
+    ) -> dict[str, np.ndarray]:
+        assert self._batching is not None
+        options = self._batching
+        loop = asyncio.get_running_loop()
+        key = (
+            model_name,
+            id(model),
+            spec.name,
+            tuple(sorted((k, a.dtype.str, a.shape[1:]) for k, a in feeds.items())),
+        )
+        queue = self._queues.get(key)
+        if queue is None:
+            queue = self._queues[key] = _Queue()
+            if self._slots is None:
+                self._slots = asyncio.Semaphore(options.num_batch_threads)
+            self._consumers.append(loop.create_task(self._consume(queue, model_name, model, spec)))
+        if queue.size + rows > options.max_batch_size * options.max_enqueued_batches:
+            raise ServingError(
+                "UNAVAILABLE",
+                f"The batch scheduling queue of model {model_name!r} signature {spec.name!r} is "
+                f"full ({queue.size} examples waiting); retry later",
+            )
+        future: asyncio.Future[dict[str, np.ndarray]] = loop.create_future()
+        queue.pending.append((feeds, rows, future))
+        queue.size += rows
+        queue.has_items.set()
+        if queue.size >= options.max_batch_size:
+            queue.full.set()
+        return await future
+
+    async def _consume(
+        self, queue: _Queue, model_name: str, model: LoadedModel, spec: SignatureSpec
+    ) -> None:
+        assert self._batching is not None
+        assert self._slots is not None
+        options = self._batching
+        timeout = options.batch_timeout_micros / 1e6
+        while True:
+            await queue.has_items.wait()
+            if timeout > 0 and queue.size < options.max_batch_size:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(queue.full.wait(), timeout)
+            await self._slots.acquire()
+            items = []
+            taken = 0
+            while queue.pending and taken + queue.pending[0][1] <= options.max_batch_size:
+                item = queue.pending.popleft()
+                items.append(item)
+                taken += item[1]
+            queue.size -= taken
+            if queue.size < options.max_batch_size:
+                queue.full.clear()
+            if not queue.pending:
+                queue.has_items.clear()
+            task = asyncio.get_running_loop().create_task(
+                self._run_batch(items, taken, model_name, model, spec)
+            )
+            task.add_done_callback(lambda _t: self._slots.release())  # type: ignore[union-attr]
+
+    def _padded_size(self, rows: int) -> int:
+        assert self._batching is not None
+        for size in self._batching.allowed_batch_sizes:
+            if size >= rows:
+                return size
+        return rows
+
+    async def _run_batch(
+        self,
+        items: list[tuple[dict[str, np.ndarray], int, asyncio.Future[dict[str, np.ndarray]]]],
+        rows: int,
+        model_name: str,
+        model: LoadedModel,
+        spec: SignatureSpec,
+    ) -> None:
+        loop = asyncio.get_running_loop()
+        padded = self._padded_size(rows)
+        names = list(items[0][0])
+        merged = {}
+        for name in names:
+            parts = [feeds[name] for feeds, _n, _f in items]
+            if padded > rows:
+                parts.append(np.repeat(parts[0][:1], padded - rows, axis=0))
+            merged[name] = parts[0] if len(parts) == 1 else np.concatenate(parts, axis=0)
+        self._metrics.observe_batch(model=model_name, signature=spec.name, size=padded)
+        try:
+            outputs = await loop.run_in_executor(
+                self._executor, _run_model, model, spec.name, merged
+            )
+        except ServingError as exc:
+            if exc.code == "INVALID_ARGUMENT" and len(items) > 1:
+                for feeds, _n, future in items:
+                    try:
+                        result = await loop.run_in_executor(
+                            self._executor, _run_model, model, spec.name, feeds
+                        )
+                    except ServingError as one:
+                        _settle(future, error=one)
+                    else:
+                        _settle(future, result=result)
+                return
+            for _feeds, _n, future in items:
+                _settle(future, error=exc)
+            return
+        start = 0
+        for _feeds, n, future in items:
+            _settle(future, result={k: v[start : start + n] for k, v in outputs.items()})
+            start += n
+
+    async def aclose(self) -> None:
+        """Stop the batch consumers (call when no request is left)."""
+        for task in self._consumers:
+            task.cancel()
+        for task in self._consumers:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._consumers.clear()
+        self._queues.clear()
+
+    def shutdown(self) -> None:
+        """Stop the thread pool after the calls in progress."""
+        self._executor.shutdown(wait=True)
+
+
+def _settle(
+    future: asyncio.Future[dict[str, np.ndarray]],
+    *,
+    result: dict[str, np.ndarray] | None = None,
+    error: BaseException | None = None,
+) -> None:
+    if future.done():
+        return
+    if error is not None:
+        future.set_exception(error)
+    else:
+        future.set_result(result)  # type: ignore[arg-type]

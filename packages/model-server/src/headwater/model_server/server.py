@@ -1,0 +1,274 @@
+"""`ModelServer`: the gRPC and REST front ends, the model manager and its watcher, in one object.
+
+Lifecycle:
+
+    server = ModelServer(ServerOptions(models=[ModelConfig(name="penguin", base_path=...)]))
+    server.start()        # first load of every model, then both ports listen
+    ...                   # serving; the watcher polls base paths every poll_wait_seconds
+    server.stop()         # ports stop accepting, requests in flight finish, models unload
+
+`start()` runs the asyncio loop on a background thread (tests, notebooks; also `with
+ModelServer(...) as server:`); `serve_forever()` runs it on the calling thread until SIGTERM or
+SIGINT (the command line). Nothing is started in a child process.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import signal
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from types import TracebackType
+
+from headwater.io.model_seam import ModelHandler
+from headwater.model_server.config import BatchingOptions, ModelConfig
+from headwater.model_server.errors import ServerConfigError
+from headwater.model_server.manager import ModelManager, Watcher, default_handler_factory
+from headwater.model_server.metrics import ServerMetrics
+from headwater.model_server.runner import ModelRunner
+from headwater.model_server.service import ServingCore
+
+__all__ = ["ModelServer", "ServerOptions"]
+
+_LOG = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, kw_only=True)
+class ServerOptions:
+    """What to serve and where; the fields mirror tensorflow_model_server's flags."""
+
+    models: Sequence[ModelConfig]
+    host: str = "127.0.0.1"
+    """Address both ports bind (TF Serving binds every address; we default to loopback)."""
+    port: int = 8500
+    """gRPC port; 0 picks a free one."""
+    rest_api_port: int | None = 8501
+    """REST port; 0 picks a free one. None turns REST off."""
+    file_system_poll_wait_seconds: float = 1.0
+    """How often base paths are polled for new or removed versions; 0 polls only at start."""
+    batching: BatchingOptions | None = None
+    """Server-side batching (`--enable_batching`); None runs each request on its own."""
+    max_body_bytes: int = 64 * 1024 * 1024
+    """Largest REST body accepted; larger ones get 413. Also the gRPC message size limit."""
+    grace_seconds: float = 30.0
+    """How long `stop` waits for requests in flight."""
+    model_threads: int = field(default_factory=lambda: max(4, 2 * (os.cpu_count() or 1)))
+    """Threads that run model calls when batching is off."""
+
+    def __post_init__(self) -> None:
+        if not self.models:
+            raise ServerConfigError(
+                "no model to serve: give --model_name and --model_base_path, or --model_config_file"
+            )
+        if self.max_body_bytes < 1:
+            raise ServerConfigError(f"max_body_bytes must be >= 1, got {self.max_body_bytes}")
+        if self.file_system_poll_wait_seconds < 0:
+            raise ServerConfigError(
+                "file_system_poll_wait_seconds must be >= 0, got "
+                f"{self.file_system_poll_wait_seconds}"
+            )
+
+
+class ModelServer:
+    """A TensorFlow Serving compatible server (see the module docstring for its lifecycle)."""
+
+    def __init__(
+        self,
+        options: ServerOptions,
+        *,
+        handler_factory: Callable[[str], ModelHandler] = default_handler_factory,
+    ) -> None:
+        self.options = options
+        self.metrics = ServerMetrics()
+        self.manager = ModelManager(
+            options.models, handler_factory=handler_factory, events=self.metrics
+        )
+        self._runner = ModelRunner(options.batching, self.metrics, threads=options.model_threads)
+        self._core = ServingCore(self.manager, self._runner, self.metrics)
+        self._watcher: Watcher | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+        self._stopping: asyncio.Event | None = None
+        self._ready = threading.Event()
+        self._startup_error: BaseException | None = None
+        self._grpc_server: object | None = None
+        self._rest_runner: object | None = None
+        self.grpc_port: int = options.port
+        self.rest_port: int | None = options.rest_api_port
+
+    # -- lifecycle ------------------------------------------------------------------------
+
+    async def _open(self) -> None:
+        import grpc
+        from aiohttp import web
+
+        from headwater.model_server.grpc_service import add_services
+        from headwater.model_server.rest import make_app
+
+        self._stopping = asyncio.Event()
+        opts = self.options
+        limit = opts.max_body_bytes
+        server = grpc.aio.server(
+            options=[
+                ("grpc.max_receive_message_length", limit),
+                ("grpc.max_send_message_length", -1),
+                ("grpc.so_reuseport", 0),
+            ]
+        )
+        add_services(server, self._core)
+        address = f"[{opts.host}]" if ":" in opts.host else opts.host
+        bound = server.add_insecure_port(f"{address}:{opts.port}")
+        if bound == 0:
+            raise ServerConfigError(f"cannot bind gRPC to {opts.host}:{opts.port} (--port)")
+        self.grpc_port = bound
+        await server.start()
+        self._grpc_server = server
+        if opts.rest_api_port is not None:
+            runner = web.AppRunner(
+                make_app(self._core, max_body_bytes=limit),
+                access_log=None,
+                shutdown_timeout=opts.grace_seconds,
+            )
+            await runner.setup()
+            site = web.TCPSite(runner, opts.host, opts.rest_api_port, reuse_address=True)
+            try:
+                await site.start()
+            except OSError as exc:
+                await server.stop(None)
+                raise ServerConfigError(
+                    f"cannot bind REST to {opts.host}:{opts.rest_api_port} (--rest_api_port): {exc}"
+                ) from exc
+            self._rest_runner = runner
+            sockets = runner.addresses
+            self.rest_port = int(sockets[0][1]) if sockets else opts.rest_api_port
+        _LOG.info(
+            "serving %s: gRPC on %s:%d, REST on %s:%s",
+            self.manager.model_names,
+            opts.host,
+            self.grpc_port,
+            opts.host,
+            self.rest_port,
+        )
+
+    async def _close(self) -> None:
+        from aiohttp import web
+
+        grace = self.options.grace_seconds
+        closing = []
+        if self._grpc_server is not None:
+            closing.append(self._grpc_server.stop(grace))  # type: ignore[attr-defined]
+        if isinstance(self._rest_runner, web.AppRunner):
+            closing.append(self._rest_runner.cleanup())
+        # Both ports stop accepting at once; each waits for its requests in flight.
+        await asyncio.gather(*closing)
+        await self._runner.aclose()
+
+    async def _main(self) -> None:
+        try:
+            await self._open()
+        except BaseException as exc:
+            self._startup_error = exc
+            self._ready.set()
+            raise
+        self._ready.set()
+        assert self._stopping is not None
+        await self._stopping.wait()
+        await self._close()
+
+    def _first_load(self) -> None:
+        self.manager.poll()
+        if self.options.file_system_poll_wait_seconds > 0:
+            self._watcher = Watcher(self.manager, self.options.file_system_poll_wait_seconds)
+            self._watcher.start()
+
+    def start(self) -> ModelServer:
+        """Load the models once, then serve on a background thread; returns once ports listen."""
+        if self._thread is not None:
+            raise RuntimeError("ModelServer.start() was already called")
+        self._first_load()
+        self._loop = asyncio.new_event_loop()
+
+        def run() -> None:
+            assert self._loop is not None
+            asyncio.set_event_loop(self._loop)
+            try:
+                self._loop.run_until_complete(self._main())
+            except BaseException:  # reported to start() through _startup_error
+                if not self._ready.is_set():
+                    raise
+                _LOG.exception("model server loop failed")
+            finally:
+                self._loop.close()
+
+        self._thread = threading.Thread(target=run, name="model-server", daemon=True)
+        self._thread.start()
+        self._ready.wait()
+        if self._startup_error is not None:
+            self._thread.join()
+            self._stop_models()
+            raise self._startup_error
+        return self
+
+    def serve_forever(self) -> None:
+        """Load, serve on this thread until SIGTERM or SIGINT, then stop gracefully."""
+        self._first_load()
+        loop = asyncio.new_event_loop()
+        self._loop = loop
+        asyncio.set_event_loop(loop)
+
+        def request_stop() -> None:
+            _LOG.info("signal received: stopping (requests in flight finish first)")
+            if self._stopping is not None:
+                self._stopping.set()
+
+        try:
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                loop.add_signal_handler(sig, request_stop)
+            loop.run_until_complete(self._main())
+        finally:
+            loop.close()
+            self._stop_models()
+
+    def stop(self) -> None:
+        """Stop accepting, let requests in flight finish (up to grace_seconds), unload models."""
+        loop, thread = self._loop, self._thread
+        if loop is not None and thread is not None and thread.is_alive():
+
+            def set_stop() -> None:
+                if self._stopping is not None:
+                    self._stopping.set()
+
+            loop.call_soon_threadsafe(set_stop)
+            thread.join()
+        self._stop_models()
+
+    def _stop_models(self) -> None:
+        if self._watcher is not None:
+            self._watcher.stop()
+            self._watcher = None
+        self._runner.shutdown()
+        self.manager.unload_all()
+
+    def __enter__(self) -> ModelServer:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    @property
+    def grpc_address(self) -> str:
+        """host:port of the gRPC endpoint (for grpc.insecure_channel)."""
+        return f"{self.options.host}:{self.grpc_port}"
+
+    @property
+    def rest_url(self) -> str:
+        """Base URL of the REST endpoint, e.g. http://127.0.0.1:8501."""
+        return f"http://{self.options.host}:{self.rest_port}"
