@@ -54,7 +54,13 @@ from headwater.orchestration.dsl import (
     Parameter,
     component,
 )
-from headwater.orchestration.errors import ComponentFailedError, MetadataError, WiringError
+from headwater.orchestration.errors import (
+    ComponentFailedError,
+    MetadataError,
+    MetadataStoreError,
+    PipelineRootError,
+    WiringError,
+)
 from headwater.orchestration.example_gen import InputConfig, OutputConfig, RangeConfig
 from headwater.orchestration.importer import Importer
 from headwater.orchestration.metadata import (
@@ -130,6 +136,7 @@ __all__ = [
     "LocalDagRunner",
     "MetadataError",
     "MetadataStore",
+    "MetadataStoreError",
     "Model",
     "ModelBlessing",
     "ModelEvaluation",
@@ -140,6 +147,7 @@ __all__ = [
     "OutputConfig",
     "Parameter",
     "Pipeline",
+    "PipelineRootError",
     "PushedModel",
     "Pusher",
     "RangeConfig",

@@ -122,6 +122,7 @@ def _register(pipeline: Pipeline) -> None:
 
 
 def _stores(metadata: str | None) -> list[tuple[str, MetadataStore]]:
+    from headwater.orchestration.errors import MetadataStoreError
     from headwater.orchestration.metadata import (
         MetadataStore,
         sqlite_metadata_connection_config,
@@ -134,7 +135,14 @@ def _stores(metadata: str | None) -> list[tuple[str, MetadataStore]]:
             if metadata:
                 raise FileNotFoundError(f"no ML Metadata file at {path}")
             continue
-        stores.append((path, MetadataStore(sqlite_metadata_connection_config(path))))
+        # Reading never changes a store: a file that is not one is refused, not initialized.
+        config = sqlite_metadata_connection_config(path)
+        try:
+            stores.append((path, MetadataStore(config, read_only=True)))
+        except MetadataStoreError as exc:
+            if metadata:
+                raise
+            print(f"warning: skipping registered store: {exc}", file=sys.stderr)
     return stores
 
 
@@ -175,16 +183,22 @@ def load_pipeline(path: str, name: str | None = None) -> Pipeline:
     """The Pipeline a Python file defines (a module-level Pipeline, or create_pipeline())."""
     import runpy
 
-    from headwater.orchestration.errors import WiringError
+    from headwater.orchestration.errors import HeadwaterError, WiringError
     from headwater.orchestration.pipeline import Pipeline
+    from headwater.orchestration.training.user_code import user_code_error
 
     if not os.path.isfile(path):
         raise FileNotFoundError(f"no pipeline file at {path}")
-    namespace = runpy.run_path(path, run_name="__headwater__")
-    found = [v for v in namespace.values() if isinstance(v, Pipeline)]
-    if not found and callable(namespace.get("create_pipeline")):
-        made = namespace["create_pipeline"]()
-        found = [made] if isinstance(made, Pipeline) else []
+    try:
+        namespace = runpy.run_path(path, run_name="__headwater__")
+        found = [v for v in namespace.values() if isinstance(v, Pipeline)]
+        if not found and callable(namespace.get("create_pipeline")):
+            made = namespace["create_pipeline"]()
+            found = [made] if isinstance(made, Pipeline) else []
+    except HeadwaterError:
+        raise  # already says what is wrong (a wiring mistake, a bad config)
+    except Exception as exc:  # a syntax error, a failed import, a bug in the file
+        raise user_code_error(exc, f"loading pipeline file {path}", path) from exc
     if name is not None:
         found = [p for p in found if p.name == name]
     if len(found) != 1:

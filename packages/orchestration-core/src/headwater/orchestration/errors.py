@@ -23,3 +23,11 @@ class ComponentFailedError(HeadwaterError, RuntimeError):
 
 class MetadataError(HeadwaterError, RuntimeError):
     """ML Metadata holds something unexpected (an unknown run, pipeline or artifact)."""
+
+
+class MetadataStoreError(HeadwaterError, ConnectionError):
+    """An ML Metadata store cannot be opened: unreachable, not writable, or not a store at all."""
+
+
+class PipelineRootError(HeadwaterError, PermissionError):
+    """The pipeline root cannot hold a run's outputs (not a directory, or not writable)."""

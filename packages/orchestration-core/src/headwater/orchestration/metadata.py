@@ -21,6 +21,7 @@ from ml_metadata import metadata_store
 from ml_metadata.proto import metadata_store_pb2
 
 from headwater.orchestration.artifacts import INT, STRING, Artifact, artifact_class
+from headwater.orchestration.errors import MetadataStoreError
 from headwater.orchestration.parameters import to_json
 
 # Generated protobuf modules carry no types mypy can see; name the messages used in signatures.
@@ -111,18 +112,29 @@ def get_value(value_proto: mlmd.Value) -> Any:
 
 
 class MetadataStore:
-    """An ML Metadata store with Headwater's types, contexts and batched writes."""
+    """An ML Metadata store with Headwater's types, contexts and batched writes.
 
-    def __init__(self, config: ConnectionConfig) -> None:
+    `read_only=True` (what listing and querying need) never changes the store: a SQLite file
+    must already be an ML Metadata store (MetadataStoreError otherwise) and is opened read-only,
+    so it works on a read-only pipeline root; type lookups then never register anything.
+    """
+
+    def __init__(self, config: ConnectionConfig, *, read_only: bool = False) -> None:
         self.config = config
-        if config.WhichOneof("config") == "sqlite":
-            _create_in_wal_mode(config.sqlite.filename_uri)
-        try:
-            self.store = metadata_store.MetadataStore(config)
-        except mlmd_errors.StatusError as exc:
-            raise ConnectionError(
-                f"cannot open ML Metadata store ({_describe(config)}): {exc}"
-            ) from exc
+        self.read_only = read_only
+        sqlite_path = config.sqlite.filename_uri if config.WhichOneof("config") == "sqlite" else ""
+        if read_only and sqlite_path and not sqlite_path.startswith("file:"):
+            self.store = _open_sqlite_read_only(sqlite_path)
+        else:
+            if sqlite_path:
+                _create_in_wal_mode(sqlite_path)
+            try:
+                self.store = metadata_store.MetadataStore(config)
+            except (mlmd_errors.StatusError, RuntimeError) as exc:
+                raise MetadataStoreError(
+                    f"cannot open ML Metadata store ({_describe(config)}): {exc}"
+                    f"{_sqlite_hint(sqlite_path)}"
+                ) from exc
         self._artifact_types: dict[str, int] = {}
         self._execution_types: dict[str, int] = {}
         self._context_types: dict[str, int] = {}
@@ -149,15 +161,21 @@ class MetadataStore:
         """Id of the execution type `name` (one per component type)."""
         type_id = self._execution_types.get(name)
         if type_id is None:
-            type_id = self.store.put_execution_type(mlmd.ExecutionType(name=name))
+            if self.read_only:
+                type_id = _existing_type_id(self.store.get_execution_type, name)
+            else:
+                type_id = self.store.put_execution_type(mlmd.ExecutionType(name=name))
             self._execution_types[name] = type_id
         return type_id
 
     def context_type_id(self, name: str) -> int:
-        """Id of the context type `name`."""
+        """Id of the context type `name` (-1 on a read-only store that has no such type)."""
         type_id = self._context_types.get(name)
         if type_id is None:
-            type_id = self.store.put_context_type(mlmd.ContextType(name=name))
+            if self.read_only:
+                type_id = _existing_type_id(self.store.get_context_type, name)
+            else:
+                type_id = self.store.put_context_type(mlmd.ContextType(name=name))
             self._context_types[name] = type_id
         return type_id
 
@@ -372,6 +390,52 @@ class MetadataStore:
     def events_of_executions(self, ids: Iterable[int]) -> list[MlmdEvent]:
         """Events of the given executions."""
         return list(self.store.get_events_by_execution_ids(list(ids)))
+
+
+def _existing_type_id(get_type: Any, name: str) -> int:
+    """Id of a registered type, or -1 (matches nothing) when the store has none of that name."""
+    try:
+        return int(get_type(name).id)
+    except mlmd_errors.NotFoundError:
+        return -1
+
+
+def _open_sqlite_read_only(path: str) -> Any:
+    """An MLMD client on a SQLite store opened read-only (live, else as a snapshot)."""
+    from headwater.orchestration.sqlite_store import check_is_store, read_only_configs
+
+    check_is_store(path)
+    failures = []
+    for config in read_only_configs(path):
+        try:
+            return metadata_store.MetadataStore(config)
+        except (mlmd_errors.StatusError, RuntimeError) as exc:
+            failures.append(f"{config.sqlite.filename_uri}: {exc}")
+    raise MetadataStoreError(f"cannot open ML Metadata store {path} read-only: {failures}")
+
+
+def _sqlite_hint(path: str) -> str:
+    """Why a SQLite store may not open: its directory is not writable (a read-only root)."""
+    if not path or path.startswith("file:"):
+        return ""
+    folder = os.path.dirname(os.path.abspath(path))
+    if not _writable_dir(folder):
+        return (
+            f"; the directory {folder} is not writable, and recording a run needs a writable "
+            "store (reading commands such as `headwater run list` work on a read-only store)"
+        )
+    return ""
+
+
+def _writable_dir(folder: str) -> bool:
+    """Whether a file can be created in `folder` (tried, not guessed from permission bits)."""
+    import tempfile
+
+    try:
+        with tempfile.TemporaryFile(dir=folder):
+            return True
+    except OSError:
+        return False
 
 
 def process_gone(host: str, pid: int) -> bool:

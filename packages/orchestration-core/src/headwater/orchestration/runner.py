@@ -33,7 +33,7 @@ from headwater.io.paths import safe_path_component
 from headwater.orchestration.artifacts import Artifact
 from headwater.orchestration.context import ExecutionContext, execution_context
 from headwater.orchestration.dsl import Channel, Node
-from headwater.orchestration.errors import ComponentFailedError, WiringError
+from headwater.orchestration.errors import ComponentFailedError, PipelineRootError, WiringError
 from headwater.orchestration.metadata import NODE_CONTEXT, MetadataStore, process_gone
 from headwater.orchestration.parameters import code_fingerprints, to_jsonable
 from headwater.orchestration.pipeline import Pipeline
@@ -92,6 +92,7 @@ class LocalDagRunner:
         """Run every node in order; raise ComponentFailedError at the first failure."""
         start = time.perf_counter()
         run_id = run_id or new_run_id()
+        check_root_writable(pipeline.root)
         store = MetadataStore(pipeline.connection_config())
         pipeline_ctx, run_ctx = store.start_run(pipeline.name, run_id)
         try:
@@ -167,6 +168,20 @@ class LocalDagRunner:
     def _say(self, line: str) -> None:
         if not self._quiet:
             print(line, file=self._out or sys.stdout, flush=True)
+
+
+def check_root_writable(root: str) -> None:
+    """PipelineRootError unless `root` is (or can be made) a directory this process can write."""
+    try:
+        os.makedirs(root, exist_ok=True)
+        with tempfile.TemporaryFile(dir=root):
+            pass
+    except OSError as exc:
+        raise PipelineRootError(
+            f"pipeline root {root} cannot hold this run's outputs: {exc.strerror or exc} "
+            f"({type(exc).__name__}); expected a writable directory. Reading commands "
+            "(`headwater run list`, `artifacts`) still work on a read-only root"
+        ) from exc
 
 
 def _store_label(pipeline: Pipeline) -> str:

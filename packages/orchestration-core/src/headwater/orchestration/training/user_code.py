@@ -70,6 +70,12 @@ def call_user_fn(fn: Callable[..., Any], *args: Any) -> Any:
         raise UserCodeError(_describe(exc, f"{fn.__name__} raised", user_file)) from exc
 
 
+def user_code_error(exc: BaseException, what: str, user_file: str | None) -> UserCodeError:
+    """A UserCodeError saying `what` failed at the user's file:line, with the user's frames."""
+    path = os.path.abspath(user_file) if user_file else None
+    return UserCodeError(_describe(exc, what, path))
+
+
 def _get_fn(module: Any, attr: str, where: str) -> Callable[..., Any]:
     fn = getattr(module, attr, None)
     if not callable(fn):
