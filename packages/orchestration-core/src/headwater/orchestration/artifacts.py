@@ -352,6 +352,25 @@ class PushedModel(Artifact):
 
     TYPE_NAME = "PushedModel"
     BASE_TYPE = "MODEL"
+    NOT_PUSHED_FILE: ClassVar[str] = "NOT_PUSHED"
+
+    def not_pushed_reason(self) -> str | None:
+        """Why the model was not pushed (custom property `pushed` is 0), or None if it was.
+
+        The reason comes from a custom property `reason` if set, else from the `NOT_PUSHED`
+        file the Pusher writes, else it is unknown.
+        """
+        if self.custom_properties.get("pushed") != 0:
+            return None
+        reason = self.custom_properties.get("reason")
+        if reason:
+            return str(reason)
+        try:
+            with open(os.path.join(self.uri, self.NOT_PUSHED_FILE)) as f:
+                text = f.read().strip()
+        except OSError:
+            text = ""
+        return text or "no reason recorded"
 
 
 class InferenceResult(Artifact):

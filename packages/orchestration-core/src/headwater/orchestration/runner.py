@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from typing import Any, TextIO
 
 from headwater.io.paths import safe_path_component
-from headwater.orchestration.artifacts import Artifact
+from headwater.orchestration.artifacts import Artifact, PushedModel
 from headwater.orchestration.context import ExecutionContext, execution_context
 from headwater.orchestration.dsl import Channel, Node
 from headwater.orchestration.errors import ComponentFailedError, PipelineRootError, WiringError
@@ -160,14 +160,33 @@ class LocalDagRunner:
         # Resolvers and importers only look artifacts up: they resolve on every run.
         ran = "ran" if node.kind == "component" else "resolved"
         label = {"COMPLETE": ran, "CACHED": "cached"}.get(result.status, result.status.lower())
+        outcomes = [
+            note
+            for artifacts in result.outputs.values()
+            for a in artifacts
+            if (note := _outcome(a))
+        ]
+        if outcomes and node.kind == "component":
+            label += ", " + ", ".join(sorted({note.split(":", 1)[0] for note in outcomes}))
         self._say(f"[{i}/{total}] {node.id}  {label}  {result.duration_s:.2f} s")
         for key, artifacts in result.outputs.items():
             for artifact in artifacts:
                 self._say(f"    {key}: {artifact.TYPE_NAME} {artifact.uri}")
+        for note in outcomes if node.kind == "component" else ():
+            self._say(f"    {note}")
 
     def _say(self, line: str) -> None:
         if not self._quiet:
             print(line, file=self._out or sys.stdout, flush=True)
+
+
+def _outcome(artifact: Artifact) -> str:
+    """What a "ran" alone would hide: `not pushed: <why>` for a model the Pusher did not push."""
+    if isinstance(artifact, PushedModel):
+        reason = artifact.not_pushed_reason()
+        if reason is not None:
+            return f"not pushed: {reason}"
+    return ""
 
 
 def check_root_writable(root: str) -> None:
