@@ -52,18 +52,19 @@ def _missing_parts(path: str) -> str | None:
     ):
         return "no saved_model.pb"
     variables = os.path.join(path, "variables")
-    if os.path.isdir(variables):
-        names = set(os.listdir(variables))
-        if "variables.index" not in names:
-            return "variables/variables.index is missing"
-        shards = [m for m in map(_SHARD.match, names) if m]
-        if not shards:
-            return "variables/ has no variables.data-* shard"
-        total = int(shards[0].group(2))
-        present = {int(m.group(1)) for m in shards if int(m.group(2)) == total}
-        absent = sorted(set(range(total)) - present)
-        if absent:
-            return f"variables/ lacks data shards {absent} of {total}"
+    if not os.path.isdir(variables):
+        return "no variables/ directory (TensorFlow writes one even for a model without variables)"
+    names = set(os.listdir(variables))
+    if "variables.index" not in names:
+        return "variables/variables.index is missing"
+    shards = [m for m in map(_SHARD.match, names) if m]
+    if not shards:
+        return "variables/ has no variables.data-* shard"
+    total = int(shards[0].group(2))
+    present = {int(m.group(1)) for m in shards if int(m.group(2)) == total}
+    absent = sorted(set(range(total)) - present)
+    if absent:
+        return f"variables/ lacks data shards {absent} of {total}"
     return None
 
 
