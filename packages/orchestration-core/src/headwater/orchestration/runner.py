@@ -9,7 +9,8 @@ artifacts LIVE with the COMPLETE execution in one MLMD write. A failure records 
 the temporary directories and stops the run with the component's name and the user's exception;
 an interrupt (Ctrl-C) records CANCELED and cleans up the same way. An execution left RUNNING by
 a process that died (killed, out of memory) is marked CANCELED, and its temporary directories
-removed, the next time its node runs on the same host.
+removed, the next time its node runs on the same host. Temporary files a run makes through
+Python's `tempfile` or `$TMPDIR` go to one directory removed when the run ends (tempdirs.py).
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ from headwater.orchestration.errors import ComponentFailedError, PipelineRootErr
 from headwater.orchestration.metadata import NODE_CONTEXT, MetadataStore, process_gone
 from headwater.orchestration.parameters import code_fingerprints, to_jsonable
 from headwater.orchestration.pipeline import Pipeline
+from headwater.orchestration.tempdirs import run_temporary_directory
 
 TEMPORARY_URIS = "temporary_uris"
 """Execution custom property: JSON list of the temporary output directories while RUNNING."""
@@ -96,7 +98,8 @@ class LocalDagRunner:
         store = MetadataStore(pipeline.connection_config())
         pipeline_ctx, run_ctx = store.start_run(pipeline.name, run_id)
         try:
-            results = self._run_nodes(store, pipeline, run_id, pipeline_ctx, run_ctx)
+            with run_temporary_directory():
+                results = self._run_nodes(store, pipeline, run_id, pipeline_ctx, run_ctx)
         except BaseException as exc:
             try:
                 store.finish_run(run_ctx, "FAILED" if isinstance(exc, Exception) else "CANCELED")
