@@ -22,7 +22,7 @@ def test_beam_analyze_and_transform_equals_plain_path(batches, analyzed, tmp_pat
     table, plain_output = analyzed
     expected = [r for b in table.to_batches() for r in _rows(b)]
     written = str(tmp_path / "written")
-    with TestPipeline() as p, tft.Context(temp_dir=str(tmp_path / "tmp")):
+    with TestPipeline(runner="FnApiRunner") as p, tft.Context(temp_dir=str(tmp_path / "tmp")):
         raw = p | "Create" >> beam.Create(batches)
         (transformed, metadata), transform_fn = (
             raw,
@@ -43,7 +43,7 @@ def test_beam_analyze_and_transform_equals_plain_path(batches, analyzed, tmp_pat
 def test_beam_transform_dataset_applies_a_saved_graph(batches, analyzed):
     table, output = analyzed
     expected = [r for b in table.to_batches() for r in _rows(b)]
-    with TestPipeline() as p:
+    with TestPipeline(runner="FnApiRunner") as p:
         raw = p | beam.Create(batches)
         transformed, spec = ((raw, feature_spec()), output.transform_output_dir) | (
             tft.TransformDataset()

@@ -66,12 +66,12 @@ def test_beam_cache_skips_cached_spans_and_matches_a_full_analysis(batches, tmp_
 
     spec = {k: v for k, v in feature_spec().items() if k in ("x", "s")}
     cache = str(tmp_path / "cache")
-    with TestPipeline() as p, tft.Context(temp_dir=str(tmp_path / "tmp")):
+    with TestPipeline(runner="FnApiRunner") as p, tft.Context(temp_dir=str(tmp_path / "tmp")):
         spans = {f"span-{i}": p | f"Span{i}" >> beam.Create([batches[i]]) for i in range(2)}
         _ = (spans, spec) | tft.AnalyzeDatasetsWithCache(_flat_fn, cache, str(tmp_path / "a"))
     # Cached spans must not be read again: give them batches that would fail if they were.
     unreadable = pa.record_batch({"other": [1]})
-    with TestPipeline() as p, tft.Context(temp_dir=str(tmp_path / "tmp")):
+    with TestPipeline(runner="FnApiRunner") as p, tft.Context(temp_dir=str(tmp_path / "tmp")):
         spans = {
             "span-0": p | "Span0" >> beam.Create([unreadable]),
             "span-1": p | "Span1" >> beam.Create([unreadable]),

@@ -60,7 +60,7 @@ def test_bad_preprocessing_fn_fails_before_beam_runs(fn, needles, spec, small_ba
         ran.append(batch)
         return batch
 
-    p = beam.Pipeline()
+    p = beam.Pipeline(runner="FnApiRunner")
     batches = p | beam.Create([small_batch]) | beam.Map(record)
     transform = tft.AnalyzeAndTransformDataset(fn, str(tmp_path / "out"))
     with pytest.raises(PreprocessingFnError) as info:
