@@ -285,3 +285,25 @@ def test_a_pass_accumulator_of_mixed_analyzers_round_trips(tmp_path):
         assert all(name.endswith(".npy") for name in z.namelist())
         header = io.BytesIO(z.read(f"{MANIFEST}.npy"))
         assert np.load(header, allow_pickle=False).dtype == np.uint8
+
+
+def test_a_planted_pickle_stops_the_beam_analysis_unrun(batches, tmp_path):
+    import apache_beam as beam
+    from apache_beam.testing.test_pipeline import TestPipeline
+
+    spec = {k: v for k, v in feature_spec().items() if k in ("x", "s")}
+    cache = tmp_path / "cache"
+
+    def analyze(out):
+        with TestPipeline(runner="FnApiRunner") as p, tft.Context(temp_dir=str(tmp_path / "t")):
+            spans = {"span-0": p | "Span0" >> beam.Create([batches[0]])}
+            _ = (spans, spec) | tft.AnalyzeDatasetsWithCache(_fn, str(cache), str(tmp_path / out))
+
+    analyze("a")
+    [cached] = [os.path.join(d, f) for d, _, fs in os.walk(cache) for f in fs]
+    marker = tmp_path / "pwned"
+    with open(cached, "wb") as f:
+        f.write(_payload(marker))
+    with pytest.raises(tft.AnalyzerCacheError, match="never unpickled"):
+        analyze("b")
+    assert not marker.exists()
