@@ -1,0 +1,141 @@
+"""Write inference results: PredictionLog TFRecords as TFX names them, and Parquet columns.
+
+Files are written under hidden temporary names beside their final paths and renamed into place
+only when complete; on an error nothing is left under a final name.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+import pyarrow as pa
+
+from headwater.bulk_inferrer.columns import inference_columns
+from headwater.bulk_inferrer.inference import InferenceBatch
+from headwater.bulk_inferrer.prediction_log import prediction_log_records
+
+__all__ = [
+    "PREDICTION_LOGS_PREFIX",
+    "InferenceOutputs",
+    "PredictionLogWriter",
+    "write_inference_outputs",
+]
+
+PREDICTION_LOGS_PREFIX = "prediction_logs"
+"""TFX's file prefix in an InferenceResult: prediction_logs-00000-of-00001.gz."""
+GZIP_LEVEL = 1
+"""zlib level of the PredictionLog files: standard gzip TFRecords, fast to write."""
+
+
+def shard_name(file_prefix: str, shard: int, num_shards: int, suffix: str) -> str:
+    """`<prefix>-SSSSS-of-NNNNN<suffix>`, the shard naming of TFX and Beam."""
+    return f"{file_prefix}-{shard:05d}-of-{num_shards:05d}{suffix}"
+
+
+@contextmanager
+def published(final_path: str) -> Iterator[str]:
+    """A temporary path beside `final_path`, renamed onto it on success, removed on error."""
+    directory = os.path.dirname(os.path.abspath(final_path))
+    os.makedirs(directory, exist_ok=True)
+    tmp_dir = tempfile.mkdtemp(prefix=".headwater-tmp-", dir=directory)
+    try:
+        tmp = os.path.join(tmp_dir, os.path.basename(final_path))
+        yield tmp
+        os.replace(tmp, final_path)
+    finally:
+        shutil.rmtree(tmp_dir, ignore_errors=True)
+
+
+class PredictionLogWriter:
+    """Appends the PredictionLogs of InferenceBatches to one gzip TFRecord file."""
+
+    def __init__(self, path: str) -> None:
+        import tensorflow as tf
+
+        options = tf.io.TFRecordOptions(compression_type="GZIP", compression_level=GZIP_LEVEL)
+        self._writer: Any = tf.io.TFRecordWriter(path, options)
+        self.num_records = 0
+
+    def write(self, result: InferenceBatch) -> None:
+        """Append one record per example of `result`."""
+        self.write_records(prediction_log_records(result))
+
+    def write_records(self, records: Sequence[bytes]) -> None:
+        """Append serialized PredictionLogs."""
+        write = self._writer.write
+        for record in records:
+            write(record)
+        self.num_records += len(records)
+
+    def close(self) -> None:
+        """Flush and close the file."""
+        self._writer.close()
+
+
+@dataclass
+class InferenceOutputs:
+    """What `write_inference_outputs` wrote: file paths and the number of examples."""
+
+    prediction_logs: list[str] = field(default_factory=list)
+    columns: list[str] = field(default_factory=list)
+    num_rows: int = 0
+
+
+def write_inference_outputs(
+    results: Iterable[InferenceBatch],
+    *,
+    prediction_log_prefix: str | None = None,
+    columns_prefix: str | None = None,
+    keep_columns: Sequence[str] = (),
+) -> InferenceOutputs:
+    """One pass over `results` writing PredictionLogs and/or Parquet columns; the paths.
+
+    PredictionLogs go to `<prediction_log_prefix>-00000-of-00001.gz` (gzip TFRecord, as TFX
+    writes them), columns to `<columns_prefix>-00000-of-00001.parquet`: `keep_columns` of the
+    examples beside one column per output.
+    """
+    import pyarrow.parquet as pq
+
+    outputs = InferenceOutputs()
+    log_path = shard_name(prediction_log_prefix, 0, 1, ".gz") if prediction_log_prefix else None
+    columns_path = shard_name(columns_prefix, 0, 1, ".parquet") if columns_prefix else None
+    with _maybe_published(log_path) as log_tmp, _maybe_published(columns_path) as columns_tmp:
+        logs = PredictionLogWriter(log_tmp) if log_tmp else None
+        table_writer: pq.ParquetWriter | None = None
+        schema: pa.Schema | None = None
+        try:
+            for result in results:
+                outputs.num_rows += result.num_rows
+                if logs is not None:
+                    logs.write(result)
+                if columns_tmp is not None:
+                    batch = inference_columns(result, keep_columns)
+                    if table_writer is None:
+                        schema = batch.schema
+                        table_writer = pq.ParquetWriter(columns_tmp, schema)
+                    table_writer.write_batch(batch)
+            if columns_tmp is not None and table_writer is None:
+                table_writer = pq.ParquetWriter(columns_tmp, pa.schema([]))
+        finally:
+            if logs is not None:
+                logs.close()
+            if table_writer is not None:
+                table_writer.close()
+    outputs.prediction_logs = [log_path] if log_path else []
+    outputs.columns = [columns_path] if columns_path else []
+    return outputs
+
+
+@contextmanager
+def _maybe_published(path: str | None) -> Iterator[str | None]:
+    if path is None:
+        yield None
+        return
+    with published(path) as tmp:
+        yield tmp
