@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import shutil
 import signal
 import socket
@@ -23,6 +24,8 @@ from headwater.infra_validator.errors import ServerUnavailableError
 from headwater.infra_validator.server import Endpoint, ModelServerRunner, free_port
 
 __all__ = ["HeadwaterModelServerRunner", "LocalProcessRunner", "TensorFlowModelServerRunner"]
+
+_AVAILABLE_AFTER = re.compile(r"version \d+ AVAILABLE after ([0-9.]+) s")
 
 
 class LocalProcessRunner(ModelServerRunner):
@@ -47,6 +50,7 @@ class LocalProcessRunner(ModelServerRunner):
         self._log_dir = log_dir
         self._stop_timeout = stop_timeout_seconds
         self._process: subprocess.Popen[bytes] | None = None
+        self._stopped = False
         self._endpoint: Endpoint | None = None
         self._log_path: str | None = None
         self._own_log_dir: str | None = None
@@ -110,7 +114,7 @@ class LocalProcessRunner(ModelServerRunner):
 
     @property
     def pid(self) -> int | None:
-        """The server's process id (also its process group id), once started."""
+        """The server's process id (also its process group id), once started (kept after stop)."""
         return None if self._process is None else self._process.pid
 
     @property
@@ -144,7 +148,7 @@ class LocalProcessRunner(ModelServerRunner):
     def stop(self) -> None:
         """SIGTERM to the server's process group, SIGKILL after the grace; wait for the ports."""
         process = self._process
-        if process is None:
+        if process is None or self._stopped:
             return
         pgid = process.pid  # start_new_session: the server leads its own process group
         _signal_group(pgid, signal.SIGTERM)
@@ -159,7 +163,7 @@ class LocalProcessRunner(ModelServerRunner):
             _wait_ports_closed(
                 self._endpoint.host, (self._endpoint.grpc_port, self._endpoint.rest_port), 10.0
             )
-        self._process = None
+        self._stopped = True
 
     def cleanup(self) -> None:
         """Remove the log directory this runner created (after `stop()`)."""
@@ -221,6 +225,11 @@ class HeadwaterModelServerRunner(LocalProcessRunner):
     def host_args(self) -> list[str]:
         """`--host`: headwater-model-server binds only where it is told."""
         return ["--host", self._host]
+
+    def reported_load_seconds(self) -> float | None:
+        """From the server's log line "version N AVAILABLE after S s"."""
+        found = _AVAILABLE_AFTER.findall(self.log_tail(400))
+        return float(found[-1]) if found else None
 
 
 class TensorFlowModelServerRunner(LocalProcessRunner):

@@ -6,7 +6,7 @@ A runner owns one server process (or container) for one model. Its lifecycle:
         │
         │ start()                     spawn the server on free ports; returns at once
         ▼
-    STARTING ── wait_until_running(deadline) ──► RUNNING: the server answers and a version
+    STARTING ── wait_until_running(...) ──► RUNNING: the server answers and a version
         │            │                           of the model is AVAILABLE (→ Readiness)
         │            └─ gives up ─► ServerNotReadyError(step="start" | "load", retryable)
         ▼
@@ -38,6 +38,7 @@ __all__ = [
     "ModelServerRunner",
     "ModelStatus",
     "Readiness",
+    "RunningServer",
     "ServerNotReadyError",
     "free_port",
     "rest_model_status",
@@ -182,56 +183,78 @@ class ModelServerRunner(abc.ABC):
         """The last `lines` lines of the server's log; "" when there is none."""
         return ""
 
-    def wait_until_running(self, deadline: float, *, started_at: float | None = None) -> Readiness:
-        """Poll the REST status until a version is AVAILABLE or `deadline` (time.monotonic()).
+    def reported_load_seconds(self) -> float | None:
+        """How long the model took to load as the server reports it, when it does.
 
-        Raises ServerNotReadyError: "start" when the server exits or never answers, "load" when
-        it reports that loading failed (not retryable) or no version is AVAILABLE in time.
+        Servers that load their models before they listen (TF Serving, headwater-model-server)
+        answer only once the model is AVAILABLE; this splits their start from the model load.
+        """
+        return None
+
+    def wait_until_running(
+        self,
+        *,
+        max_loading_time_s: float,
+        max_start_time_s: float = 120.0,
+        started_at: float | None = None,
+    ) -> Readiness:
+        """Poll the REST status until a version of the model is AVAILABLE.
+
+        Two budgets: `max_start_time_s` from `started_at` (default: now) until the server first
+        answers (a Python server imports TensorFlow first), then `max_loading_time_s` until a
+        version is AVAILABLE. Raises ServerNotReadyError: "start" when the server exits or does
+        not answer in time, "load" when it reports that loading failed (not retryable) or no
+        version is AVAILABLE in time.
         """
         began = time.monotonic() if started_at is None else started_at
         endpoint = self.endpoint
         answered_at: float | None = None
+        deadline = began + max_start_time_s
         interval = 0.05
         last = ModelStatus(answered=False)
         while True:
+            answered = None if answered_at is None else answered_at - began
             if not self.is_alive():
                 line = _last_line(self.log_tail(5))
                 raise ServerNotReadyError(
-                    "start",
+                    "start" if answered_at is None else "load",
                     f"{self.exit_detail()} before model {endpoint.model_name!r} was AVAILABLE"
                     + (f" (last log line: {line})" if line else ""),
                     retryable=True,
-                    answered_after_s=None if answered_at is None else answered_at - began,
+                    answered_after_s=answered,
                 )
             last = rest_model_status(endpoint, timeout=1.0)
             now = time.monotonic()
             if last.answered and answered_at is None:
                 answered_at = now
+                answered = now - began
+                deadline = now + max_loading_time_s
             if last.available_version is not None:
-                assert answered_at is not None
-                return Readiness(answered_at - began, now - began, last.available_version)
+                assert answered is not None
+                return Readiness(answered, now - began, last.available_version)
             if last.load_error is not None:
                 raise ServerNotReadyError(
                     "load",
                     f"the server could not load model {endpoint.model_name!r}: {last.load_error}",
                     retryable=False,
-                    answered_after_s=None if answered_at is None else answered_at - began,
+                    answered_after_s=answered,
                 )
             if now >= deadline:
-                waited = now - began
                 if answered_at is None:
                     raise ServerNotReadyError(
                         "start",
-                        f"the server did not answer on {endpoint.rest_url} within {waited:.1f} s "
-                        f"({last.detail})",
+                        f"the server did not answer on {endpoint.rest_url} within "
+                        f"{max_start_time_s:g} s (ValidationSpec.max_start_time_seconds; "
+                        f"{last.detail})",
                         retryable=True,
                     )
                 raise ServerNotReadyError(
                     "load",
-                    f"model {endpoint.model_name!r} was not AVAILABLE within {waited:.1f} s "
+                    f"model {endpoint.model_name!r} was not AVAILABLE within "
+                    f"{max_loading_time_s:g} s of the server answering "
                     f"(ValidationSpec.max_loading_time_seconds); last status: {last.detail}",
                     retryable=True,
-                    answered_after_s=answered_at - began,
+                    answered_after_s=answered,
                 )
             time.sleep(max(0.0, min(interval, deadline - now)))
             interval = min(interval * 1.5, 0.5)
@@ -247,6 +270,28 @@ class ModelServerRunner(abc.ABC):
         tb: TracebackType | None,
     ) -> None:
         self.stop()
+
+
+class RunningServer(ModelServerRunner):
+    """A server started and stopped by someone else: `start` and `stop` do nothing.
+
+    Validates against a server already serving the model (a staging server, a test fixture).
+    """
+
+    def __init__(self, endpoint: Endpoint, description: str = "") -> None:
+        self._endpoint = endpoint
+        self.description = description or f"running server at {endpoint.rest_url}"
+
+    def start(self) -> None:
+        """Nothing to start."""
+
+    @property
+    def endpoint(self) -> Endpoint:
+        """The server's endpoint."""
+        return self._endpoint
+
+    def stop(self) -> None:
+        """Nothing to stop: the server belongs to someone else."""
 
 
 def _last_line(text: str) -> str:

@@ -204,7 +204,11 @@ class ValidationSpec(_JsonSpec):
     """How long and how often to try, and (Headwater) the bounds a canary must meet."""
 
     max_loading_time_seconds: int = 300
-    """From server start until the model is AVAILABLE; beyond it the try fails (TFX: 300)."""
+    """From the server's first answer until the model is AVAILABLE; beyond it the try fails
+    (TFX: 300)."""
+    max_start_time_seconds: float = 120.0
+    """Headwater: from spawning the server until it first answers (a Python server imports
+    TensorFlow first, so this is kept apart from the model's loading time)."""
     num_tries: int = 5
     """Tries before the model is not blessed; only failures of the machine are retried (a
     model the server refused, a request it rejected, a NaN answer fail at once)."""
@@ -221,7 +225,12 @@ class ValidationSpec(_JsonSpec):
             object.__setattr__(self, "max_loading_time_seconds", 300)
         if self.num_tries == 0:
             object.__setattr__(self, "num_tries", 5)
-        for name in ("max_loading_time_seconds", "num_tries", "request_timeout_seconds"):
+        for name in (
+            "max_loading_time_seconds",
+            "max_start_time_seconds",
+            "num_tries",
+            "request_timeout_seconds",
+        ):
             if getattr(self, name) <= 0:
                 raise ValueError(f"ValidationSpec.{name} must be > 0, got {getattr(self, name)!r}")
         if self.max_latency_p99_ms is not None and self.max_latency_p99_ms <= 0:

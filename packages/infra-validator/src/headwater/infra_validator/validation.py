@@ -225,9 +225,12 @@ def _try_once(
 
     outcome: _Try
     try:
-        deadline = began + validation_spec.max_loading_time_seconds
         try:
-            ready = runner.wait_until_running(deadline, started_at=began)
+            ready = runner.wait_until_running(
+                max_loading_time_s=validation_spec.max_loading_time_seconds,
+                max_start_time_s=validation_spec.max_start_time_seconds,
+                started_at=began,
+            )
         except ServerNotReadyError as exc:
             answered = exc.answered_after_s
             if answered is None:
@@ -239,18 +242,21 @@ def _try_once(
             outcome = _Try(False, exc.retryable, exc.step, str(exc) + hint, steps, server, "")
         else:
             endpoint = runner.endpoint
+            started, loaded = (
+                ready.answered_after_s,
+                ready.available_after_s - ready.answered_after_s,
+            )
+            how = "waited for"
+            reported = runner.reported_load_seconds()
+            if reported is not None and loaded < reported <= started:
+                started, loaded, how = started - reported, reported, "as the server's log reports"
             say(
                 "start",
                 True,
-                ready.answered_after_s,
+                started,
                 f"answered on {endpoint.rest_url} (REST), {endpoint.grpc_target} (gRPC)",
             )
-            say(
-                "load",
-                True,
-                ready.available_after_s - ready.answered_after_s,
-                f"version {ready.version} AVAILABLE",
-            )
+            say("load", True, loaded, f"version {ready.version} AVAILABLE ({how})")
             outcome = _Try(True, False, None, "the model loaded", steps, server, "")
             if request_spec is not None and rows is not None:
                 outcome = _query(runner, request_spec, rows, validation_spec, outcome, say)
