@@ -157,13 +157,19 @@ class ModelServer:
         from aiohttp import web
 
         grace = self.options.grace_seconds
-        closing = []
-        if self._grpc_server is not None:
-            closing.append(self._grpc_server.stop(grace))  # type: ignore[attr-defined]
-        if isinstance(self._rest_runner, web.AppRunner):
-            closing.append(self._rest_runner.cleanup())
+
+        async def stop_grpc() -> None:
+            if self._grpc_server is not None:
+                await self._grpc_server.stop(grace)  # type: ignore[attr-defined]
+                _LOG.info("gRPC stopped")
+
+        async def stop_rest() -> None:
+            if isinstance(self._rest_runner, web.AppRunner):
+                await self._rest_runner.cleanup()
+                _LOG.info("REST stopped")
+
         # Both ports stop accepting at once; each waits for its requests in flight.
-        await asyncio.gather(*closing)
+        await asyncio.gather(stop_grpc(), stop_rest())
         await self._runner.aclose()
 
     async def _main(self) -> None:
