@@ -15,8 +15,7 @@ from typing import Any
 import grpc
 import numpy as np
 import pytest
-from conftest import free_port
-from model_factory import push
+from model_factory import free_port, push
 from tensorflow_serving.apis import (
     get_model_status_pb2,
     model_service_pb2_grpc,
