@@ -14,9 +14,15 @@ import tempfile
 from collections.abc import Iterator
 
 import pytest
-from mlmd_servers import check_pipeline_records_and_caches, free_port
+from mlmd_servers import PENGUIN, check_pipeline_records_and_caches, free_port
 
-from headwater.orchestration import postgresql_metadata_connection_config
+from headwater.orchestration import (
+    CsvExampleGen,
+    LocalDagRunner,
+    MetadataStore,
+    Pipeline,
+    postgresql_metadata_connection_config,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -74,3 +80,36 @@ def postgres() -> Iterator[dict[str, object]]:
 def test_pipeline_records_in_postgresql_and_reruns_from_cache(postgres, tmp_path):
     config = postgresql_metadata_connection_config(**postgres)  # type: ignore[arg-type]
     check_pipeline_records_and_caches(config, str(tmp_path), "pg")
+
+
+def test_switching_a_root_from_sqlite_to_postgresql_keeps_the_sqlite_artifacts(postgres, tmp_path):
+    """Both stores number executions from 1: the second never overwrites the first's outputs."""
+    root = str(tmp_path / "root")
+    fresh = {**postgres, "database": "switch"}  # a new database: execution ids start at 1
+    pg = postgresql_metadata_connection_config(**fresh)  # type: ignore[arg-type]
+    sqlite_run = LocalDagRunner(quiet=True).run(
+        Pipeline("switch", root, [CsvExampleGen(input_base=PENGUIN)])
+    )
+    first = sqlite_run.output("CsvExampleGen", "examples")
+    files_before = sorted(os.listdir(os.path.join(first.uri, "Split-train")))
+    pg_run = LocalDagRunner(quiet=True).run(
+        Pipeline(
+            "switch",
+            root,
+            [CsvExampleGen(input_base=PENGUIN).with_cache(False)],
+            metadata_connection_config=pg,
+        )
+    )
+    second = pg_run.output("CsvExampleGen", "examples")
+    assert sqlite_run.node("CsvExampleGen").execution_id == 1
+    assert pg_run.node("CsvExampleGen").execution_id == 1
+    assert first.uri == os.path.join(root, "CsvExampleGen", "examples", "1")
+    assert second.uri == os.path.join(root, "CsvExampleGen", "examples", "1-2")
+    assert sorted(os.listdir(os.path.join(first.uri, "Split-train"))) == files_before
+    again = LocalDagRunner(quiet=True).run(
+        Pipeline("switch", root, [CsvExampleGen(input_base=PENGUIN)])
+    )
+    assert again.node("CsvExampleGen").status == "CACHED"
+    assert again.output("CsvExampleGen", "examples").uri == first.uri
+    [recorded] = MetadataStore(pg).store.get_artifacts()
+    assert recorded.uri == second.uri
