@@ -18,11 +18,11 @@ BIG = 3 << 20
 """A field of 3 MiB: over the csv module's default limit (128 KiB) and pyarrow's 1 MiB block."""
 
 
-@pytest.fixture(params=["whole_file", "streaming"])
+@pytest.fixture(params=["one_piece", "small_pieces"])
 def reading_mode(request, monkeypatch):
-    """Run with whole-file parsing and with block-by-block streaming."""
-    if request.param == "streaming":
-        monkeypatch.setattr(csv_files, "WHOLE_FILE_LIMIT", 0)
+    """Run with the file in one piece and in pieces of 64 KiB (fields span many pieces)."""
+    if request.param == "small_pieces":
+        monkeypatch.setattr(csv_files, "PIECE_SIZE", 1 << 16)
     return request.param
 
 

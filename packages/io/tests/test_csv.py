@@ -8,11 +8,11 @@ import pytest
 from headwater.io import InputError, InputNotFoundError, csv_files, read_csv
 
 
-@pytest.fixture(autouse=True, params=["whole_file", "streaming"])
+@pytest.fixture(autouse=True, params=["one_piece", "small_pieces"])
 def reading_mode(request, monkeypatch):
-    """Every test runs with whole-file parsing and with block-by-block streaming."""
-    if request.param == "streaming":
-        monkeypatch.setattr(csv_files, "WHOLE_FILE_LIMIT", 0)
+    """Every test runs with the file in one piece and in pieces of a row or two."""
+    if request.param == "small_pieces":
+        monkeypatch.setattr(csv_files, "PIECE_SIZE", 7)
     return request.param
 
 

@@ -1,12 +1,13 @@
-"""CSV files → RecordBatches, at pyarrow.csv speed, with bad rows located and named.
+"""CSV files → RecordBatches, at pyarrow.csv speed and in bounded memory, with bad rows named.
 
-pyarrow's streaming reader parses blocks in C++; types are inferred from the first block of the
-first file (or given) and pinned for every later file. pyarrow cannot say on which line a bad row
-is, so when it rejects one this module rescans the file with the `csv` module to name the line,
-the column, what was expected and what was found. Empty cells (quoted or not) are missing values.
-Column names must be distinct. A row longer than a block (a field of megabytes) is read by
-growing the block until the row fits (up to `MAX_BLOCK_SIZE`), and the rescan lifts the csv
-module's field limit to the file's size while it runs.
+A file is parsed `PIECE_SIZE` bytes at a time, each piece by pyarrow on every core and cut at
+the end of a row, so memory holds a few pieces whatever the file's size. Types are inferred from
+the first block of the first file (or given) and pinned for every later piece and file.
+pyarrow cannot say on which line a bad row is, so when it rejects one this module rescans the
+file with the `csv` module to name the line, the column, what was expected and what was found.
+Empty cells (quoted or not) are missing values. Column names must be distinct. A row longer than
+a piece or a block (a field of megabytes) is read by growing them until the row fits (up to
+`MAX_BLOCK_SIZE`), and the rescan lifts the csv module's field limit to the file's size.
 """
 
 from __future__ import annotations
@@ -32,8 +33,12 @@ __all__ = ["csv_schema", "read_csv", "read_csv_file"]
 
 BLOCK_SIZE = 1 << 20
 """Bytes per block of the streaming reader (types are inferred from the first block)."""
-WHOLE_FILE_LIMIT = 1 << 30
-"""Files up to this size are parsed in one multi-threaded pyarrow.csv.read_csv call."""
+PIECE_SIZE = max(8 << 20, (os.cpu_count() or 1) * (4 << 20))
+"""Bytes of CSV text parsed at once, by every core (4 MiB each, 8 MiB at least).
+
+Reading holds about two pieces as Arrow plus pyarrow's parse of one: memory depends on this,
+not on the file. Smaller pieces cost speed (fewer blocks than cores); larger ones, memory.
+"""
 MAX_BLOCK_SIZE = (1 << 31) - 1
 """pyarrow's largest block: a row must fit in one block, so no row may be longer than this."""
 _BLOCK_GROWTH = 4
@@ -132,7 +137,42 @@ def _stream(
             skip_rows = max(skip_rows, seen)
 
 
-def _read_whole(
+def _row_end(data: bytes) -> int:
+    """Length of `data` up to the end of its last complete row (0 if none), quotes respected.
+
+    `data` starts at a row's start; a line end inside a quoted value (an odd number of quotes
+    before it) does not end a row. Each byte is counted once.
+    """
+    cut = data.rfind(b"\n") + 1
+    odd = data.count(b'"', 0, cut) % 2
+    while cut and odd:
+        previous = data.rfind(b"\n", 0, cut - 1) + 1
+        odd ^= data.count(b'"', previous, cut) % 2
+        cut = previous
+    return cut
+
+
+def _pieces(path: str) -> Iterator[tuple[pa.Buffer, bool]]:
+    """(text, is the first piece) of `path`, about `PIECE_SIZE` bytes each, cut at row ends.
+
+    A row longer than a piece makes the piece grow until the row fits.
+    """
+    size = os.path.getsize(path)
+    offset, piece_size = 0, PIECE_SIZE
+    with open(path, "rb") as f:
+        while offset < size:
+            f.seek(offset)
+            data = f.read(piece_size)
+            cut = len(data) if offset + len(data) >= size else _row_end(data)
+            if cut == 0:
+                piece_size *= 2
+                continue
+            yield pa.py_buffer(data).slice(0, cut), offset == 0
+            offset += cut
+            piece_size = PIECE_SIZE
+
+
+def _read_pieces(
     path: str,
     column_names: Sequence[str] | None,
     schema: pa.Schema,
@@ -140,21 +180,26 @@ def _read_whole(
     skip: bool,
     block: int,
 ) -> Iterator[pa.RecordBatch]:
-    """The whole file parsed at once on every core, in a few large blocks.
+    """The file parsed piece by piece, each piece on every core in a few large blocks.
 
-    Blocks of about 1/8 of the file per core keep every core busy while giving few, large
+    Blocks of about 1/8 of a piece per core keep every core busy while giving few, large
     chunks: batches are sliced from them without copying, except where a batch straddles two.
+    Pieces after the first have no header: they are read with the pinned names and types.
     """
     cores = os.cpu_count() or 1
-    block = max(block, -(-os.path.getsize(path) // (4 * cores)))
-    while True:
-        options = _options(column_names, _types_for(schema), on_bad_row, skip, block)
-        try:
-            table = pacsv.read_csv(path, **options)
-            break
-        except pa.ArrowInvalid as exc:
-            block = _larger_block(path, block, exc)
-    yield from table.to_batches()
+    types = _types_for(schema)
+    for text, first in _pieces(path):
+        names = column_names if first else schema.names
+        block = max(block, -(-text.size // (4 * cores)))
+        while True:
+            options = _options(names, types, on_bad_row, skip, block)
+            try:
+                table = pacsv.read_csv(pa.BufferReader(text), **options)
+                break
+            except pa.ArrowInvalid as exc:
+                block = _larger_block(path, block, exc)
+        del text
+        yield from table.to_batches()
 
 
 @contextlib.contextmanager
@@ -342,11 +387,7 @@ def read_csv_file(
         yield from _read_as_text(path, column_names, schema, bad_texts, skip=0, block=block)
     else:
         done = 0
-        if os.path.getsize(path) <= WHOLE_FILE_LIMIT:
-            reader = _read_whole(path, column_names, schema, bad_texts, skip_bad_rows, block)
-        else:
-            types = _types_for(schema)
-            reader = _stream(path, column_names, types, bad_texts, skip_bad_rows, block)
+        reader = _read_pieces(path, column_names, schema, bad_texts, skip_bad_rows, block)
         try:
             for batch in reader:
                 done += batch.num_rows
