@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
+import textwrap
 
 from headwater.orchestration import (
     LocalDagRunner,
@@ -68,3 +71,58 @@ def test_publishing_never_removes_an_existing_directory(tmp_path):
         sqlite_metadata_connection_config(str(tmp_path / "m.sqlite"))
     ).store.get_artifacts()
     assert artifact.uri == str(taken / "1-3")
+
+
+_CHILD = textwrap.dedent(
+    """
+    import os, sys
+    from headwater.orchestration import (
+        LocalDagRunner, Model, OutputArtifact, Parameter, Pipeline, component,
+        sqlite_metadata_connection_config,
+    )
+
+    @component
+    def Train(model: OutputArtifact[Model], steps: Parameter[int] = 3) -> None:
+        with open(os.path.join(model.uri, "steps.txt"), "w") as f:
+            f.write(str(steps))
+
+    worker = int(sys.argv[1])
+    config = sqlite_metadata_connection_config(sys.argv[3])
+    pipeline = Pipeline(
+        "unit", sys.argv[2], [Train(steps=worker)], metadata_connection_config=config
+    )
+    sys.stdout.write("ready\\n")
+    sys.stdout.flush()
+    sys.stdin.readline()  # every worker publishes at about the same time
+    print(LocalDagRunner(quiet=True).run(pipeline).output("Train", "model").uri)
+    """
+)
+
+
+def test_concurrent_processes_with_their_own_stores_publish_to_distinct_locations(tmp_path):
+    root = str(tmp_path / "root")
+    script = tmp_path / "child.py"
+    script.write_text(_CHILD)
+    workers = range(4)
+    children = [
+        subprocess.Popen(
+            [sys.executable, str(script), str(w), root, str(tmp_path / f"{w}.sqlite")],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        for w in workers
+    ]
+    for child in children:
+        assert child.stdout is not None
+        assert child.stdout.readline() == "ready\n"
+    for child in children:
+        assert child.stdin is not None
+        child.stdin.write("go\n")
+        child.stdin.flush()
+    uris = [child.communicate(timeout=300)[0].strip() for child in children]
+    assert [child.returncode for child in children] == [0] * len(workers)
+    model_dir = os.path.join(root, "Train", "model")
+    assert sorted(uris) == [os.path.join(model_dir, n) for n in ("1", "1-2", "1-3", "1-4")]
+    assert [_read_steps(uri) for uri in uris] == [str(w) for w in workers]
+    assert sorted(os.listdir(model_dir)) == ["1", "1-2", "1-3", "1-4"]
