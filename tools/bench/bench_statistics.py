@@ -6,6 +6,17 @@ after 26 s of imports; `generate_statistics_from_dataframe` takes 0.41 s per 100
 
     uv run --frozen python tools/bench/bench_statistics.py [CSV ...] [--ten-million] [--repeat=3]
         [--tfdv=/tmp/tfx-anchor/bin/python]   # also run TFDV 1.16 on each file (keep it to 100k)
+        [--memory]       # only peak memory: read and csv once per file, side by side
+        [--scale=N]      # like --ten-million, N copies of the last file (--scale=2: 2M rows)
+
+The last line compares peak RSS across the files (e.g. 1M vs 10M rows): memory must not grow
+with the rows. Peak RSS is robust on the busy shared machine; wall times are not (they swing
+2x with the load), so compare times only within one run, and only with care.
+
+Peak-memory check for the lead (a 1 GB file in /tmp, about 3 minutes on 2 cores):
+
+    uv run --frozen python tools/bench/bench_statistics.py /tmp/hw_data/r1000000/taxi.csv \
+        --ten-million --memory
 
 Every workload runs in a fresh child process, so its peak RSS is its own, `--repeat` times
 (Beam: half as often), and the fastest run is reported (the machine is shared and noisy):
@@ -211,16 +222,32 @@ def _tfdv(python: str, path: str) -> dict:
     return json.loads(lines[-1][len("RESULT ") :])
 
 
-def _ten_million(source: str) -> str:
-    fd, target = tempfile.mkstemp(suffix="_taxi10m.csv", dir="/tmp")
+def _scaled(source: str, copies: int) -> str:
+    """A file in /tmp holding `source`'s rows `copies` times (one header)."""
+    fd, target = tempfile.mkstemp(suffix=f"_taxi_x{copies}.csv", dir="/tmp")
     with open(source, "rb") as src:
         header = src.readline()
         body = src.read()
     with os.fdopen(fd, "wb") as out:
         out.write(header)
-        for _ in range(10):
+        for _ in range(copies):
             out.write(body)
     return target
+
+
+def _memory_line(peaks: dict[str, tuple[int, float, float]]) -> str:
+    """Peak RSS per file side by side: rows, statistics' peak, reading's peak."""
+    parts = [
+        f"{rows:,} rows: statistics {csv_peak:.0f} MiB (read alone {read_peak:.0f} MiB)"
+        for rows, csv_peak, read_peak in peaks.values()
+    ]
+    first, last = next(iter(peaks.values())), list(peaks.values())[-1]
+    return (
+        "peak RSS, side by side: "
+        + " | ".join(parts)
+        + f" -> x{last[0] / first[0]:.0f} rows, x{last[1] / first[1]:.2f} peak memory"
+        " (peak RSS is robust on a busy machine; wall times are not)"
+    )
 
 
 def main(argv: list[str]) -> None:
@@ -230,32 +257,41 @@ def main(argv: list[str]) -> None:
         result["peak_mib"] = _peak_mib()
         print("RESULT " + json.dumps(result))
         return
-    ten = "--ten-million" in argv
+    scale = next((int(a.split("=", 1)[1]) for a in argv if a.startswith("--scale=")), None)
+    if "--ten-million" in argv:
+        scale = 10
+    memory_only = "--memory" in argv
     repeat = next((int(a.split("=", 1)[1]) for a in argv if a.startswith("--repeat=")), 3)
+    if memory_only:
+        repeat = 1
     tfdv_python = next((a.split("=", 1)[1] for a in argv if a.startswith("--tfdv=")), None)
     csvs = [a for a in argv if not a.startswith("--")] or list(DEFAULT_CSVS)
     made = None
-    if ten:
-        made = _ten_million(csvs[-1])
+    if scale:
+        made = _scaled(csvs[-1], scale)
         csvs.append(made)
-    cached, cold = _import_time()
-    print(
-        f"import headwater.data_validation: {cached:.2f} s with bytecode cached, {cold:.2f} s "
-        "compiling every module (interpreter start excluded)"
-    )
+    if not memory_only:
+        cached, cold = _import_time()
+        print(
+            f"import headwater.data_validation: {cached:.2f} s with bytecode cached, "
+            f"{cold:.2f} s compiling every module (interpreter start excluded)"
+        )
     print(f"best of {repeat} runs per workload (Beam: {max(1, repeat // 2)})")
+    names = ["csv", "read"] if memory_only else list(WORKLOADS)
+    peaks: dict[str, tuple[int, float, float]] = {}
     try:
         for path in csvs:
             size = os.path.getsize(path) / 2**20
             results = {
                 name: _child(name, path, repeat if name != "beam" else max(1, repeat // 2))
-                for name in WORKLOADS
+                for name in names
                 if not (made == path and name == "beam")
             }
             rows = results["csv"]["rows"]
+            peaks[path] = (rows, results["csv"]["peak_mib"], results["read"]["peak_mib"])
             print(f"\n{path}: {rows:,} rows, {size:.0f} MiB")
             print(f"{'workload':<34}{'wall s':>9}{'rows/s':>12}{'peak MiB':>10}  notes")
-            base = results["baseline"]
+            base = results.get("baseline")
             tfdv_s = TFDV_CSV_S.get(rows)
             if tfdv_python:
                 measured = _tfdv(tfdv_python, path)
@@ -282,7 +318,7 @@ def main(argv: list[str]) -> None:
                     notes.append(f"read {r['read']:.2f} s + aggregates {r['compute']:.2f} s")
                 if name in ("csv", "beam") and tfdv_s:
                     notes.append(f"{tfdv_s / r['wall']:.0f}x TFDV ({tfdv_s:.1f} s)")
-                if name == "csv":
+                if name == "csv" and base is not None:
                     notes.append(f"{r['wall'] / base['wall']:.2f}x pyarrow baseline")
                     tfdv_peak = results.get("tfdv_dataframe", {}).get("peak_mib")
                     if tfdv_peak is None:
@@ -298,6 +334,8 @@ def main(argv: list[str]) -> None:
                     f"{label:<34}{r['wall']:>9.2f}{r['rows'] / r['wall']:>12,.0f}"
                     f"{r['peak_mib']:>10.0f}  {'; '.join(notes)}"
                 )
+        if len(peaks) > 1:
+            print("\n" + _memory_line(peaks))
     finally:
         if made:
             os.unlink(made)
