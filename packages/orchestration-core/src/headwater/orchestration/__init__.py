@@ -33,11 +33,13 @@ from headwater.orchestration.artifacts import (
     TunerResults,
     register_artifact_type,
 )
+from headwater.orchestration.components.bulk_inferrer import BulkInferrer
 from headwater.orchestration.components.csv_example_gen import CsvExampleGen
 from headwater.orchestration.components.evaluator import Evaluator
 from headwater.orchestration.components.example_validator import ExampleValidator
 from headwater.orchestration.components.import_example_gen import ImportExampleGen
 from headwater.orchestration.components.import_schema_gen import ImportSchemaGen
+from headwater.orchestration.components.infra_validator import InfraValidator
 from headwater.orchestration.components.pusher import Pusher
 from headwater.orchestration.components.schema_gen import SchemaGen
 from headwater.orchestration.components.statistics_gen import StatisticsGen
@@ -108,6 +110,7 @@ __all__ = [
     "FORMAT_TF_EXAMPLE",
     "STANDARD_TYPES",
     "Artifact",
+    "BulkInferrer",
     "Channel",
     "ComponentFactory",
     "ComponentFailedError",
@@ -128,6 +131,7 @@ __all__ = [
     "Importer",
     "InferenceResult",
     "InfraBlessing",
+    "InfraValidator",
     "InputArtifact",
     "InputConfig",
     "LatestArtifactStrategy",

@@ -1,0 +1,174 @@
+"""BulkInferrer: run a (blessed) model over examples into PredictionLogs and prediction columns."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator, Mapping
+from typing import TYPE_CHECKING, Any
+
+from headwater.bulk_inferrer import DataSpec, ModelSpec
+from headwater.orchestration.artifacts import (
+    Examples,
+    InferenceResult,
+    Model,
+    ModelBlessing,
+    Split,
+)
+from headwater.orchestration.context import beam_pipeline, prefer_beam
+from headwater.orchestration.dsl import InputArtifact, OutputArtifact, Parameter, component
+from headwater.orchestration.example_files import FORMAT_PARQUET
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+    from headwater.bulk_inferrer import InferenceBatch, Inferrer
+
+SERVING_MODEL_DIR = "Format-Serving"
+PREDICTION_LOG_FILE = "prediction_logs-00000-of-00001.gz"
+OUTPUT_EXAMPLES_PREFIX = "data_parquet"
+
+
+def _serving_dir(model: Model) -> str:
+    serving = os.path.join(model.uri, SERVING_MODEL_DIR)
+    return serving if os.path.isdir(serving) else model.uri
+
+
+def _splits(examples: Examples, data_spec: DataSpec) -> list[Split]:
+    """The splits named by `data_spec` (all when empty), ValueError naming the ones there are."""
+    splits = examples.splits()
+    if not data_spec.example_splits:
+        return splits
+    by_name = {s.name: s for s in splits}
+    missing = [name for name in data_spec.example_splits if name not in by_name]
+    if missing:
+        raise ValueError(
+            f"BulkInferrer: examples {examples.uri} have no split {missing[0]!r}; "
+            f"splits are {sorted(by_name)}"
+        )
+    return [by_name[name] for name in data_spec.example_splits]
+
+
+def _infer_in_process(
+    inferrer: Inferrer,
+    splits: list[Split],
+    inference_result: InferenceResult,
+    output_examples: Examples,
+    output_columns: list[str] | None,
+) -> int:
+    """One pass per split: PredictionLogs into one file, columns into Split-<name>/; rows."""
+    import headwater.bulk_inferrer as bi
+
+    writer = bi.PredictionLogWriter(os.path.join(inference_result.uri, PREDICTION_LOG_FILE))
+    try:
+        for split in splits:
+            results = (inferrer.infer(b) for b in split.read_batches() if b.num_rows)
+
+            def logged(results: Iterator[InferenceBatch] = results) -> Iterator[pa.RecordBatch]:
+                for result in results:
+                    writer.write(result)
+                    if output_columns is not None:
+                        yield bi.inference_columns(result, output_columns)
+
+            if output_columns is None:
+                for _ in logged():
+                    pass
+            else:
+                output_examples.write_split(split.name, logged(), payload_format=FORMAT_PARQUET)
+    finally:
+        writer.close()
+    return writer.num_records
+
+
+def _infer_with_beam(
+    examples: Examples,
+    model_path: str,
+    spec: ModelSpec,
+    splits: list[Split],
+    inference_result: InferenceResult,
+    output_examples: Examples,
+    output_columns: list[str] | None,
+) -> None:
+    """One Beam pipeline: read each split, RunInference, write logs (and columns per split)."""
+    import apache_beam as beam
+
+    import headwater.bulk_inferrer as bi
+    import headwater.io as hio
+
+    handler = hio.SavedModelHandler(
+        model_path, tags=spec.tags, signature_names=spec.signature_names
+    )
+    parquet = examples.payload_format == FORMAT_PARQUET
+    with beam_pipeline() as pipeline:
+        results = []
+        for split in splits:
+            if not split.files:
+                continue
+            read = hio.ReadParquet(split.uri) if parquet else hio.ReadTFRecord(split.uri)
+            batches = pipeline | f"Read[{split.name}]" >> read
+            result = batches | f"Infer[{split.name}]" >> bi.RunBulkInference(handler, spec)
+            results.append(result)
+            if output_columns is not None:
+                prefix = os.path.join(output_examples.split_uri(split.name), OUTPUT_EXAMPLES_PREFIX)
+                _ = result | f"Columns[{split.name}]" >> bi.WriteInferenceColumns(
+                    prefix, output_columns
+                )
+        logs_prefix = os.path.join(inference_result.uri, "prediction_logs")
+        _ = (
+            results | "Flatten" >> beam.Flatten(pipeline=pipeline)
+        ) | "PredictionLogs" >> bi.WritePredictionLogs(logs_prefix)
+    if output_columns is not None:
+        output_examples.custom_properties["payload_format"] = FORMAT_PARQUET
+
+
+@component
+def BulkInferrer(
+    examples: InputArtifact[Examples],
+    model: InputArtifact[Model],
+    inference_result: OutputArtifact[InferenceResult],
+    output_examples: OutputArtifact[Examples],
+    model_blessing: InputArtifact[ModelBlessing] | None = None,
+    data_spec: Parameter[DataSpec | Mapping[str, Any] | None] = None,
+    model_spec: Parameter[ModelSpec | Mapping[str, Any] | None] = None,
+    output_columns: Parameter[list[str] | None] = None,
+) -> None:
+    """Run `model`'s serving signatures over `examples`, as TFX's BulkInferrer.
+
+    Writes `inference_result/prediction_logs-00000-of-00001.gz` (PredictionLog TFRecords:
+    PredictLog, ClassifyLog, RegressLog or MultiInferenceLog by signature kind) from every split
+    of `data_spec` (TFX's DataSpec; all splits by default). With `output_columns` (input columns
+    to keep, may be []), `output_examples` gets per split a Parquet file of those columns
+    beside one column per model output. `model_spec` is TFX's ModelSpec (`model_signature_name`,
+    `tag`) or a `headwater.bulk_inferrer.ModelSpec`. If `model_blessing` says not blessed
+    (custom property `blessed` != 1), nothing runs: `inferred` is 0 and the file `NOT_INFERRED`
+    says why. Runs in process, or as one Beam pipeline for large inputs (`prefer_beam`).
+    """
+    import headwater.bulk_inferrer as bi
+    import headwater.io as hio
+
+    spec = bi.ModelSpec.from_value(model_spec)
+    data = bi.DataSpec.from_value(data_spec)
+    if model_blessing is not None and model_blessing.custom_properties.get("blessed") != 1:
+        inference_result.custom_properties["inferred"] = 0
+        with open(os.path.join(inference_result.uri, "NOT_INFERRED"), "w") as f:
+            f.write(
+                f"Model {model.uri} was not blessed ({model_blessing.uri}); no inference was run.\n"
+            )
+        return
+    splits = _splits(examples, data)
+    model_path = _serving_dir(model)
+    files = [f for split in splits for f in split.files]
+    if prefer_beam(files):
+        _infer_with_beam(
+            examples, model_path, spec, splits, inference_result, output_examples, output_columns
+        )
+    else:  # small input: the same Inferrer without Beam's start-up
+        handler = hio.SavedModelHandler(
+            model_path, tags=spec.tags, signature_names=spec.signature_names
+        )
+        inferrer = bi.Inferrer(handler.load_model(), spec)
+        count = _infer_in_process(
+            inferrer, splits, inference_result, output_examples, output_columns
+        )
+        inference_result.custom_properties["num_examples"] = count
+    inference_result.custom_properties["inferred"] = 1
+    inference_result.custom_properties["inferred_splits"] = ",".join(s.name for s in splits)
