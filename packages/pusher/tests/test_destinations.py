@@ -21,47 +21,9 @@ import pytest
 
 from headwater.pusher import Destination, PushError, latest_complete_version, push_to
 
-pytestmark = pytest.mark.integration
-
-
-def _model(path: Path, marker: str, files: int = 1) -> str:
-    (path / "variables").mkdir(parents=True)
-    (path / "saved_model.pb").write_text(marker)
-    for i in range(files):
-        (path / "variables" / f"variables-{i:05d}").write_text(marker * 3)
-    (path / "variables" / "variables.index").write_text(marker * 2)
-    return str(path)
-
-
-@pytest.fixture(scope="module")
-def s3_server():
-    """moto's S3 server on a free loopback port, in its own process for the module."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    endpoint = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-            break
-        except OSError:
-            assert proc.poll() is None, "moto server exited"
-            time.sleep(0.1)
-    else:
-        proc.kill()
-        pytest.fail("moto server did not start within 60 s")
-    yield endpoint
-    proc.terminate()
-    proc.wait(timeout=30)
-
 
 def _options(endpoint: str) -> dict:
+    """As conftest's s3_options: fake keys, quick failure when unreachable."""
     return {
         "key": "testing",
         "secret": "testing",
@@ -72,19 +34,16 @@ def _options(endpoint: str) -> dict:
     }
 
 
-@pytest.fixture
-def bucket(s3_server):
-    """A fresh bucket; returns (Destination factory, s3fs filesystem)."""
-    import s3fs
+pytestmark = pytest.mark.integration
 
-    fs = s3fs.S3FileSystem(**_options(s3_server))
-    name = f"models-{uuid.uuid4().hex[:12]}"
-    fs.mkdir(name)
 
-    def destination(prefix: str = "penguin") -> Destination:
-        return Destination(url=f"s3://{name}/{prefix}", storage_options=_options(s3_server))
-
-    return destination, fs, name
+def _model(path: Path, marker: str, files: int = 1) -> str:
+    (path / "variables").mkdir(parents=True)
+    (path / "saved_model.pb").write_text(marker)
+    for i in range(files):
+        (path / "variables" / f"variables-{i:05d}").write_text(marker * 3)
+    (path / "variables" / "variables.index").write_text(marker * 2)
+    return str(path)
 
 
 def _objects(fs, root: str) -> dict[str, str]:

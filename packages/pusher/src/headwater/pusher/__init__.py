@@ -9,6 +9,7 @@ Example:
 from headwater.pusher.destinations import (
     COMPLETE_SUFFIX,
     Destination,
+    complete_versions,
     is_local,
     latest_complete_version,
     list_versions,
@@ -16,16 +17,25 @@ from headwater.pusher.destinations import (
     tree_digests,
 )
 from headwater.pusher.filesystem import PushError, PushResult, latest_version, push_model
+from headwater.pusher.retention import (
+    RetentionPolicy,
+    apply_retention,
+    pinned_versions_from_model_config,
+)
 
 __all__ = [
     "COMPLETE_SUFFIX",
     "Destination",
     "PushError",
     "PushResult",
+    "RetentionPolicy",
+    "apply_retention",
+    "complete_versions",
     "is_local",
     "latest_complete_version",
     "latest_version",
     "list_versions",
+    "pinned_versions_from_model_config",
     "push_model",
     "push_to",
     "tree_digests",

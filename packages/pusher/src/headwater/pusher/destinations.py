@@ -39,6 +39,7 @@ from headwater.pusher.filesystem import PushError, PushResult, push_model
 __all__ = [
     "COMPLETE_SUFFIX",
     "Destination",
+    "complete_versions",
     "is_local",
     "latest_complete_version",
     "list_versions",
@@ -197,15 +198,19 @@ def list_versions(fs: Any, base: str) -> list[int]:
     return sorted({int(n) for n in _names(fs, base) if n.isdigit()})
 
 
-def latest_complete_version(fs: Any, base: str) -> int | None:
-    """The highest version whose completion marker exists: the one readers should load."""
-    names = set(_names(fs, base))
-    complete = [
+def complete_versions(fs: Any, base: str) -> list[int]:
+    """Every version under `base` whose completion marker exists, ascending."""
+    names = _names(fs, base)
+    return sorted(
         int(n[: -len(COMPLETE_SUFFIX)])
         for n in names
         if n.endswith(COMPLETE_SUFFIX) and n[: -len(COMPLETE_SUFFIX)].isdigit()
-    ]
-    return max(complete, default=None)
+    )
+
+
+def latest_complete_version(fs: Any, base: str) -> int | None:
+    """The highest version whose completion marker exists: the one readers should load."""
+    return max(complete_versions(fs, base), default=None)
 
 
 def _read_marker(fs: Any, base: str, version: int) -> dict[str, Any] | None:
