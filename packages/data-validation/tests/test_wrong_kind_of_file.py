@@ -127,3 +127,24 @@ def test_a_csv_with_a_repeated_column_name_is_refused_by_statistics(tmp_path: Pa
         dv.generate_statistics_from_csv(str(path))
     assert (info.value.path, info.value.reason) == (str(path), "duplicate column names")
     assert info.value.found == "['a'] repeated in ['a', 'a', 'b']"
+
+
+def test_batches_and_dataframes_with_a_repeated_name_are_refused() -> None:
+    import pandas as pd
+
+    table = pa.table(
+        [pa.array([1, 2]), pa.array([3, 4]), pa.array(["x", "y"])], names=["a", "a", "b"]
+    )
+    with pytest.raises(dv.StatisticsError) as info:
+        dv.generate_statistics(table)
+    assert str(info.value) == (
+        "features ['a'] appear more than once in the batch's columns ['a', 'a', 'b']; "
+        "expected each feature once"
+    )
+    frame = pd.DataFrame([[1, 2, 3]], columns=["a", "b", "b"])
+    with pytest.raises(dv.StatisticsError) as info:
+        dv.generate_statistics_from_dataframe(frame)
+    assert str(info.value) == (
+        "DataFrame columns ['b'] appear more than once in ['a', 'b', 'b']; "
+        "expected each feature once"
+    )

@@ -104,6 +104,13 @@ class StatisticsCombiner:
             return accumulator
         if not isinstance(batch, pa.RecordBatch):
             raise TypeError(f"statistics take pyarrow RecordBatches, got {type(batch).__name__}")
+        names = batch.schema.names
+        if len(set(names)) != len(names):
+            repeated = sorted({n for n in names if names.count(n) > 1})
+            raise StatisticsError(
+                f"features {repeated} appear more than once in the batch's columns {names}; "
+                "expected each feature once"
+            )
         options = self._options
         if options.sample_rate < 1.0 and batch.num_rows:
             batch = batch.filter(pa.array(self._sample_mask(batch)))

@@ -1,8 +1,8 @@
 """Plain (in-memory) statistics: run `StatisticsCombiner` over batches in a loop, no Beam.
 
 `generate_statistics` takes any iterable of RecordBatches (or a Table); the `_from_*` helpers
-read files or a DataFrame through headwater.io and stream its batches, so memory stays
-bounded by the batch size plus the sketches.
+read files or a DataFrame through headwater.io and stream its batches, so memory does not grow
+with the data (docs/data_validation.md, Memory).
 """
 
 from __future__ import annotations
@@ -147,7 +147,14 @@ def generate_statistics_from_tfrecord(
 def generate_statistics_from_dataframe(
     dataframe: pd.DataFrame, options: StatsOptions | None = None
 ) -> statistics_pb2.DatasetFeatureStatisticsList:
-    """Statistics of a pandas DataFrame (its index is dropped)."""
+    """Statistics of a pandas DataFrame (its index is dropped; column names must be distinct)."""
+    names = [str(c) for c in dataframe.columns]
+    repeated = sorted({n for n in names if names.count(n) > 1})
+    if repeated:
+        raise StatisticsError(
+            f"DataFrame columns {repeated} appear more than once in {names}; "
+            "expected each feature once"
+        )
     try:
         table = pa.Table.from_pandas(dataframe, preserve_index=False)
     except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
