@@ -182,8 +182,8 @@ def _read_pieces(
 ) -> Iterator[pa.RecordBatch]:
     """The file parsed piece by piece, each piece on every core in a few large blocks.
 
-    Blocks of about 1/8 of a piece per core keep every core busy while giving few, large
-    chunks: batches are sliced from them without copying, except where a batch straddles two.
+    Four blocks per core and piece keep every core busy while giving few, large chunks:
+    batches are sliced from them without copying, except where a batch straddles two.
     Pieces after the first have no header: they are read with the pinned names and types.
     """
     cores = os.cpu_count() or 1
