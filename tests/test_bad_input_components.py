@@ -1,8 +1,10 @@
-"""Components inherit io's refusals (issue 19): a repeated CSV column name, a huge field.
+"""Components inherit the libraries' refusals (issue 19): repeated CSV names, statistics as schema.
 
 CsvExampleGen kept only the last of two `a` columns, and StatisticsGen of the same file crashed
 with `ValueError: Value out of range: -2`; both now fail with io's InputError naming the file
 and the names, on the plain and the Beam path. A field of megabytes is read, not refused.
+ImportSchemaGen took a statistics file as a schema of one nameless feature; it now fails naming
+the file and what it looks like.
 """
 
 from __future__ import annotations
@@ -10,10 +12,12 @@ from __future__ import annotations
 import pyarrow as pa
 import pytest
 
+import headwater.data_validation as dv
 import headwater.io as hio
 from headwater.orchestration import (
     ComponentFailedError,
     CsvExampleGen,
+    ImportSchemaGen,
     LocalDagRunner,
     Pipeline,
 )
@@ -52,3 +56,17 @@ def test_csv_example_gen_reads_a_field_of_megabytes(tmp_path) -> None:
     assert sorted(rows) == list(range(12))
     assert rows[5] == big
     assert {rows[i] for i in range(12) if i != 5} == {"y"}
+
+
+def test_import_schema_gen_refuses_a_statistics_file(tmp_path) -> None:
+    stats = dv.generate_statistics(pa.record_batch({"a": [1, 2], "b": ["x", "y"]}))
+    path = tmp_path / "FeatureStats.pb"
+    dv.write_stats_binary(stats, path)
+    with pytest.raises(ComponentFailedError) as err:
+        _run(tmp_path / "root", ImportSchemaGen(schema_file=str(path)))
+    cause = err.value.cause
+    assert isinstance(cause, dv.SchemaError)
+    assert str(cause) == (
+        f"{path}: not a Schema, it looks like statistics (a DatasetFeatureStatisticsList of "
+        "1 dataset(s), 2 feature(s)); expected a schema.pbtxt or a binary Schema proto"
+    )
