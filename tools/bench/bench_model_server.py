@@ -1,0 +1,304 @@
+"""Benchmark: headwater-model-server over REST and gRPC against the bare in-process signature call.
+
+    uv run --frozen python tools/bench/bench_model_server.py [--base-path DIR] [--seconds 5]
+        [--concurrency 1,4,16] [--protocols rest,grpc] [--batching off,on]
+
+Serves a model with `python -m headwater.model_server` (a separate process, like production,
+so the clients' Python does not share the server's GIL) once with batching off and once on,
+and drives it from asyncio clients (aiohttp, grpc.aio) on 127.0.0.1: each of N clients sends
+one-example Predict requests back to back for `--seconds` (bounded), and the run reports p50 /
+p99 latency and requests/s per protocol, batching mode and concurrency. Beside it, in the same
+run, the ceiling: the bare `LoadedModel.run` of the same signature in this process, at one
+example (p50 latency) and at the batch size batching uses (examples/s).
+
+The model: `--base-path` of a pushed model (e.g. the penguin pipeline's serving_model; one
+example is built from `--features`), or by default a penguin-shaped Keras model (4 floats in,
+Dense(8), softmax(3) out) built in a temporary directory. Prints a table and `RESULT {json}`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import base64
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from typing import Any
+
+import numpy as np
+
+PENGUIN_FEATURES = {
+    "culmen_length_mm": [0.49],
+    "culmen_depth_mm": [0.48],
+    "flipper_length_mm": [0.66],
+    "body_mass_g": [0.52],
+}
+
+
+def build_default_model(root: str) -> str:
+    """A penguin-shaped Keras classifier saved as base/1; returns the base path."""
+    import keras
+    import tensorflow as tf
+
+    inputs = keras.Input(shape=(4,), name="inputs")
+    hidden = keras.layers.Dense(8, activation="relu")(inputs)
+    outputs = keras.layers.Dense(3, activation="softmax")(hidden)
+    model = keras.Model(inputs, outputs)
+
+    @tf.function(input_signature=[tf.TensorSpec([None, 4], tf.float32, name="inputs")])
+    def serve(x: Any) -> Any:
+        return {"probabilities": model(x)}
+
+    base = os.path.join(root, "model")
+    tf.saved_model.save(model, os.path.join(base, "1"), signatures={"serving_default": serve})
+    return base
+
+
+def one_example(spec: Any, features: dict[str, Any]) -> dict[str, np.ndarray]:
+    """A one-example feed of `spec`: a serialized tf.Example, or fixed numbers per input."""
+    from headwater.model_server.rest_json import examples_from_json
+
+    if spec.takes_serialized_examples:
+        (name,) = spec.inputs
+        array = np.empty(1, dtype=object)
+        array[0] = examples_from_json({"examples": [features]})[0]
+        return {name: array}
+    feeds = {}
+    for name, tensor in spec.inputs.items():
+        shape = tuple(1 if d is None else d for d in (tensor.shape or (1,)))
+        feeds[name] = np.full(shape, 0.5, dtype=tensor.dtype)
+    return feeds
+
+
+def rest_body(feeds: dict[str, np.ndarray]) -> bytes:
+    """The :predict body (columnar `inputs`) of a feed; strings as b64."""
+
+    def value(array: np.ndarray) -> Any:
+        if array.dtype.kind == "O":
+            return [{"b64": base64.b64encode(v).decode()} for v in array.reshape(-1)]
+        return array.tolist()
+
+    return json.dumps({"inputs": {k: value(v) for k, v in feeds.items()}}).encode()
+
+
+def ceiling(
+    path: str, signature: str, feeds: dict[str, np.ndarray], batch: int, seconds: float
+) -> dict[str, float]:
+    """Bare LoadedModel.run in this process: p50 of one example, examples/s at `batch`."""
+    from headwater.io.saved_model import SavedModelHandler
+
+    model = SavedModelHandler(path).load_model()
+    single = []
+    deadline = time.perf_counter() + seconds
+    for _ in range(100_000):
+        start = time.perf_counter()
+        model.run(signature, feeds)
+        single.append(time.perf_counter() - start)
+        if start > deadline:
+            break
+    batched = {k: np.repeat(v, batch, axis=0) for k, v in feeds.items()}
+    calls = 0
+    start = time.perf_counter()
+    deadline = start + seconds
+    while time.perf_counter() < deadline and calls < 100_000:
+        model.run(signature, batched)
+        calls += 1
+    elapsed = time.perf_counter() - start
+    return {
+        "p50_ms": statistics.median(single) * 1e3,
+        "p99_ms": float(np.percentile(single, 99)) * 1e3,
+        "calls_per_s": len(single) / sum(single),
+        "batch": batch,
+        "examples_per_s": calls * batch / elapsed,
+    }
+
+
+def wait_ready(rest_port: int, model: str, proc: subprocess.Popen[bytes]) -> None:
+    import urllib.request
+
+    for _ in range(1200):
+        if proc.poll() is not None:
+            raise RuntimeError("the model server exited before it was ready")
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{rest_port}/v1/models/{model}") as r:
+                if b"AVAILABLE" in r.read():
+                    return
+        except OSError:
+            pass
+        time.sleep(0.1)
+    raise RuntimeError("the model server did not become AVAILABLE")
+
+
+async def drive(
+    protocol: str,
+    clients: int,
+    seconds: float,
+    port: int,
+    model: str,
+    signature: str,
+    feeds: dict[str, np.ndarray],
+) -> dict[str, float]:
+    """N clients back to back for `seconds`; latencies of every answered request."""
+    latencies: list[float] = []
+    failures = 0
+    deadline = time.perf_counter() + seconds
+    if protocol == "rest":
+        import aiohttp
+
+        body = rest_body({k: v for k, v in feeds.items()})
+        url = f"http://127.0.0.1:{port}/v1/models/{model}:predict"
+        connector = aiohttp.TCPConnector(limit=clients)
+        async with aiohttp.ClientSession(connector=connector) as session:
+
+            async def client() -> None:
+                nonlocal failures
+                while time.perf_counter() < deadline:
+                    start = time.perf_counter()
+                    async with session.post(url, data=body) as response:
+                        await response.read()
+                        if response.status != 200:
+                            failures += 1
+                    latencies.append(time.perf_counter() - start)
+
+            await asyncio.gather(*(client() for _ in range(clients)))
+    else:
+        import grpc
+        from tensorflow_serving.apis import predict_pb2, prediction_service_pb2_grpc
+
+        from headwater.model_server.tensors import make_tensor_proto
+
+        request = predict_pb2.PredictRequest()
+        request.model_spec.name = model
+        request.model_spec.signature_name = signature
+        for key, value in feeds.items():
+            request.inputs[key].CopyFrom(make_tensor_proto(value))
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
+            stub = prediction_service_pb2_grpc.PredictionServiceStub(channel)
+
+            async def client() -> None:
+                nonlocal failures
+                while time.perf_counter() < deadline:
+                    start = time.perf_counter()
+                    try:
+                        await stub.Predict(request, timeout=30)
+                    except grpc.RpcError:
+                        failures += 1
+                    latencies.append(time.perf_counter() - start)
+
+            await asyncio.gather(*(client() for _ in range(clients)))
+    return {
+        "requests": len(latencies),
+        "failures": failures,
+        "requests_per_s": len(latencies) / seconds,
+        "p50_ms": statistics.median(latencies) * 1e3,
+        "p99_ms": float(np.percentile(latencies, 99)) * 1e3,
+    }
+
+
+def serve(
+    base: str, model: str, batching: bool, max_batch: int, workdir: str
+) -> tuple[subprocess.Popen[bytes], int, int]:
+    import socket
+
+    ports = []
+    for _ in range(2):
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            ports.append(s.getsockname()[1])
+    args = [
+        sys.executable,
+        "-m",
+        "headwater.model_server",
+        f"--port={ports[0]}",
+        f"--rest_api_port={ports[1]}",
+        f"--model_name={model}",
+        f"--model_base_path={base}",
+        "--file_system_poll_wait_seconds=0",
+        "--log_level=WARNING",
+    ]
+    if batching:
+        params = os.path.join(workdir, "batching.config")
+        with open(params, "w") as f:
+            f.write(
+                f"max_batch_size {{ value: {max_batch} }}\n"
+                "batch_timeout_micros { value: 0 }\n"
+                "num_batch_threads { value: 2 }\n"
+            )
+        args += ["--enable_batching", f"--batching_parameters_file={params}"]
+    proc = subprocess.Popen(args)
+    wait_ready(ports[1], model, proc)
+    return proc, ports[0], ports[1]
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    p.add_argument("--base-path", help="a pushed model's base path (default: a built Keras model)")
+    p.add_argument("--model-name", default="bench")
+    p.add_argument("--signature", default="serving_default")
+    p.add_argument(
+        "--features",
+        default=json.dumps(PENGUIN_FEATURES),
+        help="JSON features of the one example (serialized-Example signatures)",
+    )
+    p.add_argument("--seconds", type=float, default=5.0, help="per measurement")
+    p.add_argument("--concurrency", default="1,4,16")
+    p.add_argument("--protocols", default="rest,grpc")
+    p.add_argument("--batching", default="off,on")
+    p.add_argument("--max-batch-size", type=int, default=64)
+    args = p.parse_args()
+
+    workdir = tempfile.mkdtemp(prefix="bench_model_server_")
+    base = args.base_path or build_default_model(workdir)
+    versions = sorted(int(v) for v in os.listdir(base) if v.isdigit())
+    version_dir = os.path.join(base, str(versions[-1]))
+    from headwater.io.saved_model import SavedModelHandler
+
+    spec = SavedModelHandler(version_dir).load_model().signatures[args.signature]
+    feeds = one_example(spec, json.loads(args.features))
+    bare = ceiling(version_dir, args.signature, feeds, args.max_batch_size, args.seconds)
+    print(
+        f"bare call: p50 {bare['p50_ms']:.3f} ms, p99 {bare['p99_ms']:.3f} ms at 1 example; "
+        f"{bare['examples_per_s']:.0f} examples/s at batch {bare['batch']}",
+        flush=True,
+    )
+    rows = []
+    for mode in args.batching.split(","):
+        proc, grpc_port, rest_port = serve(
+            base, args.model_name, mode == "on", args.max_batch_size, workdir
+        )
+        try:
+            for protocol in args.protocols.split(","):
+                port = rest_port if protocol == "rest" else grpc_port
+                for clients in (int(c) for c in args.concurrency.split(",")):
+                    result = asyncio.run(
+                        drive(
+                            protocol,
+                            clients,
+                            args.seconds,
+                            port,
+                            args.model_name,
+                            args.signature,
+                            feeds,
+                        )
+                    )
+                    row = {"protocol": protocol, "batching": mode, "clients": clients, **result}
+                    rows.append(row)
+                    print(
+                        f"{protocol:5s} batching={mode:3s} clients={clients:3d}: "
+                        f"{result['requests_per_s']:8.0f} req/s  p50 {result['p50_ms']:7.3f} ms  "
+                        f"p99 {result['p99_ms']:7.3f} ms  failures {result['failures']}",
+                        flush=True,
+                    )
+        finally:
+            proc.terminate()
+            proc.wait(timeout=120)
+    print("RESULT " + json.dumps({"bare": bare, "served": rows}))
+
+
+if __name__ == "__main__":
+    main()
