@@ -102,18 +102,30 @@ def _local_path(url: str) -> str:
 
 
 def push_to(
-    model_dir: str, destination: Destination | str, *, reuse_identical: bool = True
+    model_dir: str,
+    destination: Destination | str,
+    *,
+    reuse_identical: bool = True,
+    required_files: tuple[str, ...] = _SAVED_MODEL_FILES,
 ) -> PushResult:
-    """Push the SavedModel in `model_dir` to `destination` as a new version (see module doc)."""
+    """Push the model in `model_dir` to `destination` as a new version (see module doc).
+
+    `required_files`: one must exist in `model_dir` (a SavedModel's by default); they are
+    published last.
+    """
     if isinstance(destination, str):
         destination = Destination(url=destination)
     model_dir = os.fspath(model_dir)
     if destination.local:
-        return push_model(model_dir, _local_path(destination.url), reuse_identical=reuse_identical)
-    if not any(os.path.isfile(os.path.join(model_dir, f)) for f in _SAVED_MODEL_FILES):
-        raise PushError(
-            f"{model_dir}: not a SavedModel (expected saved_model.pb or saved_model.pbtxt)"
+        return push_model(
+            model_dir,
+            _local_path(destination.url),
+            reuse_identical=reuse_identical,
+            required_files=required_files,
         )
+    if not any(os.path.isfile(os.path.join(model_dir, f)) for f in required_files):
+        kind = "SavedModel" if required_files == _SAVED_MODEL_FILES else "model directory"
+        raise PushError(f"{model_dir}: not a {kind} (expected {' or '.join(required_files)})")
     fs, base = destination.filesystem()
     digests = tree_digests(model_dir)
     with _reasons(destination.url, "push to"):
@@ -128,7 +140,7 @@ def push_to(
                     destination=_url(destination, newest), version=str(newest), reused=True
                 )
         version = max(int(time.time()), floor)
-        _publish(fs, base, model_dir, version, digests)
+        _publish(fs, base, model_dir, version, digests, required_files)
     logger.info("pushed %s to %s version %d", model_dir, destination.url, version)
     return PushResult(destination=_url(destination, version), version=str(version))
 
@@ -137,8 +149,15 @@ def _url(destination: Destination, version: int) -> str:
     return f"{destination.url}/{version}"
 
 
-def _publish(fs: Any, base: str, model_dir: str, version: int, digests: dict[str, str]) -> None:
-    """Stage, copy into `base/<version>/` (saved_model.pb last), then write the marker."""
+def _publish(
+    fs: Any,
+    base: str,
+    model_dir: str,
+    version: int,
+    digests: dict[str, str],
+    last: tuple[str, ...],
+) -> None:
+    """Stage, copy into `base/<version>/` (the files in `last` last), then write the marker."""
     token = uuid.uuid4().hex
     staging = f"{base}/{_STAGING_PREFIX}{version}-{token}"
     final = f"{base}/{version}"
@@ -149,8 +168,8 @@ def _publish(fs: Any, base: str, model_dir: str, version: int, digests: dict[str
         [f"{staging}/{rel}" for rel in files],
     )
     for batch in (
-        [rel for rel in files if rel not in _SAVED_MODEL_FILES],
-        [rel for rel in files if rel in _SAVED_MODEL_FILES],  # last: then it is a SavedModel
+        [rel for rel in files if rel not in last],
+        [rel for rel in files if rel in last],  # last: only then is it a model
     ):
         if batch:
             fs.copy([f"{staging}/{rel}" for rel in batch], [f"{final}/{rel}" for rel in batch])

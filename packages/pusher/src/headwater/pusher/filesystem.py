@@ -105,6 +105,7 @@ def push_model(
     *,
     version: int | None = None,
     reuse_identical: bool = True,
+    required_files: tuple[str, ...] = _SAVED_MODEL_FILES,
 ) -> PushResult:
     """Copy the SavedModel in `model_dir` to `base_directory/<version>/` atomically.
 
@@ -114,14 +115,15 @@ def push_model(
     A destination that is (or lies under) a file raises PushError naming the file.
     With `reuse_identical` (and no explicit version), a model byte-for-byte equal to the newest
     version is not copied again: that version is returned with `reused=True`, so re-running a
-    pipeline on the same model does not make servers reload it.
+    pipeline on the same model does not make servers reload it. `required_files` say what
+    makes `model_dir` a model (one of them must exist): a SavedModel's by default, a converted
+    model's (`model.tflite`, `model.json`) for the other targets.
     """
     model_dir = os.fspath(model_dir)
     base_directory = os.fspath(base_directory)
-    if not any(os.path.isfile(os.path.join(model_dir, f)) for f in _SAVED_MODEL_FILES):
-        raise PushError(
-            f"{model_dir}: not a SavedModel (expected saved_model.pb or saved_model.pbtxt)"
-        )
+    if not any(os.path.isfile(os.path.join(model_dir, f)) for f in required_files):
+        kind = "SavedModel" if required_files == _SAVED_MODEL_FILES else "model directory"
+        raise PushError(f"{model_dir}: not a {kind} (expected {' or '.join(required_files)})")
     _make_base(base_directory)
     newest = latest_version(base_directory)
     if version is None and reuse_identical and newest is not None:
