@@ -11,6 +11,7 @@ from __future__ import annotations
 import importlib.util
 import os
 import shutil
+import socket
 from collections.abc import Iterator
 
 import numpy as np
@@ -308,3 +309,28 @@ def test_the_tensorflow_serving_image_blesses_a_healthy_model(
         validation_spec=ValidationSpec(num_tries=1),
     )
     assert result.blessed, result.report()
+
+
+def test_the_in_process_server_blesses_a_healthy_model_and_frees_its_ports(
+    canary_model: str, examples: pa.RecordBatch
+) -> None:
+    made: list[iv.InProcessModelServerRunner] = []
+
+    def factory(base_path: str, model_name: str) -> iv.InProcessModelServerRunner:
+        made.append(iv.InProcessModelServerRunner(base_path, model_name))
+        return made[-1]
+
+    serving = iv.ServingSpec(headwater_model_server=iv.HeadwaterModelServer(in_process=True))
+    assert type(iv.runner_factories(serving)[0]("/m", "m")) is iv.InProcessModelServerRunner
+    result = iv.validate_model(
+        canary_model,
+        examples=examples,
+        request_spec=spec("serving_default", "classify", num_examples=3),
+        runners=[factory],
+    )
+    assert result.blessed, result.report()
+    assert len(result.latencies_ms) == 6
+    endpoint = made[0].endpoint
+    for port in (endpoint.grpc_port, endpoint.rest_port):
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+            assert probe.connect_ex((endpoint.host, port)) != 0, f"port {port} still listens"

@@ -29,6 +29,7 @@ from headwater.infra_validator.errors import (
     RequestBuildError,
     ServerUnavailableError,
 )
+from headwater.infra_validator.in_process_server import InProcessModelServerRunner
 from headwater.infra_validator.local_server import (
     HeadwaterModelServerRunner,
     LocalProcessRunner,
@@ -96,6 +97,7 @@ __all__ = [
     "GrpcClient",
     "HeadwaterModelServer",
     "HeadwaterModelServerRunner",
+    "InProcessModelServerRunner",
     "InfraValidatorError",
     "LocalBinaryConfig",
     "LocalDockerConfig",

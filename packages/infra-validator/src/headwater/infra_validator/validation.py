@@ -25,6 +25,7 @@ from headwater.infra_validator.checks import check_answer
 from headwater.infra_validator.client import RequestFailedError, ServingClient, make_client
 from headwater.infra_validator.docker_server import DockerRunner
 from headwater.infra_validator.errors import RequestBuildError, ServerUnavailableError
+from headwater.infra_validator.in_process_server import InProcessModelServerRunner
 from headwater.infra_validator.local_server import (
     HeadwaterModelServerRunner,
     TensorFlowModelServerRunner,
@@ -65,6 +66,12 @@ def runner_factories(
         headwater = serving_spec.headwater_model_server
         python = headwater.python if headwater else ""
         extra = headwater.extra_args if headwater else ()
+        if headwater is not None and headwater.in_process:
+            return [
+                lambda base, name: InProcessModelServerRunner(
+                    base, name, stop_timeout_seconds=grace
+                )
+            ]
         return [
             lambda base, name: HeadwaterModelServerRunner(
                 base, name, python=python, extra_args=extra, stop_timeout_seconds=grace
