@@ -178,8 +178,8 @@ def test_beam_run_writes_the_same_logs_and_columns(workspace):
         node = result.node("BulkInferrer")
         [inference] = node.outputs["inference_result"]
         [output_examples] = node.outputs["output_examples"]
-        path = os.path.join(inference.uri, "prediction_logs-00000-of-00001.gz")
-        records = sorted(r.numpy() for r in tf.data.TFRecordDataset(path, compression_type="GZIP"))
+        paths = [os.path.join(inference.uri, name) for name in sorted(os.listdir(inference.uri))]
+        records = sorted(r.numpy() for r in tf.data.TFRecordDataset(paths, compression_type="GZIP"))
         tables = {
             split: pq.read_table(
                 os.path.join(
@@ -188,9 +188,10 @@ def test_beam_run_writes_the_same_logs_and_columns(workspace):
             ).sort_by("id")
             for split in ("train", "eval")
         }
-        runs[name] = (records, tables, sorted(output_examples.split_name_list))
+        runs[name] = (records, tables, sorted(output_examples.split_name_list), len(paths))
     assert len(runs["plain"][0]) == ROWS
     assert runs["beam"][0] == runs["plain"][0]
     assert runs["beam"][2] == runs["plain"][2] == ["eval", "train"]
+    assert (runs["plain"][3], runs["beam"][3]) == (2, 1)  # a shard per split in process
     for split in ("train", "eval"):
         assert runs["beam"][1][split].equals(runs["plain"][1][split])

@@ -160,8 +160,8 @@ def test_outputs_written_as_tfx_files_and_parquet_columns(models, tmp_path):
     results = run(models, "predict", ("serving_default",))
     written = bi.write_inference_outputs(
         iter(results),
-        prediction_log_prefix=str(tmp_path / "logs" / "prediction_logs"),
-        columns_prefix=str(tmp_path / "columns" / "part"),
+        prediction_logs=str(tmp_path / "logs" / "prediction_logs-00000-of-00001.gz"),
+        columns=str(tmp_path / "columns" / "part.parquet"),
         keep_columns=("id", "city"),
     )
     assert written.num_rows == N
@@ -197,8 +197,8 @@ def test_beam_driver_writes_what_the_plain_driver_writes(models, tmp_path):
     spec = bi.ModelSpec(signature_names=("classify", "regress"), batch_size=64)
     plain = bi.write_inference_outputs(
         bi.run_bulk_inference(handler, batches(), spec),
-        prediction_log_prefix=str(tmp_path / "plain" / "prediction_logs"),
-        columns_prefix=str(tmp_path / "plain" / "columns"),
+        prediction_logs=str(tmp_path / "plain" / "prediction_logs.gz"),
+        columns=str(tmp_path / "plain" / "columns.parquet"),
         keep_columns=("id",),
     )
     with beam.Pipeline(options=PipelineOptions(["--runner=FnApiRunner"])) as pipeline:
@@ -248,8 +248,8 @@ def test_nan_outputs_fail_and_publish_nothing(models, tmp_path):
     ):
         bi.write_inference_outputs(
             bi.run_bulk_inference(handler, [data], spec),
-            prediction_log_prefix=str(out / "prediction_logs"),
-            columns_prefix=str(out / "columns"),
+            prediction_logs=str(out / "prediction_logs.gz"),
+            columns=str(out / "columns.parquet"),
         )
     assert os.listdir(out) == []
 
@@ -264,7 +264,7 @@ def test_corrupt_input_file_fails_and_publishes_nothing(models, tmp_path):
     with pytest.raises(hio.InputError, match=os.path.basename(path)):
         bi.write_inference_outputs(
             bi.run_bulk_inference(handler, hio.read_tfrecord(path)),
-            prediction_log_prefix=str(out / "prediction_logs"),
+            prediction_logs=str(out / "prediction_logs.gz"),
         )
     assert os.listdir(out) == []
 

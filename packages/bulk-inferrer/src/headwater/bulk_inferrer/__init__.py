@@ -8,7 +8,7 @@ and/or Parquet with chosen input columns beside each output.
 Example:
     handler = SavedModelHandler("model/Format-Serving")
     results = run_bulk_inference(handler, read_tfrecord("examples/*.gz"), ModelSpec())
-    write_inference_outputs(results, prediction_log_prefix="out/prediction_logs")
+    write_inference_outputs(results, prediction_logs="out/prediction_logs-00000-of-00001.gz")
 """
 
 from typing import TYPE_CHECKING, Any
@@ -22,6 +22,7 @@ from headwater.bulk_inferrer.writers import (
     PREDICTION_LOGS_PREFIX,
     InferenceOutputs,
     PredictionLogWriter,
+    shard_name,
     write_inference_outputs,
 )
 
@@ -51,6 +52,7 @@ __all__ = [
     "output_column_names",
     "prediction_log_records",
     "run_bulk_inference",
+    "shard_name",
     "write_inference_outputs",
 ]
 

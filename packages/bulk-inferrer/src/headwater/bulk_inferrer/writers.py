@@ -10,6 +10,7 @@ import os
 import shutil
 import tempfile
 from collections.abc import Iterable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -24,6 +25,7 @@ __all__ = [
     "PREDICTION_LOGS_PREFIX",
     "InferenceOutputs",
     "PredictionLogWriter",
+    "shard_name",
     "write_inference_outputs",
 ]
 
@@ -90,43 +92,52 @@ class InferenceOutputs:
 def write_inference_outputs(
     results: Iterable[InferenceBatch],
     *,
-    prediction_log_prefix: str | None = None,
-    columns_prefix: str | None = None,
+    prediction_logs: str | None = None,
+    columns: str | None = None,
     keep_columns: Sequence[str] = (),
 ) -> InferenceOutputs:
     """One pass over `results` writing PredictionLogs and/or Parquet columns; the paths.
 
-    PredictionLogs go to `<prediction_log_prefix>-00000-of-00001.gz` (gzip TFRecord, as TFX
-    writes them), columns to `<columns_prefix>-00000-of-00001.parquet`: `keep_columns` of the
-    examples beside one column per output.
+    `prediction_logs` is the gzip TFRecord file to write (TFX names them
+    `prediction_logs-00000-of-00001.gz`, see `shard_name`), `columns` the Parquet file of
+    `keep_columns` of the examples beside one column per output. Each appears only complete.
     """
     import pyarrow.parquet as pq
 
     outputs = InferenceOutputs()
-    log_path = shard_name(prediction_log_prefix, 0, 1, ".gz") if prediction_log_prefix else None
-    columns_path = shard_name(columns_prefix, 0, 1, ".parquet") if columns_prefix else None
+    log_path, columns_path = prediction_logs, columns
     with _maybe_published(log_path) as log_tmp, _maybe_published(columns_path) as columns_tmp:
         logs = PredictionLogWriter(log_tmp) if log_tmp else None
-        table_writer: pq.ParquetWriter | None = None
-        schema: pa.Schema | None = None
+        table: list[pq.ParquetWriter] = []
+
+        def consume(result: InferenceBatch) -> None:
+            if logs is not None:
+                logs.write(result)
+            if columns_tmp is not None:
+                batch = inference_columns(result, keep_columns)
+                if not table:
+                    table.append(pq.ParquetWriter(columns_tmp, batch.schema))
+                table[0].write_batch(batch)
+
         try:
-            for result in results:
-                outputs.num_rows += result.num_rows
-                if logs is not None:
-                    logs.write(result)
-                if columns_tmp is not None:
-                    batch = inference_columns(result, keep_columns)
-                    if table_writer is None:
-                        schema = batch.schema
-                        table_writer = pq.ParquetWriter(columns_tmp, schema)
-                    table_writer.write_batch(batch)
-            if columns_tmp is not None and table_writer is None:
-                table_writer = pq.ParquetWriter(columns_tmp, pa.schema([]))
+            # Records are built and written on a worker thread while the model runs the next
+            # batch on this one (TensorFlow releases the GIL); one batch in flight at most.
+            with ThreadPoolExecutor(1, thread_name_prefix="headwater-inference-out") as pool:
+                pending: Future[None] | None = None
+                for result in results:
+                    outputs.num_rows += result.num_rows
+                    if pending is not None:
+                        pending.result()
+                    pending = pool.submit(consume, result)
+                if pending is not None:
+                    pending.result()
+            if columns_tmp is not None and not table:
+                table.append(pq.ParquetWriter(columns_tmp, pa.schema([])))
         finally:
             if logs is not None:
                 logs.close()
-            if table_writer is not None:
-                table_writer.close()
+            for writer in table:
+                writer.close()
     outputs.prediction_logs = [log_path] if log_path else []
     outputs.columns = [columns_path] if columns_path else []
     return outputs

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from headwater.bulk_inferrer import DataSpec, ModelSpec
@@ -19,12 +19,9 @@ from headwater.orchestration.dsl import InputArtifact, OutputArtifact, Parameter
 from headwater.orchestration.example_files import FORMAT_PARQUET
 
 if TYPE_CHECKING:
-    import pyarrow as pa
-
-    from headwater.bulk_inferrer import InferenceBatch, Inferrer
+    from headwater.bulk_inferrer import Inferrer
 
 SERVING_MODEL_DIR = "Format-Serving"
-PREDICTION_LOG_FILE = "prediction_logs-00000-of-00001.gz"
 OUTPUT_EXAMPLES_PREFIX = "data_parquet"
 
 
@@ -55,28 +52,31 @@ def _infer_in_process(
     output_examples: Examples,
     output_columns: list[str] | None,
 ) -> int:
-    """One pass per split: PredictionLogs into one file, columns into Split-<name>/; rows."""
+    """A pass per split: its PredictionLogs shard, its columns in Split-<name>/; the rows."""
     import headwater.bulk_inferrer as bi
 
-    writer = bi.PredictionLogWriter(os.path.join(inference_result.uri, PREDICTION_LOG_FILE))
-    try:
-        for split in splits:
-            results = (inferrer.infer(b) for b in split.read_batches() if b.num_rows)
-
-            def logged(results: Iterator[InferenceBatch] = results) -> Iterator[pa.RecordBatch]:
-                for result in results:
-                    writer.write(result)
-                    if output_columns is not None:
-                        yield bi.inference_columns(result, output_columns)
-
-            if output_columns is None:
-                for _ in logged():
-                    pass
-            else:
-                output_examples.write_split(split.name, logged(), payload_format=FORMAT_PARQUET)
-    finally:
-        writer.close()
-    return writer.num_records
+    rows = 0
+    for index, split in enumerate(splits):
+        columns = None
+        if output_columns is not None:
+            columns = os.path.join(
+                output_examples.split_uri(split.name),
+                f"{OUTPUT_EXAMPLES_PREFIX}-00000-of-00001.parquet",
+            )
+            output_examples.custom_properties["payload_format"] = FORMAT_PARQUET
+        written = bi.write_inference_outputs(
+            (inferrer.infer(b) for b in split.read_batches() if b.num_rows),
+            prediction_logs=bi.shard_name(
+                os.path.join(inference_result.uri, bi.PREDICTION_LOGS_PREFIX),
+                index,
+                len(splits),
+                ".gz",
+            ),
+            columns=columns,
+            keep_columns=output_columns or (),
+        )
+        rows += written.num_rows
+    return rows
 
 
 def _infer_with_beam(
@@ -133,14 +133,15 @@ def BulkInferrer(
 ) -> None:
     """Run `model`'s serving signatures over `examples`, as TFX's BulkInferrer.
 
-    Writes `inference_result/prediction_logs-00000-of-00001.gz` (PredictionLog TFRecords:
-    PredictLog, ClassifyLog, RegressLog or MultiInferenceLog by signature kind) from every split
-    of `data_spec` (TFX's DataSpec; all splits by default). With `output_columns` (input columns
-    to keep, may be []), `output_examples` gets per split a Parquet file of those columns
-    beside one column per model output. `model_spec` is TFX's ModelSpec (`model_signature_name`,
-    `tag`) or a `headwater.bulk_inferrer.ModelSpec`. If `model_blessing` says not blessed
-    (custom property `blessed` != 1), nothing runs: `inferred` is 0 and the file `NOT_INFERRED`
-    says why. Runs in process, or as one Beam pipeline for large inputs (`prefer_beam`).
+    Writes `inference_result/prediction_logs-SSSSS-of-NNNNN.gz` (PredictionLog TFRecords:
+    PredictLog, ClassifyLog, RegressLog or MultiInferenceLog by signature kind; one shard per
+    split in process) from every split of `data_spec` (TFX's DataSpec; all splits by default).
+    With `output_columns` (input columns to keep, may be []), `output_examples` gets per split a
+    Parquet file of those columns beside one column per model output. `model_spec` is TFX's
+    ModelSpec (`model_signature_name`, `tag`) or a `headwater.bulk_inferrer.ModelSpec`. If
+    `model_blessing` says not blessed (custom property `blessed` != 1), nothing runs: `inferred`
+    is 0 and the file `NOT_INFERRED` says why. Runs in process, or as one Beam pipeline for
+    large inputs (`prefer_beam`).
     """
     import headwater.bulk_inferrer as bi
     import headwater.io as hio
