@@ -104,6 +104,12 @@ class Channel:
         self.producer = producer
         self.key = key
 
+    def future(self) -> Any:
+        """This channel's artifacts at run time, for a TFX `Cond` predicate (tfx_v1.dsl.Cond)."""
+        from headwater.orchestration.tfx_v1.dsl._conditions import ChannelFuture
+
+        return ChannelFuture(self)
+
     def __repr__(self) -> str:
         if self.producer is None:
             return f"Channel(type={self.type.TYPE_NAME})"
