@@ -7,10 +7,13 @@ import subprocess
 import sys
 import time
 import uuid
+from pathlib import Path
 
 import pytest
 
 from headwater.pusher import Destination
+
+sys.path.insert(0, str(Path(__file__).parent))  # pusher_models, shared by the test modules
 
 
 def s3_options(endpoint: str) -> dict:

@@ -17,20 +17,49 @@ from headwater.pusher.destinations import (
     tree_digests,
 )
 from headwater.pusher.filesystem import PushError, PushResult, latest_version, push_model
+from headwater.pusher.parity import (
+    ConversionError,
+    Parity,
+    ParityError,
+    Tolerance,
+    compare_outputs,
+    reference_outputs,
+)
 from headwater.pusher.retention import (
     RetentionPolicy,
     apply_retention,
     pinned_versions_from_model_config,
 )
+from headwater.pusher.tflite import (
+    QUANTIZATIONS,
+    TFLITE_FILE,
+    ConvertedModel,
+    TFLiteOptions,
+    choose_signature,
+    convert_to_tflite,
+    run_tflite,
+    verify_tflite,
+)
 
 __all__ = [
     "COMPLETE_SUFFIX",
+    "QUANTIZATIONS",
+    "TFLITE_FILE",
+    "ConversionError",
+    "ConvertedModel",
     "Destination",
+    "Parity",
+    "ParityError",
     "PushError",
     "PushResult",
     "RetentionPolicy",
+    "TFLiteOptions",
+    "Tolerance",
     "apply_retention",
+    "choose_signature",
+    "compare_outputs",
     "complete_versions",
+    "convert_to_tflite",
     "is_local",
     "latest_complete_version",
     "latest_version",
@@ -38,5 +67,8 @@ __all__ = [
     "pinned_versions_from_model_config",
     "push_model",
     "push_to",
+    "reference_outputs",
+    "run_tflite",
     "tree_digests",
+    "verify_tflite",
 ]
