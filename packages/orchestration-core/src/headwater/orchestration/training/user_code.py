@@ -1,8 +1,11 @@
 """Load a user's `run_fn` / `tuner_fn` from a module file and call it, blaming the right line.
 
-When the user's function raises, the error the component fails with starts with the
-frames of the user's own file (path, line, source), then the exception, so the cause is
-the first thing the runner shows instead of the component's plumbing.
+The module file's folder is importable while its code runs, as TFX's packaged user code is
+(TFX ships every `.py` beside the module file), so `penguin_utils_keras.py` can
+`import penguin_utils_base`. When the user's code raises, the error the component fails with
+starts with the frames of the user's own files (every `.py` in that folder: path, line,
+source), then the exception, so the cause is the first thing the runner shows instead of the
+component's plumbing.
 """
 
 from __future__ import annotations
@@ -52,12 +55,31 @@ def load_user_fn(
         raise UserCodeError(f"module_file {path} cannot be loaded as a Python module")
     module = importlib.util.module_from_spec(spec)
     sys.modules[name] = module
+    _make_folder_importable(os.path.dirname(path))
     try:
         spec.loader.exec_module(module)
     except Exception as exc:
         del sys.modules[name]
         raise UserCodeError(_describe(exc, f"loading module_file {path}", path)) from exc
     return _get_fn(module, fn_name, path)
+
+
+def _make_folder_importable(folder: str) -> None:
+    """Put the module file's folder first on sys.path and forget modules loaded from it before.
+
+    Its sibling modules are then imported by name, fresh from their current files (an edited
+    sibling is not answered from an earlier load in this process). The folder stays on
+    sys.path, as TFX's installed user-code package does, for imports made later while the
+    user's functions run.
+    """
+    if folder in sys.path:
+        sys.path.remove(folder)
+    sys.path.insert(0, folder)
+    importlib.invalidate_caches()
+    for mod_name, mod in list(sys.modules.items()):
+        mod_file = getattr(mod, "__file__", None)
+        if mod_file and os.path.abspath(mod_file) == os.path.join(folder, f"{mod_name}.py"):
+            del sys.modules[mod_name]  # a sibling imported by its name
 
 
 def call_user_fn(fn: Callable[..., Any], *args: Any) -> Any:
@@ -84,13 +106,23 @@ def _get_fn(module: Any, attr: str, where: str) -> Callable[..., Any]:
 
 
 def _describe(exc: BaseException, what: str, user_file: str | None) -> str:
-    """`what` at the user's file:line, the user's frames (all when none match), then the error."""
+    """`what` at the user's file:line, the user's frames (all when none match), then the error.
+
+    The user's frames are those in any `.py` file of `user_file`'s folder (its siblings too).
+    """
     frames = list(traceback.extract_tb(exc.__traceback__))
     if isinstance(exc, SyntaxError) and exc.filename:
         frames.append(
             traceback.FrameSummary(exc.filename, exc.lineno or 0, "<module>", line=exc.text or "")
         )
-    user_frames = [f for f in frames if user_file and os.path.abspath(f.filename) == user_file]
+    folder = os.path.dirname(os.path.abspath(user_file)) if user_file else None
+    user_frames = [
+        f
+        for f in frames
+        if folder
+        and f.filename.endswith(".py")
+        and os.path.dirname(os.path.abspath(f.filename)) == folder
+    ]
     shown = user_frames or frames
     error = traceback.format_exception_only(type(exc), exc)[-1].strip()
     where = f" at {shown[-1].filename}:{shown[-1].lineno}" if shown else ""

@@ -1,0 +1,47 @@
+"""User code as TFX packages it: the module file's siblings import, errors blame their lines."""
+
+from __future__ import annotations
+
+import pytest
+
+from headwater.orchestration import UserCodeError
+from headwater.orchestration.training.user_code import call_user_fn, load_user_fn
+
+
+def test_a_module_file_imports_its_sibling_modules(tmp_path):
+    (tmp_path / "hw_sibling_base.py").write_text("SCALE = 3\n")
+    module = tmp_path / "hw_sibling_main.py"
+    module.write_text(
+        "import hw_sibling_base as base\n\ndef run_fn(x):\n    return x * base.SCALE\n"
+    )
+    assert load_user_fn(str(module), "run_fn")(2) == 6
+    (tmp_path / "hw_sibling_base.py").write_text("SCALE = 5\n")  # edited: loaded afresh
+    assert load_user_fn(str(module), "run_fn")(2) == 10
+
+
+def test_an_error_in_a_sibling_module_points_at_the_siblings_line(tmp_path):
+    base = tmp_path / "hw_sibling_err_base.py"
+    base.write_text("def parse(x):\n    return int(x)\n")
+    module = tmp_path / "hw_sibling_err_main.py"
+    module.write_text(
+        "import hw_sibling_err_base as base\n\ndef run_fn(x):\n    return base.parse(x)\n"
+    )
+    fn = load_user_fn(str(module), "run_fn")
+    with pytest.raises(UserCodeError) as info:
+        call_user_fn(fn, "abc")
+    lines = str(info.value).splitlines()
+    assert lines[0] == (
+        f"run_fn raised at {base}:2: ValueError: invalid literal for int() with base 10: 'abc'"
+    )
+    frames = [line.strip() for line in lines if line.strip().startswith("File ")]
+    assert frames == [
+        f'File "{module}", line 4, in run_fn',
+        f'File "{base}", line 2, in parse',
+    ]
+
+    base.write_text("X = 1 / 0\n")
+    with pytest.raises(UserCodeError) as info:
+        load_user_fn(str(module), "run_fn")
+    assert str(info.value).splitlines()[0] == (
+        f"loading module_file {module} at {base}:1: ZeroDivisionError: division by zero"
+    )
