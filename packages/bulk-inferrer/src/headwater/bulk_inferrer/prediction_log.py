@@ -78,13 +78,25 @@ _VARINT_FIELDS = {
 }
 """TensorProto's repeated varint field per dtype (int_val, int64_val, bool_val, ...)."""
 _MASK64 = (1 << 64) - 1
-_SMALL = [bytes([n]) for n in range(128)]
+
+
+def _encode_varint(n: int) -> bytes:
+    out = bytearray()
+    while n > 127:
+        out.append((n & 127) | 128)
+        n >>= 7
+    out.append(n)
+    return bytes(out)
+
+
+_V = [_encode_varint(n) for n in range(1 << 16)]
+"""Varints of 0..65535 (every length of a typical record part), looked up instead of encoded."""
 
 
 def _varint(n: int) -> bytes:
     """Protobuf base-128 varint of a non-negative int."""
-    if n < 128:
-        return _SMALL[n]
+    if n < 65536:
+        return _V[n]
     out = bytearray()
     while n > 127:
         out.append((n & 127) | 128)
@@ -159,23 +171,38 @@ def _predict_logs(result: InferenceBatch) -> list[bytes]:
         for name, array in sorted(result.outputs[signature.name].items())
     ]
     response_spec = _ld(2, _ld(3, signature.name.encode()))
-    requests = [spec + b"".join(row) for row in zip(*inputs, strict=True)]
-    responses = [b"".join(row) + response_spec for row in zip(*outputs, strict=True)]
-    return [
-        _ld(6, _ld(1, request) + _ld(2, response))
-        for request, response in zip(requests, responses, strict=True)
-    ]
+    if len(inputs) == 1:
+        requests = [spec + entry for entry in inputs[0]]
+    else:
+        requests = [spec + b"".join(row) for row in zip(*inputs, strict=True)]
+    if len(outputs) == 1:
+        responses = [entry + response_spec for entry in outputs[0]]
+    else:
+        responses = [b"".join(row) + response_spec for row in zip(*outputs, strict=True)]
+    varint = _varint
+    records = []
+    for request, response in zip(requests, responses, strict=True):
+        q, r = varint(len(request)), varint(len(response))
+        size = 2 + len(q) + len(request) + len(r) + len(response)
+        records.append(b"\x32" + varint(size) + b"\x0a" + q + request + b"\x12" + r + response)
+    return records
 
 
 def _map_entries(field: int, key: str, tensors: list[bytes]) -> list[bytes]:
     """map<string, TensorProto> entries, one per row."""
     key_field = _ld(1, key.encode())
-    tag = _tag_ld(field)
-    out = []
-    for tensor in tensors:
-        value = _ld(2, tensor)
-        out.append(tag + _varint(len(key_field) + len(value)) + key_field + value)
-    return out
+    tag, size, v = _tag_ld(field), len(key_field) + 1, _V
+    if tensors and all(len(t) < 16384 for t in (tensors[0], max(tensors, key=len))):
+        # Value lengths < 16384 take a 2-byte varint at most: the entry's length is arithmetic.
+        return [
+            tag + _varint(size + len(v[len(t)]) + len(t)) + key_field + b"\x12" + v[len(t)] + t
+            for t in tensors
+        ]
+    return [tag + _varint(len(key_field) + len(x)) + key_field + x for x in map(_value, tensors)]
+
+
+def _value(tensor: bytes) -> bytes:
+    return _ld(2, tensor)
 
 
 def _tensor_rows(array: np.ndarray) -> list[bytes]:
@@ -186,6 +213,12 @@ def _tensor_rows(array: np.ndarray) -> list[bytes]:
     if array.dtype.kind in "OSU":
         header = b"\x08" + _varint(_DT_STRING) + shape
         flat = array.reshape(n, -1)
+        if flat.shape[1] == 1:  # one string per row (serialized tf.Examples): no inner join
+            v = _V
+            return [
+                header + b"\x42" + (v[len(x)] if len(x) < 65536 else _varint(len(x))) + x
+                for x in map(_as_bytes, flat[:, 0].tolist())
+            ]
         return [header + b"".join(_ld(8, _as_bytes(v)) for v in row) for row in flat.tolist()]
     dtype = _DT.get(array.dtype.name)
     if dtype is None:
