@@ -67,7 +67,7 @@ class PredictionServicer(prediction_service_pb2_grpc.PredictionServiceServicer):
         self,
         context: grpc.aio.ServicerContext,
         api: str,
-        model_spec: Any,
+        model_spec: Any | None,
         call: Callable[[], Awaitable[T]],
     ) -> T:
         started = time.perf_counter()
@@ -87,8 +87,9 @@ class PredictionServicer(prediction_service_pb2_grpc.PredictionServiceServicer):
             raise
         finally:
             self._core.metrics.observe_request(
-                model=model_spec.name,
-                signature=model_spec.signature_name or "serving_default",
+                model=model_spec.name if model_spec is not None else "",
+                signature=(model_spec.signature_name if model_spec is not None else "")
+                or "serving_default",
                 api=api,
                 protocol="grpc",
                 status=status,
@@ -176,8 +177,7 @@ class PredictionServicer(prediction_service_pb2_grpc.PredictionServiceServicer):
                 _fill_spec(result.model_spec, ref.name, version, spec.name)
             return response
 
-        spec = first if first is not None else request.tasks.add().model_spec
-        return await self._answer(context, "multi_inference", spec, call)
+        return await self._answer(context, "multi_inference", first, call)
 
     async def GetModelMetadata(self, request: Any, context: grpc.aio.ServicerContext) -> Any:
         """TF Serving's GetModelMetadata: the signature_def map of the version named."""

@@ -108,7 +108,6 @@ class ModelServer:
         from headwater.model_server.grpc_service import add_services
         from headwater.model_server.rest import make_app
 
-        self._stopping = asyncio.Event()
         opts = self.options
         limit = opts.max_body_bytes
         server = grpc.aio.server(
@@ -196,6 +195,7 @@ class ModelServer:
             raise RuntimeError("ModelServer.start() was already called")
         self._first_load()
         self._loop = asyncio.new_event_loop()
+        self._stopping = asyncio.Event()
 
         def run() -> None:
             assert self._loop is not None
@@ -220,10 +220,19 @@ class ModelServer:
 
     def serve_forever(self) -> None:
         """Load, serve on this thread until SIGTERM or SIGINT, then stop gracefully."""
+        # A signal during the first load (TensorFlow holds the thread) stops right after it.
+        early = threading.Event()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(sig, lambda _sig, _frame: early.set())
         self._first_load()
+        if early.is_set():
+            _LOG.info("signal received while loading: stopping")
+            self._stop_models()
+            return
         loop = asyncio.new_event_loop()
         self._loop = loop
         asyncio.set_event_loop(loop)
+        self._stopping = asyncio.Event()
 
         def request_stop() -> None:
             _LOG.info("signal received: stopping (requests in flight finish first)")
