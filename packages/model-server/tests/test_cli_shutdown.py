@@ -89,6 +89,10 @@ def test_sigterm_lets_requests_in_flight_finish(templates: dict[int, str], tmp_p
             "--file_system_poll_wait_seconds=1",
             "--enable_batching",
             f"--batching_parameters_file={batching}",
+            # Flags of tensorflow_model_server: applied, or accepted without effect.
+            "--tensorflow_intra_op_parallelism=2",
+            "--enable_model_warmup=true",
+            "--rest_api_timeout_in_ms=30000",
         ],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
@@ -130,6 +134,7 @@ def test_sigterm_lets_requests_in_flight_finish(templates: dict[int, str], tmp_p
     log = proc.stdout.read().decode() if proc.stdout else ""
     assert results == {"rest": {"predictions": [{"version": 1, "y": 103.0}]}, "grpc": [104.0]}, log
     assert "signal received: stopping" in log
+    assert "flags accepted without effect: --enable_model_warmup, --rest_api_timeout_in_ms" in log
     assert children_of(proc.pid) == []
 
 

@@ -24,7 +24,7 @@ from headwater.model_server.config import (
 )
 from headwater.model_server.errors import ServerConfigError
 
-__all__ = ["main", "options_from_args", "parser"]
+__all__ = ["IGNORED_FLAGS", "main", "options_from_args", "parser"]
 
 
 def _bool(text: str) -> bool:
@@ -80,7 +80,38 @@ def parser() -> argparse.ArgumentParser:
         help="how long SIGTERM waits for requests in flight",
     )
     p.add_argument("--log_level", default="INFO", help="logging level (default INFO)")
+    p.add_argument(
+        "--tensorflow_intra_op_parallelism",
+        type=int,
+        default=0,
+        help="threads inside one TensorFlow op (0: TensorFlow's choice)",
+    )
+    p.add_argument(
+        "--tensorflow_inter_op_parallelism",
+        type=int,
+        default=0,
+        help="TensorFlow ops run at once (0: TensorFlow's choice)",
+    )
+    for flag in IGNORED_FLAGS:
+        p.add_argument(f"--{flag}", default=None, help=argparse.SUPPRESS)
     return p
+
+
+IGNORED_FLAGS = (
+    "enable_model_warmup",
+    "model_config_file_poll_wait_seconds",
+    "rest_api_num_threads",
+    "rest_api_timeout_in_ms",
+    "grpc_channel_arguments",
+    "monitoring_config_file",
+    "allow_version_labels_for_unavailable_models",
+    "max_num_load_retries",
+    "load_retry_interval_micros",
+    "tensorflow_session_parallelism",
+    "num_load_threads",
+    "num_unload_threads",
+)
+"""tensorflow_model_server flags accepted (so scripts written for it run) but without effect."""
 
 
 def options_from_args(args: argparse.Namespace) -> object:
@@ -134,8 +165,24 @@ def main(argv: Sequence[str] | None = None) -> int:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
+    ignored = [f"--{flag}" for flag in IGNORED_FLAGS if getattr(args, flag) is not None]
+    if ignored:
+        logging.getLogger(__name__).warning(
+            "tensorflow_model_server flags accepted without effect: %s", ", ".join(ignored)
+        )
     try:
         options = options_from_args(args)
+        if args.tensorflow_intra_op_parallelism or args.tensorflow_inter_op_parallelism:
+            import tensorflow as tf
+
+            if args.tensorflow_intra_op_parallelism:
+                tf.config.threading.set_intra_op_parallelism_threads(
+                    args.tensorflow_intra_op_parallelism
+                )
+            if args.tensorflow_inter_op_parallelism:
+                tf.config.threading.set_inter_op_parallelism_threads(
+                    args.tensorflow_inter_op_parallelism
+                )
         from headwater.model_server.server import ModelServer, ServerOptions
 
         assert isinstance(options, ServerOptions)
