@@ -9,8 +9,8 @@ What changed from the TFX file:
   is `headwater.transform as tft`; `tf.keras` / `kerastuner` are `keras` / `keras_tuner`.
 * saving: Keras 3 has no `model.save(dir, save_format="tf")`; the signatures are saved with
   `tf.saved_model.save(model, dir, signatures=...)`.
-* `tf_transform_output.transformed_metadata.schema` is `.transformed_schema` (headwater.transform
-  has no `transformed_metadata` object yet).
+* `tf_transform_output.transformed_metadata.schema` (TFX's line) works too; this file reads
+  the same schema as `.transformed_schema`.
 * `jit_compile=False`: Keras 3 would XLA-compile this tiny model, which costs more than it saves.
 * warm start: with a `base_model` input, training starts from that model's weights.
 * the module also trains without a Transform in the pipeline (raw features, normalized by a
