@@ -1,13 +1,14 @@
-"""End to end: the InfraValidator component in a pipeline on real headwater-model-server
-processes. A healthy model is INFRA_BLESSED and pushed; a model whose canary answers NaN is
-INFRA_NOT_BLESSED and the Pusher refuses it; both blessings are recorded in ML Metadata with
-their inputs; no server process or port is left behind."""
+"""End to end: the InfraValidator component in a pipeline on real headwater-model-servers. A
+healthy model is INFRA_BLESSED (subprocess server) and pushed; a model whose canary answers NaN
+is INFRA_NOT_BLESSED (in-process server) and the Pusher refuses it; both blessings are recorded
+in ML Metadata with their inputs; no server process or port is left behind."""
 
 from __future__ import annotations
 
 import importlib.util
 import json
 import os
+import re
 import socket
 import sys
 
@@ -72,6 +73,7 @@ def run(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-de
         examples=gen.outputs["examples"],
         request_spec=requests("serving_default", "nan"),
         validation_spec='{"numTries": 1}',  # TFX's JSON
+        serving_spec={"headwater_model_server": {"in_process": True}},
     ).with_id("nan_infra_validator")
     pushed = Pusher(
         model=model.outputs["result"],
@@ -157,13 +159,14 @@ def test_the_blessings_are_recorded_in_ml_metadata_with_their_inputs(run) -> Non
 def test_no_server_process_or_port_is_left(run) -> None:  # type: ignore[no-untyped-def]
     _, result, before = run
     assert server_children() == before
+    ports = []
     for node in ("infra_validator", "nan_infra_validator"):
-        with open(
-            os.path.join(result.output(node, "blessing").uri, "infra_validation_result.json")
-        ) as f:
+        path = os.path.join(result.output(node, "blessing").uri, "infra_validation_result.json")
+        with open(path) as f:
             (server,) = json.load(f)["servers"]
-        words = server.split()
-        for flag in ("--port", "--rest_api_port"):
-            port = int(words[words.index(flag) + 1])
-            with socket.socket() as probe:
-                assert probe.connect_ex(("127.0.0.1", port)) != 0, f"{node}: port {port} listens"
+        ports += [int(p) for p in re.findall(r"--(?:port|rest_api_port) (\d+)", server)]
+        ports += [int(p) for p in re.findall(r"(\d+) \((?:gRPC|REST)\)", server)]
+    assert len(ports) == 4  # the subprocess's two from its command line, the in-process two
+    for port in ports:
+        with socket.socket() as probe:
+            assert probe.connect_ex(("127.0.0.1", port)) != 0, f"port {port} still listens"

@@ -1,13 +1,14 @@
 """validate_model against real headwater-model-server processes on 127.0.0.1, no mocks.
 
 One shared server answers the query-level cases (exact answers over both protocols, NaN, a
-rejecting signature, an unknown signature, the latency bound); the cases that need their own
-server (a healthy model end to end, a corrupt SavedModel, a server that never becomes ready)
-start one each. After every server: no process left, ports released.
+rejecting signature, an unknown signature, the latency bound, a model never AVAILABLE); the
+cases that need their own server (a healthy model end to end, a corrupt SavedModel) start one
+each. After every server: no process left, ports released.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import importlib.util
 import os
 import shutil
@@ -18,7 +19,7 @@ import numpy as np
 import pyarrow as pa
 import pytest
 from canary_models import X1, X2
-from server_checks import assert_released, server_children
+from server_checks import assert_released
 
 import headwater.infra_validator as iv
 from headwater.infra_validator import (
@@ -255,26 +256,26 @@ def test_a_corrupt_savedmodel_is_not_blessed_and_not_retried(corrupt_model: str)
     assert "not loaded" in result.server_log_tail
 
 
-def test_a_server_that_never_becomes_ready_is_not_blessed(tmp_path) -> None:  # type: ignore[no-untyped-def]
-    recording = Recording()
-    before = server_children()
+def test_a_server_that_never_becomes_ready_is_not_blessed(
+    shared_server: HeadwaterModelServerRunner, tmp_path
+) -> None:  # type: ignore[no-untyped-def]
+    # The shared server answers, but never has a model "absent" AVAILABLE: the same as a server
+    # whose base path never gets a complete version.
+    absent = dataclasses.replace(shared_server.endpoint, model_name="absent")
     empty = tmp_path / "no_model"
     empty.mkdir()
     result = iv.validate_model(
         str(empty),
         validation_spec=ValidationSpec(num_tries=1, max_loading_time_seconds=2),
-        runners=[recording],
+        runners=[lambda base, name: RunningServer(absent)],
     )
-    (runner,) = recording.runners
-    assert_released(runner)
     assert not result.blessed
     assert result.failed_step == "load"
     assert result.reason.startswith(
-        f"model '{DEFAULT_MODEL_NAME}' was not AVAILABLE within 2 s of the server answering "
+        "model 'absent' was not AVAILABLE within 2 s of the server answering "
         "(ValidationSpec.max_loading_time_seconds); last status: HTTP 404"
     )
     assert result.reason.endswith(f"({empty} holds no saved_model.pb)")
-    assert server_children() == before
 
 
 @pytest.mark.skipif(

@@ -271,7 +271,7 @@ def _try_once(
         log_tail = runner.log_tail()
         stopping = time.monotonic()
         runner.stop()
-        say("stop", True, time.monotonic() - stopping, "no process left, ports released")
+        say("stop", True, time.monotonic() - stopping, "server stopped, ports released")
         cleanup = getattr(runner, "cleanup", None)
         if cleanup is not None:
             cleanup()
