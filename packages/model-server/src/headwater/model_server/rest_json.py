@@ -101,7 +101,8 @@ def _array(value: Any, name: str, is_string: bool) -> np.ndarray:
     if array.dtype.kind == "O":
         raise ServingError(
             "INVALID_ARGUMENT",
-            f"input {name!r}: expected numbers in a rectangular list, got mixed or nested values",
+            f"input {name!r}: expected a rectangular list of numbers, got objects, strings "
+            "mixed with numbers, or lists of different lengths",
         )
     return array
 
