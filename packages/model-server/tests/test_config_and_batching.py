@@ -220,3 +220,27 @@ def test_batches_are_padded_to_allowed_sizes(templates: dict[int, str], tmp_path
         }
         counts = _batch_counts(server)
     assert (counts["2.0"], counts["4.0"], counts["+Inf"]) == (0.0, 1.0, 1.0)
+
+
+@pytest.mark.parametrize("which", ["port", "rest_api_port"])
+def test_busy_port_is_a_config_error_naming_the_flag(
+    templates: dict[int, str], tmp_path: Any, which: str
+) -> None:
+    import socket
+
+    base = str(tmp_path / "m")
+    push(templates[1], base, 1)
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        ports = {"port": 0, "rest_api_port": 0, which: port}
+        server = ModelServer(
+            ServerOptions(
+                models=[ModelConfig(name="m", base_path=base)],
+                file_system_poll_wait_seconds=0,
+                **ports,
+            )
+        )
+        with pytest.raises(ServerConfigError, match=f"--{which}"):
+            server.start()

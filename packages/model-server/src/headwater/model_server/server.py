@@ -119,7 +119,12 @@ class ModelServer:
         )
         add_services(server, self._core)
         address = f"[{opts.host}]" if ":" in opts.host else opts.host
-        bound = server.add_insecure_port(f"{address}:{opts.port}")
+        try:
+            bound = server.add_insecure_port(f"{address}:{opts.port}")
+        except RuntimeError as exc:  # grpcio >= 1.50 raises instead of returning 0
+            raise ServerConfigError(
+                f"cannot bind gRPC to {opts.host}:{opts.port} (--port): {exc}"
+            ) from exc
         if bound == 0:
             raise ServerConfigError(f"cannot bind gRPC to {opts.host}:{opts.port} (--port)")
         self.grpc_port = bound
@@ -202,10 +207,9 @@ class ModelServer:
             asyncio.set_event_loop(self._loop)
             try:
                 self._loop.run_until_complete(self._main())
-            except BaseException:  # reported to start() through _startup_error
-                if not self._ready.is_set():
-                    raise
-                _LOG.exception("model server loop failed")
+            except BaseException:  # a startup failure is raised by start() itself
+                if self._startup_error is None:
+                    _LOG.exception("model server loop failed")
             finally:
                 self._loop.close()
 
