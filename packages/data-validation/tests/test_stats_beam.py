@@ -39,7 +39,7 @@ def _options() -> dv.StatsOptions:
 
 def test_beam_equals_plain(batches: list[pa.RecordBatch]) -> None:
     expected = dv.generate_statistics(batches, _options())
-    with test_pipeline.TestPipeline() as pipeline:
+    with test_pipeline.TestPipeline(runner="FnApiRunner") as pipeline:
         stats = (
             pipeline
             | "Batches" >> beam.Create(batches, reshuffle=True)
@@ -49,7 +49,7 @@ def test_beam_equals_plain(batches: list[pa.RecordBatch]) -> None:
 
 
 def test_beam_on_no_batches_gives_zero_examples() -> None:
-    with test_pipeline.TestPipeline() as pipeline:
+    with test_pipeline.TestPipeline(runner="FnApiRunner") as pipeline:
         stats = (
             pipeline
             | "Nothing" >> beam.Create([], reshuffle=False).with_output_types(pa.RecordBatch)
