@@ -47,7 +47,7 @@ def csv_dir(tmp_path_factory):
 
 def test_read_csv_in_beam_equals_the_plain_reader(csv_dir):
     expected = _rows(read_csv(csv_dir, batch_size=64))
-    with test_pipeline.TestPipeline() as p:
+    with test_pipeline.TestPipeline(runner="FnApiRunner") as p:
         rows = p | ReadCsv(csv_dir, batch_size=64) | beam.FlatMap(_to_rows)
         assert_that(rows, equal_to(expected))
     assert len(expected) == 300
@@ -55,7 +55,7 @@ def test_read_csv_in_beam_equals_the_plain_reader(csv_dir):
 
 def test_parquet_and_tfrecord_round_trip_through_beam_sinks(csv_dir, tmp_path):
     expected = _rows(read_csv(csv_dir))
-    with test_pipeline.TestPipeline() as p:
+    with test_pipeline.TestPipeline(runner="FnApiRunner") as p:
         batches = p | ReadCsv(csv_dir, batch_size=50)
         parquet_paths = batches | WriteParquet(str(tmp_path / "pq" / "data"), num_shards=2)
         tfrecord_paths = batches | WriteTFRecord(
@@ -83,7 +83,7 @@ def test_beam_readers_equal_plain_readers_for_parquet_tfrecord_dataframe(tmp_pat
     write_tfrecord([batch.slice(0, 20), batch.slice(20)], str(tmp_path / "tf" / "d"), num_shards=2)
     expected = _rows([batch])
     df = pd.DataFrame({"k": list(range(40)), "v": [str(i) for i in range(40)]})
-    with test_pipeline.TestPipeline() as p:
+    with test_pipeline.TestPipeline(runner="FnApiRunner") as p:
         assert_that(
             p | "Pq" >> ReadParquet(tmp_path / "pq") | "PqRows" >> beam.FlatMap(_to_rows),
             equal_to(expected),
@@ -107,7 +107,7 @@ def test_beam_readers_equal_plain_readers_for_parquet_tfrecord_dataframe(tmp_pat
 
 def test_sink_writes_every_shard_even_without_batches(tmp_path):
     batch = pa.RecordBatch.from_pydict({"k": [1, 2], "s": ["a", "b"]})
-    with test_pipeline.TestPipeline() as p:
+    with test_pipeline.TestPipeline(runner="FnApiRunner") as p:
         _ = p | beam.Create([batch]) | WriteParquet(str(tmp_path / "d"), num_shards=3)
     shards = sorted(glob.glob(str(tmp_path / "d-*-of-00003.parquet")))
     assert len(shards) == 3
