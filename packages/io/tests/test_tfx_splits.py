@@ -59,7 +59,7 @@ def test_beam_read_tfrecord_parts_splits_like_the_plain_reader(tmp_path):
 
     golden = IMPORT_CASES["records_2_1"]
     out = {name: tmp_path / name for name in golden["splits"]}
-    with beam.Pipeline(runner="DirectRunner") as p:
+    with beam.Pipeline(runner="FnApiRunner") as p:
         parts = p | ReadTFRecordParts(GOLDENS / "records.tfrecord.gz", golden["splits"])
         for name, path in out.items():
             _ = (
