@@ -120,7 +120,7 @@ def test_plain_and_beam_drivers_agree(table, tmp_path):
             for name, value in values.items():
                 np.testing.assert_allclose(got[key][name], value, rtol=1e-9)
 
-    with TestPipeline() as p:
+    with TestPipeline(runner="FnApiRunner") as p:
         out = (
             p
             | beam.Create(batches)
@@ -355,6 +355,6 @@ def test_bad_input_in_beam_surfaces_as_the_same_clear_error():
     )
     with (
         pytest.raises(ma.EvalInputError, match=r"label_key 'lbl' is not in the data"),
-        TestPipeline() as p,
+        TestPipeline(runner="FnApiRunner") as p,
     ):
         _ = p | beam.Create(table.to_batches()) | ma.EvaluateSlicedMetrics(cfg)
