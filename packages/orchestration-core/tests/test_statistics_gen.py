@@ -74,7 +74,7 @@ def test_beam_driver_writes_the_same_statistics(run, tmp_path) -> None:
             "stats_beam",
             str(tmp_path),
             [example_gen, stats],
-            beam_pipeline_args=["--runner=DirectRunner"],
+            beam_pipeline_args=["--runner=FnApiRunner"],
         )
     )
     in_memory = run.output("StatisticsGen", "statistics")
