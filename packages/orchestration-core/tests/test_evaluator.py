@@ -123,7 +123,7 @@ def test_first_run_blesses_without_baseline_and_second_validates_against_it(
         inputs,
         CONFIG,
         baseline="baseline",
-        beam_args=["--runner=DirectRunner"],
+        beam_args=["--runner=FnApiRunner"],
     )
     result = ma.load_eval_result(evaluation.uri)
     cand, base = result.get(model_name="candidate"), result.get(model_name="baseline")
