@@ -12,7 +12,11 @@ import dataclasses
 import importlib.util
 import os
 import shutil
+import signal
 import socket
+import subprocess
+import sys
+import time
 from collections.abc import Iterator
 
 import numpy as np
@@ -335,3 +339,32 @@ def test_the_in_process_server_blesses_a_healthy_model_and_frees_its_ports(
     for port in (endpoint.grpc_port, endpoint.rest_port):
         with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
             assert probe.connect_ex((endpoint.host, port)) != 0, f"port {port} still listens"
+
+
+KILLED_PARENT = """
+import sys, time
+import headwater.infra_validator as iv
+runner = iv.HeadwaterModelServerRunner(sys.argv[1], "m")
+runner.start()
+print(runner.pid, flush=True)
+time.sleep(600)
+"""
+
+
+def test_a_server_does_not_outlive_a_killed_validating_process(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    parent = subprocess.Popen(
+        [sys.executable, "-c", KILLED_PARENT, str(tmp_path)], stdout=subprocess.PIPE, text=True
+    )
+    assert parent.stdout is not None
+    group = int(parent.stdout.readline())
+    os.kill(parent.pid, signal.SIGKILL)  # no finally, no atexit: only the watchdog is left
+    parent.wait(timeout=30)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            os.killpg(group, 0)
+        except ProcessLookupError:
+            break
+        time.sleep(0.05)
+    with pytest.raises(ProcessLookupError):
+        os.killpg(group, 0)

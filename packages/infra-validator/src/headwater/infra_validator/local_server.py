@@ -3,7 +3,8 @@
 
 The process runs in its own session (process group) with its output in a log file; `stop()`
 sends SIGTERM to the whole group, kills it after a grace time, and waits until the ports are
-released, so no server outlives a validation.
+released, so no server outlives a validation. A small watchdog (`_watchdog.py`) runs the server
+and stops it when the validating process dies, even by SIGKILL.
 """
 
 from __future__ import annotations
@@ -19,12 +20,14 @@ import sys
 import tempfile
 import time
 from collections.abc import Sequence
+from typing import IO
 
 from headwater.infra_validator.errors import ServerUnavailableError
 from headwater.infra_validator.server import Endpoint, ModelServerRunner, free_port
 
 __all__ = ["HeadwaterModelServerRunner", "LocalProcessRunner", "TensorFlowModelServerRunner"]
 
+_WATCHDOG = os.path.join(os.path.dirname(os.path.abspath(__file__)), "_watchdog.py")
 _AVAILABLE_AFTER = re.compile(r"version \d+ AVAILABLE after ([0-9.]+) s")
 
 
@@ -51,6 +54,7 @@ class LocalProcessRunner(ModelServerRunner):
         self._stop_timeout = stop_timeout_seconds
         self._process: subprocess.Popen[bytes] | None = None
         self._stopped = False
+        self._watchdog_pipe: IO[bytes] | None = None
         self._endpoint: Endpoint | None = None
         self._log_path: str | None = None
         self._own_log_dir: str | None = None
@@ -90,11 +94,13 @@ class LocalProcessRunner(ModelServerRunner):
             log_dir = self._own_log_dir = tempfile.mkdtemp(prefix="hw-infra-validator-")
         self._log_path = os.path.join(log_dir, f"server-{rest_port}.log")
         env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+        if shutil.which(command[0]) is None and not os.path.exists(command[0]):
+            raise ServerUnavailableError(f"cannot run {command[0]!r}: not found")
         with open(self._log_path, "wb") as log:
             try:
                 self._process = subprocess.Popen(
-                    command,
-                    stdin=subprocess.DEVNULL,
+                    [sys.executable, _WATCHDOG, *command],
+                    stdin=subprocess.PIPE,  # closed when this process dies: the server stops
                     stdout=log,
                     stderr=subprocess.STDOUT,
                     start_new_session=True,
@@ -102,8 +108,9 @@ class LocalProcessRunner(ModelServerRunner):
                 )
             except OSError as exc:
                 raise ServerUnavailableError(f"cannot run {command[0]!r}: {exc}") from exc
+        self._watchdog_pipe = self._process.stdin
         self._endpoint = Endpoint(self._host, grpc_port, rest_port, self._model_name)
-        self.description = " ".join(command) + f"  (pid {self._process.pid})"
+        self.description = " ".join(command) + f"  (process group {self._process.pid})"
 
     @property
     def endpoint(self) -> Endpoint:
@@ -114,7 +121,7 @@ class LocalProcessRunner(ModelServerRunner):
 
     @property
     def pid(self) -> int | None:
-        """The server's process id (also its process group id), once started (kept after stop)."""
+        """The server's process group id (its watchdog's pid), once started; kept after stop."""
         return None if self._process is None else self._process.pid
 
     @property
@@ -163,6 +170,8 @@ class LocalProcessRunner(ModelServerRunner):
             _wait_ports_closed(
                 self._endpoint.host, (self._endpoint.grpc_port, self._endpoint.rest_port), 10.0
             )
+        if self._watchdog_pipe is not None:
+            self._watchdog_pipe.close()
         self._stopped = True
 
     def cleanup(self) -> None:
