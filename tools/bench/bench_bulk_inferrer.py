@@ -82,7 +82,7 @@ def measure(kind: str, data: str, model_dir: str, out: str) -> dict:
         inferrer.infer(next(hio.read_tfrecord(data, batch_size=64)))
         t = time.perf_counter()
         # What run_bulk_inference does, with the model loaded before the clock (load_s).
-        results = (inferrer.infer(b) for b in hio.read_tfrecord(data) if b.num_rows)
+        results = (r for b in hio.read_tfrecord(data) for r in inferrer.infer_chunks(b))
         if kind == "plain":
             written = bi.write_inference_outputs(
                 results, prediction_logs=os.path.join(out, "prediction_logs.gz")

@@ -52,8 +52,8 @@ class BeamModelHandler(base.ModelHandler[pa.RecordBatch, InferenceBatch, Inferre
         model: Inferrer,
         inference_args: dict[str, Any] | None = None,
     ) -> Iterable[InferenceBatch]:
-        """One InferenceBatch per non-empty RecordBatch."""
-        return [model.infer(records) for records in batch if records.num_rows]
+        """InferenceBatches of at most spec.batch_size rows for every RecordBatch."""
+        return [result for records in batch for result in model.infer_chunks(records)]
 
     def get_num_bytes(self, batch: Sequence[pa.RecordBatch]) -> int:
         """Arrow bytes of the batches (Beam's throughput metrics)."""

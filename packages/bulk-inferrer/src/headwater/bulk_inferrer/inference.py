@@ -81,6 +81,15 @@ class Inferrer:
             return _concatenate(batch, parts)
         return self._infer_chunk(batch)
 
+    def infer_chunks(self, batch: pa.RecordBatch) -> Iterator[InferenceBatch]:
+        """`batch` in InferenceBatches of at most spec.batch_size rows, run one at a time.
+
+        A caller that writes one chunk while the next runs (write_inference_outputs) overlaps
+        the model with the writing; empty batches yield nothing.
+        """
+        for start in range(0, batch.num_rows, self.spec.batch_size):
+            yield self._infer_chunk(batch.slice(start, self.spec.batch_size))
+
     def _infer_chunk(self, batch: pa.RecordBatch) -> InferenceBatch:
         first = self.signatures[0]
         feeds = signature_feeds(first, batch, model=f"model {self.model.path}")
@@ -175,7 +184,9 @@ def _concatenate(batch: pa.RecordBatch, parts: list[InferenceBatch]) -> Inferenc
 def run_bulk_inference(
     model_handler: ModelHandler, batches: Iterable[pa.RecordBatch], spec: ModelSpec | None = None
 ) -> Iterator[InferenceBatch]:
-    """Plain in-process inference: load the model once, yield one InferenceBatch per batch.
+    """Plain in-process inference: load the model once, yield InferenceBatches in input order.
+
+    Each input batch yields InferenceBatches of at most `spec.batch_size` rows.
 
     Example:
         handler = SavedModelHandler("model/Format-Serving")
@@ -184,5 +195,4 @@ def run_bulk_inference(
     """
     inferrer = Inferrer(model_handler.load_model(), spec or ModelSpec())
     for batch in batches:
-        if batch.num_rows:
-            yield inferrer.infer(batch)
+        yield from inferrer.infer_chunks(batch)

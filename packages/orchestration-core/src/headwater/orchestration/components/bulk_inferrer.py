@@ -65,7 +65,7 @@ def _infer_in_process(
             )
             output_examples.custom_properties["payload_format"] = FORMAT_PARQUET
         written = bi.write_inference_outputs(
-            (inferrer.infer(b) for b in split.read_batches() if b.num_rows),
+            (result for b in split.read_batches() for result in inferrer.infer_chunks(b)),
             prediction_logs=bi.shard_name(
                 os.path.join(inference_result.uri, bi.PREDICTION_LOGS_PREFIX),
                 index,
