@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import threading
+import urllib.error
 import urllib.request
 from typing import Any
 
@@ -244,3 +245,47 @@ def test_busy_port_is_a_config_error_naming_the_flag(
         )
         with pytest.raises(ServerConfigError, match=f"--{which}"):
             server.start()
+
+
+def test_a_bad_request_does_not_fail_its_batch_neighbour(
+    templates: dict[int, str], tmp_path: Any
+) -> None:
+    base = str(tmp_path / "m")
+    push(templates[1], base, 1)
+    # Both requests pass the checks (strings in), one fails parsing inside the shared batch.
+    batching = BatchingOptions(
+        max_batch_size=2, batch_timeout_micros=60_000_000, num_batch_threads=1
+    )
+    options = ServerOptions(
+        models=[ModelConfig(name="m", base_path=base)],
+        port=0,
+        rest_api_port=0,
+        file_system_poll_wait_seconds=0,
+        batching=batching,
+    )
+    bodies = {
+        "good": {"signature_name": "regress", "examples": [{"x": [3.0, 1.0]}]},
+        "bad": {"signature_name": "regress", "examples": [{"x": [3, 1]}]},  # int64, not float
+    }
+    answers: dict[str, Any] = {}
+    with ModelServer(options) as server:
+        url = server.rest_url + "/v1/models/m:regress"
+
+        def call(name: str) -> None:
+            request = urllib.request.Request(url, data=json.dumps(bodies[name]).encode())
+            try:
+                with urllib.request.urlopen(request, timeout=60) as response:
+                    answers[name] = (response.status, json.loads(response.read()))
+            except urllib.error.HTTPError as exc:
+                answers[name] = (exc.code, json.loads(exc.read()))
+
+        threads = [threading.Thread(target=call, args=(name,)) for name in bodies]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        counts = _batch_counts(server)
+    assert answers["good"] == (200, {"results": [3.0]})
+    assert answers["bad"][0] == 400
+    assert "failed on its inputs" in answers["bad"][1]["error"]
+    assert counts["2.0"] == 1.0  # they did share one batch

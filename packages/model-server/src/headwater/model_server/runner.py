@@ -187,11 +187,44 @@ class ModelRunner:
         model: LoadedModel,
         spec: SignatureSpec,
     ) -> None:
+        """Run one batch and settle every request's future, whatever happens."""
+        try:
+            await self._run_merged(items, rows, model_name, model, spec)
+        except Exception as exc:  # never leave a request waiting on an unsettled future
+            _LOG.exception("batch of signature %r failed", spec.name)
+            error = ServingError("INTERNAL", f"batched model call failed: {exc}")
+            for _feeds, _n, future in items:
+                _settle(future, error=error)
+
+    async def _run_alone(
+        self,
+        items: list[tuple[dict[str, np.ndarray], int, asyncio.Future[dict[str, np.ndarray]]]],
+        model: LoadedModel,
+        spec: SignatureSpec,
+    ) -> None:
+        loop = asyncio.get_running_loop()
+        for feeds, _n, future in items:
+            try:
+                result = await loop.run_in_executor(
+                    self._executor, _run_model, model, spec.name, feeds
+                )
+            except ServingError as one:
+                _settle(future, error=one)
+            else:
+                _settle(future, result=result)
+
+    async def _run_merged(
+        self,
+        items: list[tuple[dict[str, np.ndarray], int, asyncio.Future[dict[str, np.ndarray]]]],
+        rows: int,
+        model_name: str,
+        model: LoadedModel,
+        spec: SignatureSpec,
+    ) -> None:
         loop = asyncio.get_running_loop()
         padded = self._padded_size(rows)
-        names = list(items[0][0])
         merged = {}
-        for name in names:
+        for name in items[0][0]:
             parts = [feeds[name] for feeds, _n, _f in items]
             if padded > rows:
                 parts.append(np.repeat(parts[0][:1], padded - rows, axis=0))
@@ -203,18 +236,17 @@ class ModelRunner:
             )
         except ServingError as exc:
             if exc.code == "INVALID_ARGUMENT" and len(items) > 1:
-                for feeds, _n, future in items:
-                    try:
-                        result = await loop.run_in_executor(
-                            self._executor, _run_model, model, spec.name, feeds
-                        )
-                    except ServingError as one:
-                        _settle(future, error=one)
-                    else:
-                        _settle(future, result=result)
+                await self._run_alone(items, model, spec)  # only the bad request fails
                 return
             for _feeds, _n, future in items:
                 _settle(future, error=exc)
+            return
+        if any(np.ndim(v) == 0 or np.shape(v)[0] != padded for v in outputs.values()):
+            # An output without a batch dimension cannot be split: answer each on its own.
+            if len(items) == 1 and padded == rows:
+                _settle(items[0][2], result=outputs)
+            else:
+                await self._run_alone(items, model, spec)
             return
         start = 0
         for _feeds, n, future in items:
