@@ -39,6 +39,16 @@ def feature_spec(metadata: schema_pb2.Schema | Mapping[str, Any]) -> FeatureSpec
                     f"feature spec for {name!r} must be tf.io.FixedLenFeature, VarLenFeature or "
                     f"RaggedFeature, got {type(f).__name__}"
                 )
+            if isinstance(f, tf.io.FixedLenFeature) and f.default_value is not None:
+                # As TFT: a schema cannot carry the default, so the written metadata would
+                # make the same data fail to transform later; reject it up front instead.
+                raise FeatureSpecError(
+                    f"feature {name!r} had default_value {f.default_value!r}, but "
+                    "FixedLenFeature must have default_value=None (a schema cannot keep a "
+                    "default); make it a VarLenFeature and fill missing values in "
+                    "preprocessing_fn, e.g. tft.sparse_tensor_to_dense_with_shape(x, [None, 1], "
+                    "default)"
+                )
         return spec
     if not isinstance(metadata, schema_pb2.Schema):
         raise FeatureSpecError(
