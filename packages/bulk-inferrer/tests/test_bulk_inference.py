@@ -324,3 +324,48 @@ def test_output_tensors_of_every_dtype_match_make_tensor_proto(dtype):
         for name, array in arrays.items():
             expected = tf.make_tensor_proto(array[i : i + 1])
             assert log.predict_log.response.outputs[name] == expected, (name, i)
+
+
+class _NumpyModel:
+    """A model of another framework (plain numpy) behind the seam: y = 2 * x1 - x2."""
+
+    path = "numpy://linear"
+    signatures = {  # noqa: RUF012 - the LoadedModel protocol's attribute
+        "serving_default": hio.SignatureSpec(
+            name="serving_default",
+            method_name=hio.PREDICT_METHOD,
+            inputs={
+                "x1": hio.TensorSpec("x1", "float32", (None,)),
+                "x2": hio.TensorSpec("x2", "float32", (None,)),
+            },
+            outputs={"y": hio.TensorSpec("y", "float32", (None,))},
+        )
+    }
+
+    def run(self, signature_name, inputs):
+        return {"y": 2 * inputs["x1"] - inputs["x2"]}
+
+
+class _NumpyHandler(hio.ModelHandler):
+    def load_model(self):
+        return _NumpyModel()
+
+
+def test_a_users_own_model_handler_runs_in_both_drivers(tmp_path):
+    import apache_beam as beam
+    from apache_beam.options.pipeline_options import PipelineOptions
+
+    data = examples(8, 50)
+    expected = 2 * data["x1"].to_numpy() - data["x2"].to_numpy()
+    (result,) = bi.run_bulk_inference(_NumpyHandler(), [data])
+    np.testing.assert_allclose(result.outputs["serving_default"]["y"], expected)
+    with beam.Pipeline(options=PipelineOptions(["--runner=FnApiRunner"])) as pipeline:
+        _ = (
+            pipeline
+            | beam.Create([data], reshuffle=False)
+            | bi.RunBulkInference(_NumpyHandler())
+            | bi.WriteInferenceColumns(str(tmp_path / "columns"), ["id"])
+        )
+    table = pq.read_table(str(tmp_path / "columns-00000-of-00001.parquet"))
+    assert table["id"].to_pylist() == list(range(50))
+    np.testing.assert_allclose(table["y"].to_numpy(), expected)
