@@ -140,3 +140,19 @@ def test_a_server_that_cannot_run_here_is_not_blessed_with_the_reason(tmp_path) 
         "the model server cannot run here: no 'no_such_model_server' on PATH: install "
         "TensorFlow Serving's binary, or use headwater-model-server (ServingSpec(), the default)"
     )
+
+
+def test_without_a_docker_engine_the_image_is_not_blessed_with_the_reason(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    reason = iv.docker_unavailable_reason()
+    if reason is None:
+        pytest.skip("a Docker engine answers here: the image is tested in test_validate_model")
+    result = iv.validate_model(
+        str(tmp_path),
+        serving_spec='{"tensorflow_serving": {"tags": ["2.19.1"]}, "local_docker": {}}',
+        validation_spec=ValidationSpec(num_tries=3),
+    )
+    assert not result.blessed
+    assert (result.failed_step, result.tries) == ("start", 1)
+    assert result.reason == (
+        f"the model server cannot run here: cannot run tensorflow/serving:2.19.1: {reason}"
+    )
