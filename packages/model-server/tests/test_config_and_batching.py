@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from model_factory import push
+from model_factory import free_port, push
 
 from headwater.model_server import (
     BatchingOptions,
@@ -289,3 +289,38 @@ def test_a_bad_request_does_not_fail_its_batch_neighbour(
     assert answers["bad"][0] == 400
     assert "failed on its inputs" in answers["bad"][1]["error"]
     assert counts["2.0"] == 1.0  # they did share one batch
+
+
+def test_model_config_file_is_reread_when_it_changes(
+    templates: dict[int, str], tmp_path: Any
+) -> None:
+    import time
+
+    push(templates[1], str(tmp_path / "a"), 1)
+    push(templates[2], str(tmp_path / "b"), 2)
+    path = tmp_path / "models.config"
+    entry = 'config {{ name: "{0}" base_path: "{1}" }}'
+    path.write_text(f"model_config_list {{ {entry.format('a', tmp_path / 'a')} }}")
+    args = parser().parse_args(
+        [
+            "--port=0",
+            f"--rest_api_port={free_port()}",  # 0 would turn REST off, as in TF Serving
+            f"--model_config_file={path}",
+            "--model_config_file_poll_wait_seconds=0.05",
+            "--file_system_poll_wait_seconds=0",
+        ]
+    )
+    options = options_from_args(args)
+    assert isinstance(options, ServerOptions)
+    with ModelServer(options) as server:
+        assert server.manager.available_versions() == {"a": [1]}
+        both = entry.format("a", tmp_path / "a") + " " + entry.format("b", tmp_path / "b")
+        path.write_text(f"model_config_list {{ {both} }}")
+        for _ in range(400):
+            if server.manager.available_versions() == {"a": [1], "b": [2]}:
+                break
+            time.sleep(0.05)
+        assert server.manager.available_versions() == {"a": [1], "b": [2]}
+        assert _predict(server.rest_url + "/v1/models/b:predict", [[1.0, 1.0]]) == {
+            "outputs": {"version": [2], "y": [202.0]}
+        }

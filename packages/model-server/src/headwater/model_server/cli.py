@@ -51,6 +51,12 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--model_base_path", default="", help="directory holding numbered versions")
     p.add_argument("--model_config_file", default="", help="ModelServerConfig text proto file")
     p.add_argument(
+        "--model_config_file_poll_wait_seconds",
+        type=float,
+        default=0.0,
+        help="seconds between checks of --model_config_file for changes (0: never)",
+    )
+    p.add_argument(
         "--file_system_poll_wait_seconds",
         type=float,
         default=1.0,
@@ -99,7 +105,6 @@ def parser() -> argparse.ArgumentParser:
 
 IGNORED_FLAGS = (
     "enable_model_warmup",
-    "model_config_file_poll_wait_seconds",
     "rest_api_num_threads",
     "rest_api_timeout_in_ms",
     "grpc_channel_arguments",
@@ -154,6 +159,8 @@ def options_from_args(args: argparse.Namespace) -> object:
         batching=batching,
         max_body_bytes=args.rest_api_max_body_bytes,
         grace_seconds=args.grace_seconds,
+        model_config_file=args.model_config_file or None,
+        model_config_file_poll_wait_seconds=args.model_config_file_poll_wait_seconds,
     )
 
 

@@ -320,13 +320,13 @@ class ModelManager:
 
 
 class Watcher:
-    """Calls `ModelManager.poll` every `interval` seconds on a daemon thread until stopped."""
+    """Calls `tick` (e.g. `ModelManager.poll`) every `interval` seconds on a daemon thread."""
 
-    def __init__(self, manager: ModelManager, interval: float) -> None:
-        self._manager = manager
+    def __init__(self, tick: Callable[[], None], interval: float, name: str) -> None:
+        self._tick = tick
         self._interval = interval
         self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="model-server-watcher", daemon=True)
+        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
 
     def start(self) -> None:
         """Start polling."""
@@ -334,7 +334,7 @@ class Watcher:
 
     def _run(self) -> None:
         while not self._stop.wait(self._interval):
-            self._manager.poll()
+            self._tick()
 
     def stop(self) -> None:
         """Stop polling and wait for a poll in progress to finish."""

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from types import TracebackType
 
 from headwater.io.model_seam import ModelHandler
-from headwater.model_server.config import BatchingOptions, ModelConfig
+from headwater.model_server.config import BatchingOptions, ModelConfig, parse_model_config_file
 from headwater.model_server.errors import ServerConfigError
 from headwater.model_server.manager import ModelManager, Watcher, default_handler_factory
 from headwater.model_server.metrics import ServerMetrics
@@ -55,6 +55,10 @@ class ServerOptions:
     """Largest REST body accepted; larger ones get 413. Also the gRPC message size limit."""
     grace_seconds: float = 30.0
     """How long `stop` waits for requests in flight."""
+    model_config_file: str | None = None
+    """The ModelServerConfig file `models` came from, re-read when the poll below is set."""
+    model_config_file_poll_wait_seconds: float = 0.0
+    """How often `model_config_file` is checked for changes (0: never, TF Serving's default)."""
     model_threads: int = field(default_factory=lambda: max(4, 2 * (os.cpu_count() or 1)))
     """Threads that run model calls when batching is off."""
 
@@ -88,7 +92,8 @@ class ModelServer:
         )
         self._runner = ModelRunner(options.batching, self.metrics, threads=options.model_threads)
         self._core = ServingCore(self.manager, self._runner, self.metrics)
-        self._watcher: Watcher | None = None
+        self._watchers: list[Watcher] = []
+        self._config_stamp: tuple[float, int] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
         self._stopping: asyncio.Event | None = None
@@ -190,9 +195,40 @@ class ModelServer:
 
     def _first_load(self) -> None:
         self.manager.poll()
-        if self.options.file_system_poll_wait_seconds > 0:
-            self._watcher = Watcher(self.manager, self.options.file_system_poll_wait_seconds)
-            self._watcher.start()
+        opts = self.options
+        if opts.file_system_poll_wait_seconds > 0:
+            self._watchers.append(
+                Watcher(self.manager.poll, opts.file_system_poll_wait_seconds, "model-server-poll")
+            )
+        if opts.model_config_file and opts.model_config_file_poll_wait_seconds > 0:
+            self._config_stamp = _file_stamp(opts.model_config_file)
+            self._watchers.append(
+                Watcher(
+                    self._reread_config,
+                    opts.model_config_file_poll_wait_seconds,
+                    "model-server-config",
+                )
+            )
+        for watcher in self._watchers:
+            watcher.start()
+
+    def _reread_config(self) -> None:
+        """Serve the models of --model_config_file anew when the file changed."""
+        path = self.options.model_config_file
+        if path is None:
+            return
+        stamp = _file_stamp(path)
+        if stamp == self._config_stamp:
+            return
+        self._config_stamp = stamp
+        try:
+            configs = parse_model_config_file(path)
+        except ServerConfigError as exc:
+            _LOG.error("keeping the current models: %s", exc)
+            return
+        _LOG.info("%s changed: now serving %s", path, [c.name for c in configs])
+        self.manager.reload_config(configs)
+        self.manager.poll()
 
     def start(self) -> ModelServer:
         """Load the models once, then serve on a background thread; returns once ports listen."""
@@ -265,9 +301,9 @@ class ModelServer:
         self._stop_models()
 
     def _stop_models(self) -> None:
-        if self._watcher is not None:
-            self._watcher.stop()
-            self._watcher = None
+        for watcher in self._watchers:
+            watcher.stop()
+        self._watchers.clear()
         self._runner.shutdown()
         self.manager.unload_all()
 
@@ -291,3 +327,12 @@ class ModelServer:
     def rest_url(self) -> str:
         """Base URL of the REST endpoint, e.g. http://127.0.0.1:8501."""
         return f"http://{self.options.host}:{self.rest_port}"
+
+
+def _file_stamp(path: str) -> tuple[float, int] | None:
+    """(mtime, size) of a file, None when it cannot be read."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return (st.st_mtime, st.st_size)
