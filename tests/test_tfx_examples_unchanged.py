@@ -1,0 +1,185 @@
+"""TFX 1.16's own penguin files run on Headwater with only their import lines changed.
+
+The files come, at test time, from the tfx 1.16.0 wheel that `pip download` fetches from the
+package registry (cached under `$HEADWATER_TEST_CACHE`, default `~/.cache/headwater-tests`;
+never committed). The test
+rewrites their import lines (`from tfx import v1 as tfx` -> `headwater.orchestration.tfx_v1`,
+...), asserts that no other line changed, and runs TFX's Keras module file
+(`penguin_utils_keras.py`, which imports its sibling `penguin_utils_base.py`) through
+Transform and Trainer built with the `tfx` namespace. Skipped, with the reason, when the
+registry cannot be reached.
+"""
+
+from __future__ import annotations
+
+import difflib
+import importlib.util
+import os
+import shutil
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(600)]
+
+REPO = Path(__file__).resolve().parent.parent
+TFX_VERSION = "1.16.0"
+PENGUIN = "tfx/examples/penguin"
+FILES = ("penguin_pipeline_local.py", "penguin_utils_keras.py", "penguin_utils_base.py")
+
+IMPORT_REWRITES = {
+    "from tfx import v1 as tfx": "from headwater.orchestration import tfx_v1 as tfx",
+    "import tensorflow_transform as tft": "import headwater.transform as tft",
+    "from tfx_bsl.public import tfxio": "from headwater.orchestration import training as tfxio",
+    "from tfx.examples.penguin import penguin_utils_base as base": (
+        "import penguin_utils_base as base"
+    ),
+}
+
+
+def _cache_dir() -> Path:
+    default = Path.home() / ".cache" / "headwater-tests"
+    return Path(os.environ.get("HEADWATER_TEST_CACHE", default))
+
+
+def _pip() -> list[str] | None:
+    """A pip command line: this interpreter's pip, else the one on PATH (None if neither)."""
+    if importlib.util.find_spec("pip") is not None:
+        return [sys.executable, "-m", "pip"]
+    found = shutil.which("pip3") or shutil.which("pip")
+    return [found] if found else None
+
+
+def _download_wheel() -> Path:
+    """The tfx wheel, fetched by `pip download` (PyPI or the configured index) into the cache.
+
+    TFX 1.16 supports Python 3.9-3.10 only, so pip is asked for the pure-Python wheel as for
+    3.10; the files read from it are plain Python.
+    """
+    cache = _cache_dir() / f"tfx-{TFX_VERSION}"
+    found = sorted(cache.glob(f"tfx-{TFX_VERSION}-*.whl"))
+    if found:
+        return found[0]
+    pip = _pip()
+    if pip is None:
+        pytest.skip("no pip to download the tfx wheel with")
+    done = subprocess.run(
+        [
+            *pip,
+            "download",
+            f"tfx=={TFX_VERSION}",
+            "--no-deps",
+            "--only-binary=:all:",
+            "--python-version",
+            "3.10",
+            "--dest",
+            str(cache),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    found = sorted(cache.glob(f"tfx-{TFX_VERSION}-*.whl"))
+    if done.returncode != 0 or not found:
+        reason = (done.stderr.strip().splitlines() or ["no output"])[-1]
+        pytest.skip(f"the package registry cannot be reached for tfx=={TFX_VERSION}: {reason}")
+    return found[0]
+
+
+def _rewrite_imports(text: str) -> str:
+    lines = text.splitlines(keepends=True)
+    out = []
+    for line in lines:
+        stripped = line.rstrip("\n")
+        out.append(IMPORT_REWRITES[stripped] + "\n" if stripped in IMPORT_REWRITES else line)
+    return "".join(out)
+
+
+def _changed_non_import_lines(before: str, after: str) -> list[str]:
+    """Lines of `before` that differ in `after` and are not import statements (diffed)."""
+    changed = [
+        line[2:]
+        for line in difflib.ndiff(before.splitlines(), after.splitlines())
+        if line[:2] in ("+ ", "- ")
+    ]
+    return [line for line in changed if not line.startswith(("import ", "from "))]
+
+
+@pytest.fixture(scope="module")
+def tfx_files(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """TFX's penguin files, import lines rewritten, in a folder of their own."""
+    wheel = _download_wheel()
+    folder = tmp_path_factory.mktemp("tfx_penguin")
+    with zipfile.ZipFile(wheel) as zf:
+        for name in FILES:
+            original = zf.read(f"{PENGUIN}/{name}").decode()
+            rewritten = _rewrite_imports(original)
+            assert _changed_non_import_lines(original, rewritten) == [], name
+            (folder / name).write_text(rewritten)
+    return folder
+
+
+def test_only_import_lines_change(tfx_files: Path) -> None:
+    changed = {
+        name: sum(
+            1
+            for line in (tfx_files / name).read_text().splitlines()
+            if line.startswith(("from headwater", "import headwater", "import penguin_utils"))
+        )
+        for name in FILES
+    }
+    # penguin_pipeline_local imports tfx only; the module files also tft, tfxio and base.
+    assert changed == {
+        "penguin_pipeline_local.py": 1,
+        "penguin_utils_keras.py": 3,
+        "penguin_utils_base.py": 3,
+    }
+
+
+def test_tfx_keras_module_file_trains_through_transform_and_trainer(
+    tfx_files: Path, tmp_path: Path
+) -> None:
+    from headwater.orchestration import tfx_v1 as tfx
+
+    data = tmp_path / "data"
+    data.mkdir()
+    shutil.copy(REPO / "examples" / "penguin" / "data" / "penguins_processed.csv", data)
+    module_file = str(tfx_files / "penguin_utils_keras.py")
+
+    example_gen = tfx.components.CsvExampleGen(input_base=str(data))
+    statistics_gen = tfx.components.StatisticsGen(examples=example_gen.outputs["examples"])
+    schema_gen = tfx.components.SchemaGen(
+        statistics=statistics_gen.outputs["statistics"], infer_feature_shape=True
+    )
+    transform = tfx.components.Transform(
+        examples=example_gen.outputs["examples"],
+        schema=schema_gen.outputs["schema"],
+        module_file=module_file,
+    )
+    trainer = tfx.components.Trainer(
+        module_file=module_file,
+        examples=transform.outputs["transformed_examples"],
+        transform_graph=transform.outputs["transform_graph"],
+        schema=schema_gen.outputs["schema"],
+        train_args=tfx.proto.TrainArgs(num_steps=100),
+        eval_args=tfx.proto.EvalArgs(num_steps=5),
+    )
+    pipeline = tfx.dsl.Pipeline(
+        pipeline_name="tfx_penguin",
+        pipeline_root=str(tmp_path / "root"),
+        components=[example_gen, statistics_gen, schema_gen, transform, trainer],
+        metadata_connection_config=tfx.orchestration.metadata.sqlite_metadata_connection_config(
+            str(tmp_path / "metadata.db")
+        ),
+    )
+    result = tfx.orchestration.LocalDagRunner().run(pipeline)
+
+    model_dir = Path(result.node("Trainer").outputs["model"][0].uri) / "Format-Serving"
+    import tensorflow as tf
+
+    model = tf.saved_model.load(str(model_dir))
+    assert sorted(model.signatures) == ["serving_default", "transform_features"]
