@@ -166,18 +166,22 @@ def _predict_logs(result: InferenceBatch) -> list[bytes]:
     inputs = [
         _map_entries(2, name, _tensor_rows(array)) for name, array in sorted(result.feeds.items())
     ]
-    outputs = [
-        _map_entries(1, name, _tensor_rows(array))
-        for name, array in sorted(result.outputs[signature.name].items())
-    ]
     response_spec = _ld(2, _ld(3, signature.name.encode()))
     if len(inputs) == 1:
         requests = [spec + entry for entry in inputs[0]]
     else:
         requests = [spec + b"".join(row) for row in zip(*inputs, strict=True)]
-    if len(outputs) == 1:
-        responses = [entry + response_spec for entry in outputs[0]]
+    named = sorted(result.outputs[signature.name].items())
+    fixed = [m for m in (_fixed_entries(1, name, array) for name, array in named) if m is not None]
+    if len(fixed) == len(named):
+        # Every output row has one length (numbers): the responses are rows of one byte matrix.
+        n = result.num_rows
+        spec_bytes = np.frombuffer(response_spec, np.uint8)
+        matrix = np.hstack([*fixed, np.broadcast_to(spec_bytes, (n, len(spec_bytes)))])
+        raw, width = matrix.tobytes(), matrix.shape[1]
+        responses = [raw[i * width : (i + 1) * width] for i in range(n)]
     else:
+        outputs = [_map_entries(1, name, _tensor_rows(array)) for name, array in named]
         responses = [b"".join(row) + response_spec for row in zip(*outputs, strict=True)]
     varint = _varint
     records = []
@@ -186,6 +190,45 @@ def _predict_logs(result: InferenceBatch) -> list[bytes]:
         size = 2 + len(q) + len(request) + len(r) + len(response)
         records.append(b"\x32" + varint(size) + b"\x0a" + q + request + b"\x12" + r + response)
     return records
+
+
+def _fixed_entries(field: int, key: str, array: np.ndarray) -> np.ndarray | None:
+    """map<string, TensorProto> entries as rows of a uint8 matrix, when all have one length.
+
+    That is numbers in tensor_content (several per row) or in float_val / double_val (one per
+    row); None for strings and varint fields, whose lengths vary.
+    """
+    name = array.dtype.name
+    if array.ndim == 0 or name not in _DT or array.shape[0] == 0:
+        return None
+    n = array.shape[0]
+    flat = array.reshape(n, -1)
+    width = flat.shape[1]
+    if width > 1 and name in _CONTENT_TYPES:
+        content = 4
+    elif width == 1 and name in ("float32", "float64"):
+        content = 5 if name == "float32" else 6
+    else:
+        return None
+    flat = np.ascontiguousarray(flat, flat.dtype.newbyteorder("<"))
+    step = width * flat.dtype.itemsize
+    tensor_prefix = b"\x08" + _varint(_DT[name]) + _shape_field(array) + _tag_ld(content)
+    tensor_prefix += _varint(step)
+    tensor_size = len(tensor_prefix) + step
+    key_field = _ld(1, key.encode())
+    value_head = b"\x12" + _varint(tensor_size)
+    entry_size = len(key_field) + len(value_head) + tensor_size
+    prefix = _tag_ld(field) + _varint(entry_size) + key_field + value_head + tensor_prefix
+    matrix = np.empty((n, len(prefix) + step), np.uint8)
+    matrix[:, : len(prefix)] = np.frombuffer(prefix, np.uint8)
+    matrix[:, len(prefix) :] = flat.view(np.uint8).reshape(n, step)
+    return matrix
+
+
+def _shape_field(array: np.ndarray) -> bytes:
+    """TensorProto.tensor_shape of one row: [1, *array.shape[1:]]."""
+    dims = b"".join(_ld(2, b"" if d == 0 else b"\x08" + _varint(d)) for d in (1, *array.shape[1:]))
+    return _ld(2, dims)
 
 
 def _map_entries(field: int, key: str, tensors: list[bytes]) -> list[bytes]:
@@ -208,8 +251,7 @@ def _value(tensor: bytes) -> bytes:
 def _tensor_rows(array: np.ndarray) -> list[bytes]:
     """A TensorProto of shape [1, *array.shape[1:]] per row, as tf.make_tensor_proto makes it."""
     n = array.shape[0]
-    dims = b"".join(_ld(2, b"" if d == 0 else b"\x08" + _varint(d)) for d in (1, *array.shape[1:]))
-    shape = _ld(2, dims)
+    shape = _shape_field(array)
     if array.dtype.kind in "OSU":
         header = b"\x08" + _varint(_DT_STRING) + shape
         flat = array.reshape(n, -1)
