@@ -129,6 +129,7 @@ def test_each_spec_selects_its_server(tmp_path) -> None:  # type: ignore[no-unty
 def test_a_server_that_cannot_run_here_is_not_blessed_with_the_reason(tmp_path) -> None:  # type: ignore[no-untyped-def]
     if shutil.which("no_such_model_server") is not None:
         pytest.skip("a no_such_model_server binary exists")
+    (tmp_path / "saved_model.pb").write_bytes(b"")  # never read: no server starts
     result = iv.validate_model(
         str(tmp_path),
         serving_spec={"tensorflow_serving": {}, "local_binary": {"binary": "no_such_model_server"}},
@@ -146,6 +147,7 @@ def test_without_a_docker_engine_the_image_is_not_blessed_with_the_reason(tmp_pa
     reason = iv.docker_unavailable_reason()
     if reason is None:
         pytest.skip("a Docker engine answers here: the image is tested in test_validate_model")
+    (tmp_path / "saved_model.pb").write_bytes(b"")  # never read: no server starts
     result = iv.validate_model(
         str(tmp_path),
         serving_spec='{"tensorflow_serving": {"tags": ["2.19.1"]}, "local_docker": {}}',
@@ -156,3 +158,16 @@ def test_without_a_docker_engine_the_image_is_not_blessed_with_the_reason(tmp_pa
     assert result.reason == (
         f"the model server cannot run here: cannot run tensorflow/serving:2.19.1: {reason}"
     )
+
+
+def test_a_directory_with_nothing_to_serve_fails_at_once(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    (tmp_path / "variables").mkdir()
+    result = iv.validate_model(str(tmp_path), validation_spec=ValidationSpec(num_tries=3))
+    assert not result.blessed
+    assert (result.failed_step, result.tries, result.servers) == ("load", 1, ("not started",))
+    assert result.reason == (
+        f"{tmp_path} holds no SavedModel (saved_model.pb or saved_model.pbtxt) and no numeric "
+        "version directories: there is nothing to serve"
+    )
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        iv.validate_model(str(tmp_path / "nowhere"))

@@ -100,6 +100,7 @@ class DockerRunner(ModelServerRunner):
             raise ServerUnavailableError(f"cannot run {self._image}: {reason}")
         grpc_port, rest_port = free_port(self._host), free_port(self._host)
         name = f"hw-infra-validator-{uuid.uuid4().hex[:12]}"
+        self._container = name  # so that stop() removes what a failed run created
         self._docker(
             "run",
             "--detach",
@@ -115,7 +116,6 @@ class DockerRunner(ModelServerRunner):
             f"MODEL_NAME={self._model_name}",
             self._image,
         )
-        self._container = name
         self._endpoint = Endpoint(self._host, grpc_port, rest_port, self._model_name)
         self.description = f"docker container {name} of {self._image}"
 

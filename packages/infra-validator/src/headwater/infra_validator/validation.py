@@ -189,21 +189,17 @@ class _Try:
     latencies_ms: tuple[float, ...] = ()
 
 
-def _serving_layout(model_dir: str, model_name: str, work_dir: str) -> tuple[str, str]:
-    """(base path to serve, hint): a SavedModel is copied to `<work>/<name>/1/`; a directory of
-    numeric versions is served as it is."""
-    entries = os.listdir(model_dir) if os.path.isdir(model_dir) else []
-    has_saved_model = any(e in ("saved_model.pb", "saved_model.pbtxt") for e in entries)
-    versions = [e for e in entries if e.isdigit() and os.path.isdir(os.path.join(model_dir, e))]
-    if versions and not has_saved_model:
-        return model_dir, ""
-    base = os.path.join(work_dir, re.sub(r"[^\w.-]", "_", model_name))
-    if os.path.isdir(model_dir):
+def _serving_layout(model_dir: str, model_name: str, work_dir: str) -> str | None:
+    """The base path to serve: a SavedModel is copied to `<work>/<name>/1/`, a directory of
+    numeric versions is served as it is; None when `model_dir` holds neither."""
+    entries = os.listdir(model_dir)
+    if any(e in ("saved_model.pb", "saved_model.pbtxt") for e in entries):
+        base = os.path.join(work_dir, re.sub(r"[^\w.-]", "_", model_name))
         shutil.copytree(model_dir, os.path.join(base, "1"))
-    else:
-        os.makedirs(base)
-    hint = "" if has_saved_model else f" ({model_dir} holds no saved_model.pb)"
-    return base, hint
+        return base
+    if any(e.isdigit() and os.path.isdir(os.path.join(model_dir, e)) for e in entries):
+        return model_dir
+    return None
 
 
 def _try_once(
@@ -214,14 +210,16 @@ def _try_once(
     validation_spec: ValidationSpec,
     request_spec: RequestSpec | None,
     rows: pa.RecordBatch | None,
-    hint: str,
 ) -> _Try:
     steps: list[StepOutcome] = []
     began = time.monotonic()
+    runner: ModelServerRunner | None = None
     try:
         runner = factory(base_path, model_name)
         runner.start()
     except ServerUnavailableError as exc:
+        if runner is not None:
+            runner.stop()  # whatever a half-done start left (a created container)
         reason = f"the model server cannot run here: {exc}"
         steps.append(StepOutcome("start", False, time.monotonic() - began, reason, attempt))
         return _Try(False, False, "start", reason, steps, "not started", "")
@@ -245,8 +243,8 @@ def _try_once(
             else:
                 endpoint = runner.endpoint
                 say("start", True, answered, f"answered on {endpoint.rest_url}")
-                say(exc.step, False, time.monotonic() - began - answered, str(exc) + hint)
-            outcome = _Try(False, exc.retryable, exc.step, str(exc) + hint, steps, server, "")
+                say(exc.step, False, time.monotonic() - began - answered, str(exc))
+            outcome = _Try(False, exc.retryable, exc.step, str(exc), steps, server, "")
         else:
             endpoint = runner.endpoint
             started, loaded = (
@@ -323,6 +321,33 @@ def _query(
     )
 
 
+def _try_each_server(
+    factories: Sequence[RunnerFactory],
+    base_path: str,
+    model_name: str,
+    validation: ValidationSpec,
+    requests: RequestSpec | None,
+    rows: pa.RecordBatch | None,
+) -> list[_Try]:
+    """Up to `num_tries` tries on each server in turn; stops at the first server that fails."""
+    tries: list[_Try] = []
+    for factory in factories:
+        for attempt in range(1, validation.num_tries + 1):
+            outcome = _try_once(factory, base_path, model_name, attempt, validation, requests, rows)
+            tries.append(outcome)
+            if outcome.ok or not outcome.retryable:
+                break
+            logger.warning(
+                "infra validation try %d of %d failed (%s); trying again",
+                attempt,
+                validation.num_tries,
+                outcome.reason,
+            )
+        if not tries[-1].ok:
+            break
+    return tries
+
+
 def validate_model(
     model_dir: str | os.PathLike[str],
     *,
@@ -337,10 +362,13 @@ def validate_model(
 
     LOAD_ONLY without `request_spec`; LOAD_AND_QUERY with it, requests built from `examples`
     (Arrow, or a split directory of TFRecord / Parquet files). `runners` overrides the servers
-    `serving_spec` selects. Returns the result; raises only for a wrong call (no examples for
+    `serving_spec` selects. A directory with nothing to serve fails at once (step "load").
+    Returns the result; raises only for a wrong call (no such directory, no examples for
     LOAD_AND_QUERY, a spec that does not parse).
     """
     model_dir = os.path.abspath(os.fspath(model_dir))
+    if not os.path.isdir(model_dir):
+        raise FileNotFoundError(f"validate_model: model directory {model_dir} does not exist")
     serving = as_serving_spec(serving_spec)
     validation = as_validation_spec(validation_spec)
     requests = as_request_spec(request_spec)
@@ -356,23 +384,16 @@ def validate_model(
     work = tempfile.mkdtemp(prefix="hw-infra-validation-") if work_dir is None else work_dir
     tries: list[_Try] = []
     try:
-        base_path, hint = _serving_layout(model_dir, model_name, work)
-        for factory in factories:
-            for attempt in range(1, validation.num_tries + 1):
-                outcome = _try_once(
-                    factory, base_path, model_name, attempt, validation, requests, rows, hint
-                )
-                tries.append(outcome)
-                if outcome.ok or not outcome.retryable:
-                    break
-                logger.warning(
-                    "infra validation try %d of %d failed (%s); trying again",
-                    attempt,
-                    validation.num_tries,
-                    outcome.reason,
-                )
-            if not tries[-1].ok:
-                break
+        base_path = _serving_layout(model_dir, model_name, work)
+        if base_path is None:
+            reason = (
+                f"{model_dir} holds no SavedModel (saved_model.pb or saved_model.pbtxt) and no "
+                "numeric version directories: there is nothing to serve"
+            )
+            step = StepOutcome("load", False, 0.0, reason)
+            tries.append(_Try(False, False, "load", reason, [step], "not started", ""))
+        else:
+            tries = _try_each_server(factories, base_path, model_name, validation, requests, rows)
     finally:
         if own_work:
             shutil.rmtree(work, ignore_errors=True)
