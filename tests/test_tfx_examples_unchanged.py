@@ -12,6 +12,7 @@ registry cannot be reached.
 
 from __future__ import annotations
 
+import ast
 import difflib
 import importlib.util
 import os
@@ -138,6 +139,40 @@ def test_only_import_lines_change(tfx_files: Path) -> None:
         "penguin_utils_keras.py": 3,
         "penguin_utils_base.py": 3,
     }
+
+
+def test_catalog_lists_exactly_tfx_v1_public_names() -> None:
+    """Every `__all__` of TFX 1.16's tfx/v1 modules is the catalog's list for that module."""
+    from headwater.orchestration.tfx_v1._catalog import CATALOG
+
+    with zipfile.ZipFile(_download_wheel()) as zf:
+        for path in sorted(
+            n for n in zf.namelist() if n.startswith("tfx/v1/") and n.endswith(".py")
+        ):
+            tree = ast.parse(zf.read(path))
+            names = [
+                ast.literal_eval(node.value)
+                for node in tree.body
+                if isinstance(node, ast.Assign)
+                and any(isinstance(t, ast.Name) and t.id == "__all__" for t in node.targets)
+            ]
+            module = path[len("tfx/v1/") : -len(".py")].removesuffix("/__init__")
+            key = "" if module == "__init__" else module.replace("/", ".")
+            if names:  # plus public submodules not in __all__ (ai_platform.experimental)
+                submodules = {n for n in CATALOG[key] if f"{key}.{n}" in CATALOG}
+                assert sorted(CATALOG[key]) == sorted(set(names[0]) | submodules), key
+            else:  # tfx/v1/__init__.py: its submodules
+                assert key == ""
+                assert set(CATALOG[""]) == {
+                    "components",
+                    "dsl",
+                    "extensions",
+                    "orchestration",
+                    "proto",
+                    "testing",
+                    "types",
+                    "utils",
+                }
 
 
 def test_tfx_keras_module_file_trains_through_transform_and_trainer(
