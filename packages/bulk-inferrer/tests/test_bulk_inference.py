@@ -207,6 +207,13 @@ def test_beam_driver_writes_what_the_plain_driver_writes(models, tmp_path):
         )
         _ = results | bi.WritePredictionLogs(str(tmp_path / "beam" / "prediction_logs"))
         _ = results | bi.WriteInferenceColumns(str(tmp_path / "beam" / "columns"), ["id"])
+    twins = tmp_path / "twins"
+    bi.write_prediction_logs(bi.run_bulk_inference(handler, batches(), spec), str(twins / "l.gz"))
+    bi.write_inference_columns(
+        bi.run_bulk_inference(handler, batches(), spec), str(twins / "c.parquet"), ["id"]
+    )
+    assert read_logs(str(twins / "l.gz")) == read_logs(plain.prediction_logs[0])
+    assert pq.read_table(str(twins / "c.parquet")).equals(pq.read_table(plain.columns[0]))
     beam_logs = read_logs(str(tmp_path / "beam" / "prediction_logs-00000-of-00001.gz"))
     plain_logs = read_logs(plain.prediction_logs[0])
     key = lambda log: log.SerializeToString(deterministic=True)  # noqa: E731

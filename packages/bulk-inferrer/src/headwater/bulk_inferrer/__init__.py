@@ -23,7 +23,9 @@ from headwater.bulk_inferrer.writers import (
     InferenceOutputs,
     PredictionLogWriter,
     shard_name,
+    write_inference_columns,
     write_inference_outputs,
+    write_prediction_logs,
 )
 
 if TYPE_CHECKING:
@@ -53,7 +55,9 @@ __all__ = [
     "prediction_log_records",
     "run_bulk_inference",
     "shard_name",
+    "write_inference_columns",
     "write_inference_outputs",
+    "write_prediction_logs",
 ]
 
 _BEAM_NAMES = frozenset(

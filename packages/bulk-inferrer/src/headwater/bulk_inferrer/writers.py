@@ -26,7 +26,9 @@ __all__ = [
     "InferenceOutputs",
     "PredictionLogWriter",
     "shard_name",
+    "write_inference_columns",
     "write_inference_outputs",
+    "write_prediction_logs",
 ]
 
 PREDICTION_LOGS_PREFIX = "prediction_logs"
@@ -141,6 +143,20 @@ def write_inference_outputs(
     outputs.prediction_logs = [log_path] if log_path else []
     outputs.columns = [columns_path] if columns_path else []
     return outputs
+
+
+def write_prediction_logs(results: Iterable[InferenceBatch], path: str) -> InferenceOutputs:
+    """The PredictionLogs of `results` into the gzip TFRecord file `path` (WritePredictionLogs's
+    plain twin)."""
+    return write_inference_outputs(results, prediction_logs=path)
+
+
+def write_inference_columns(
+    results: Iterable[InferenceBatch], path: str, keep_columns: Sequence[str] = ()
+) -> InferenceOutputs:
+    """`keep_columns` beside the outputs into the Parquet file `path` (WriteInferenceColumns's
+    plain twin)."""
+    return write_inference_outputs(results, columns=path, keep_columns=keep_columns)
 
 
 @contextmanager
