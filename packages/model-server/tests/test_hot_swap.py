@@ -12,6 +12,7 @@ import os
 import shutil
 import threading
 import time
+import urllib.error
 import urllib.request
 from typing import Any
 
@@ -253,3 +254,24 @@ def test_warmup_requests_gate_availability(
     assert "warm-up request 0" in failed.error_message
     assert "alias not found" in failed.error_message
     assert server.manager.available_versions()["m"] == [1]
+
+
+def test_empty_base_path_waits_for_a_first_version(
+    server_of: Any, templates: dict[int, str], tmp_path: Any, caplog: Any
+) -> None:
+    with caplog.at_level(logging.WARNING, logger="headwater.model_server.manager"):
+        server = server_of()
+    assert "no version under" in caplog.text
+    with pytest.raises(urllib.error.HTTPError) as caught:
+        urllib.request.urlopen(server.rest_url + "/v1/models/m")
+    assert caught.value.code == 404
+    assert "Could not find any versions of model m" in json.loads(caught.value.read())["error"]
+    status, body = rest_predict(server.rest_url + "/v1/models/m:predict", {"inputs": [[1.0, 1.0]]})
+    assert status == 404
+    assert "no version of 'm' is AVAILABLE yet" in body["error"]
+    push(templates[1], str(tmp_path / "m"), 1)
+    server.manager.poll()
+    assert rest_predict(server.rest_url + "/v1/models/m:predict", {"inputs": [[1.0, 1.0]]}) == (
+        200,
+        {"outputs": {"version": [1], "y": [102.0]}},
+    )

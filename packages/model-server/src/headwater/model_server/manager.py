@@ -14,6 +14,7 @@ States are TF Serving's ModelVersionStatus states: START, LOADING, AVAILABLE, UN
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -74,6 +75,7 @@ class _Model:
         # Copy-on-write: requests read it without a lock, the poller swaps in a new dict.
         self.available: dict[int, LoadedModel] = {}
         self.skipped: dict[int, str] = {}
+        self.warned_empty = False
 
 
 class ModelManager:
@@ -224,6 +226,15 @@ class ModelManager:
     def _poll_model(self, model: _Model) -> None:
         config = model.config
         on_disk = list_versions(config.base_path)
+        if not on_disk and not model.warned_empty:
+            _LOG.warning(
+                "model %r: no version under %s yet (a version is a numbered directory holding "
+                "a SavedModel, e.g. %s); will look again on each poll",
+                config.name,
+                config.base_path,
+                os.path.join(config.base_path, "1"),
+            )
+        model.warned_empty = not on_disk
         wanted = config.version_policy.select(list(on_disk))
         for version in sorted(wanted, reverse=True):
             self._maybe_load(model, version, on_disk[version])
