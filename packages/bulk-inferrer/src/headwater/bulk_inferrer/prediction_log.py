@@ -118,20 +118,20 @@ def prediction_log_records(result: InferenceBatch) -> list[bytes]:
     """One serialized PredictionLog per example of `result`, of the kind the signatures make."""
     if result.kind == "predict":
         return _predict_logs(result)
-    examples = _examples(result)
+    requests = _requests(_examples(result))
     if result.kind == "classify":
         signature = result.signatures[0]
         responses = _classifications(result.outputs[signature.name], result.num_rows)
         return [
-            _ld(2, _ld(1, _request(example)) + _ld(2, _ld(1, _ld(1, response))))
-            for example, response in zip(examples, responses, strict=True)
+            _ld(2, _ld(1, request) + _ld(2, _ld(1, _ld(1, response))))
+            for request, response in zip(requests, responses, strict=True)
         ]
     if result.kind == "regress":
         signature = result.signatures[0]
         values = _regressions(result.outputs[signature.name], result.num_rows)
         return [
-            _ld(3, _ld(1, _request(example)) + _ld(2, _ld(1, _ld(1, value))))
-            for example, value in zip(examples, values, strict=True)
+            _ld(3, _ld(1, request) + _ld(2, _ld(1, _ld(1, value))))
+            for request, value in zip(requests, values, strict=True)
         ]
     heads = []
     for signature in result.signatures:
@@ -143,8 +143,8 @@ def prediction_log_records(result: InferenceBatch) -> list[bytes]:
             bodies = [_ld(3, _ld(1, v)) for v in _regressions(outputs, result.num_rows)]
         heads.append([_ld(1, spec + body) for body in bodies])
     return [
-        _ld(4, _ld(1, _request(example)) + _ld(2, b"".join(row)))
-        for example, *row in zip(examples, *heads, strict=True)
+        _ld(4, _ld(1, request) + _ld(2, b"".join(row)))
+        for request, *row in zip(requests, *heads, strict=True)
     ]
 
 
@@ -154,9 +154,17 @@ def _examples(result: InferenceBatch) -> list[bytes]:
     return records.tolist()
 
 
-def _request(example: bytes) -> bytes:
-    """ClassificationRequest / RegressionRequest / MultiInferenceRequest with one example."""
-    return _ld(2, _ld(1, _ld(1, example)))
+def _requests(examples: list[bytes]) -> list[bytes]:
+    """ClassificationRequest / RegressionRequest / MultiInferenceRequest with one example each:
+    input (2) { example_list (1) { examples (1): the tf.Example } }, lengths by arithmetic."""
+    varint, out = _varint, []
+    for example in examples:
+        inner = varint(len(example))
+        size1 = 1 + len(inner) + len(example)
+        middle = varint(size1)
+        size2 = 1 + len(middle) + size1
+        out.append(b"\x12" + varint(size2) + b"\x0a" + middle + b"\x0a" + inner + example)
+    return out
 
 
 def _predict_logs(result: InferenceBatch) -> list[bytes]:
