@@ -7,6 +7,8 @@ import subprocess
 import sys
 import textwrap
 
+from ml_metadata.proto import metadata_store_pb2 as mlmd
+
 from headwater.orchestration import (
     LocalDagRunner,
     MetadataStore,
@@ -15,6 +17,7 @@ from headwater.orchestration import (
     Parameter,
     Pipeline,
     component,
+    pipeline_runs,
     sqlite_metadata_connection_config,
 )
 
@@ -99,19 +102,19 @@ _CHILD = textwrap.dedent(
 )
 
 
-def test_concurrent_processes_with_their_own_stores_publish_to_distinct_locations(tmp_path):
-    root = str(tmp_path / "root")
+def _run_concurrently(tmp_path, root, stores):
+    """Run the child pipeline in one process per store path, all at once; their model URIs."""
     script = tmp_path / "child.py"
     script.write_text(_CHILD)
-    workers = range(4)
     children = [
         subprocess.Popen(
-            [sys.executable, str(script), str(w), root, str(tmp_path / f"{w}.sqlite")],
+            [sys.executable, str(script), str(w), root, store],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
             text=True,
         )
-        for w in workers
+        for w, store in enumerate(stores)
     ]
     for child in children:
         assert child.stdout is not None
@@ -120,9 +123,29 @@ def test_concurrent_processes_with_their_own_stores_publish_to_distinct_location
         assert child.stdin is not None
         child.stdin.write("go\n")
         child.stdin.flush()
-    uris = [child.communicate(timeout=300)[0].strip() for child in children]
-    assert [child.returncode for child in children] == [0] * len(workers)
+    results = [child.communicate(timeout=300) for child in children]
+    assert [child.returncode for child in children] == [0] * len(stores), results
+    return [out.strip() for out, _ in results]
+
+
+def test_concurrent_processes_with_their_own_stores_publish_to_distinct_locations(tmp_path):
+    root = str(tmp_path / "root")
+    uris = _run_concurrently(tmp_path, root, [str(tmp_path / f"{w}.sqlite") for w in range(4)])
     model_dir = os.path.join(root, "Train", "model")
     assert sorted(uris) == [os.path.join(model_dir, n) for n in ("1", "1-2", "1-3", "1-4")]
-    assert [_read_steps(uri) for uri in uris] == [str(w) for w in workers]
+    assert [_read_steps(uri) for uri in uris] == ["0", "1", "2", "3"]
     assert sorted(os.listdir(model_dir)) == ["1", "1-2", "1-3", "1-4"]
+
+
+def test_concurrent_runs_on_one_sqlite_store_all_complete_with_their_own_outputs(tmp_path):
+    root = str(tmp_path / "root")
+    store_path = str(tmp_path / "shared.sqlite")
+    uris = _run_concurrently(tmp_path, root, [store_path] * 4)
+    assert [_read_steps(uri) for uri in uris] == ["0", "1", "2", "3"]
+    assert len(set(uris)) == 4
+    store = MetadataStore(sqlite_metadata_connection_config(store_path))
+    runs = pipeline_runs(store, "unit")
+    assert [run.state for run in runs] == ["COMPLETE"] * 4
+    live = store.store.get_artifacts()
+    assert sorted(a.uri for a in live) == sorted(uris)
+    assert {a.state for a in live} == {mlmd.Artifact.LIVE}

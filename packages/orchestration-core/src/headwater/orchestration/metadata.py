@@ -13,6 +13,7 @@ import json
 import logging
 import os
 import socket
+import time
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
@@ -129,7 +130,7 @@ class MetadataStore:
             if sqlite_path:
                 _create_in_wal_mode(sqlite_path)
             try:
-                self.store = metadata_store.MetadataStore(config)
+                self.store = _open_retrying(config)
             except (mlmd_errors.StatusError, RuntimeError) as exc:
                 raise MetadataStoreError(
                     f"cannot open ML Metadata store ({_describe(config)}): {exc}"
@@ -164,7 +165,10 @@ class MetadataStore:
             if self.read_only:
                 type_id = _existing_type_id(self.store.get_execution_type, name)
             else:
-                type_id = self.store.put_execution_type(mlmd.ExecutionType(name=name))
+                try:
+                    type_id = self.store.put_execution_type(mlmd.ExecutionType(name=name))
+                except mlmd_errors.AlreadyExistsError:  # another process registered it just now
+                    type_id = self.store.get_execution_type(name).id
             self._execution_types[name] = type_id
         return type_id
 
@@ -175,7 +179,10 @@ class MetadataStore:
             if self.read_only:
                 type_id = _existing_type_id(self.store.get_context_type, name)
             else:
-                type_id = self.store.put_context_type(mlmd.ContextType(name=name))
+                try:
+                    type_id = self.store.put_context_type(mlmd.ContextType(name=name))
+                except mlmd_errors.AlreadyExistsError:  # another process registered it just now
+                    type_id = self.store.get_context_type(name).id
             self._context_types[name] = type_id
         return type_id
 
@@ -390,6 +397,34 @@ class MetadataStore:
     def events_of_executions(self, ids: Iterable[int]) -> list[MlmdEvent]:
         """Events of the given executions."""
         return list(self.store.get_events_by_execution_ids(list(ids)))
+
+
+_OPEN_ATTEMPTS = 8
+_CONCURRENT_CREATION = (
+    "Concurrent writes aborted",
+    "database is locked",
+    "concurrent connection to the empty database",
+)
+
+
+def _open_retrying(config: ConnectionConfig) -> Any:
+    """An MLMD client; retried while other processes create the same new store's tables.
+
+    Several runs starting at once on a new SQLite file all create ML Metadata's tables, and
+    ML Metadata gives up on all but one ("Concurrent writes aborted after max number of
+    retries", "a subset of tables ... Please retry the connection"). Once the tables exist,
+    opening only reads them, so a few retries settle it.
+    """
+    for attempt in range(_OPEN_ATTEMPTS):
+        try:
+            return metadata_store.MetadataStore(config)
+        except (mlmd_errors.StatusError, RuntimeError) as exc:
+            retry = any(text in str(exc) for text in _CONCURRENT_CREATION)
+            if not retry or attempt == _OPEN_ATTEMPTS - 1:
+                raise
+            _LOG.debug("ML Metadata store busy being created (%s); retrying", exc)
+            time.sleep(min(0.05 * 2**attempt, 1.0))
+    raise AssertionError("unreachable")
 
 
 def _existing_type_id(get_type: Any, name: str) -> int:
