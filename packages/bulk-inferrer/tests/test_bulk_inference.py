@@ -182,6 +182,20 @@ def test_outputs_written_as_tfx_files_and_parquet_columns(models, tmp_path):
     np.testing.assert_allclose(logits, np.stack([-z, z], axis=1), rtol=1e-5, atol=1e-6)
 
 
+def test_columns_as_csv_join_list_values_with_spaces(models, tmp_path):
+    import pyarrow.csv as pacsv
+
+    results = run(models, "predict", ("serving_default",), [examples(9, 20)])
+    path = str(tmp_path / "predictions.csv")
+    bi.write_inference_columns(iter(results), path, ["id"])
+    table = pacsv.read_csv(path)
+    assert table.column_names == ["id", "label", "logits", "probability"]
+    assert table["id"].to_pylist() == list(range(20))
+    logits = results[0].outputs["serving_default"]["logits"]
+    parsed = [[float(v) for v in text.split(" ")] for text in table["logits"].to_pylist()]
+    np.testing.assert_allclose(parsed, logits, rtol=1e-6)
+
+
 def test_multi_head_columns_are_named_signature_slash_output(models):
     (multi,) = run(models, "heads", ("classify", "regress"), [examples(3, 10)])
     columns = bi.inference_columns(multi, ["id"])

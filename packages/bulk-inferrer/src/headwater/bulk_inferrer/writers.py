@@ -101,24 +101,27 @@ def write_inference_outputs(
     """One pass over `results` writing PredictionLogs and/or Parquet columns; the paths.
 
     `prediction_logs` is the gzip TFRecord file to write (TFX names them
-    `prediction_logs-00000-of-00001.gz`, see `shard_name`), `columns` the Parquet file of
-    `keep_columns` of the examples beside one column per output. Each appears only complete.
+    `prediction_logs-00000-of-00001.gz`, see `shard_name`), `columns` the Parquet file (or CSV,
+    by a `.csv` suffix; list values joined by spaces) of `keep_columns` of the examples beside
+    one column per output. Each appears only complete.
     """
-    import pyarrow.parquet as pq
 
     outputs = InferenceOutputs()
     log_path, columns_path = prediction_logs, columns
     with _maybe_published(log_path) as log_tmp, _maybe_published(columns_path) as columns_tmp:
         logs = PredictionLogWriter(log_tmp) if log_tmp else None
-        table: list[pq.ParquetWriter] = []
+        table: list[Any] = []
+        as_csv = columns_tmp is not None and columns_tmp.endswith(".csv")
 
         def consume(result: InferenceBatch) -> None:
             if logs is not None:
                 logs.write(result)
             if columns_tmp is not None:
                 batch = inference_columns(result, keep_columns)
+                if as_csv:
+                    batch = _csv_ready(batch)
                 if not table:
-                    table.append(pq.ParquetWriter(columns_tmp, batch.schema))
+                    table.append(_table_writer(columns_tmp, batch.schema, as_csv))
                 table[0].write_batch(batch)
 
         try:
@@ -134,7 +137,7 @@ def write_inference_outputs(
                 if pending is not None:
                     pending.result()
             if columns_tmp is not None and not table:
-                table.append(pq.ParquetWriter(columns_tmp, pa.schema([])))
+                table.append(_table_writer(columns_tmp, pa.schema([]), as_csv))
         finally:
             if logs is not None:
                 logs.close()
@@ -157,6 +160,30 @@ def write_inference_columns(
     """`keep_columns` beside the outputs into the Parquet file `path` (WriteInferenceColumns's
     plain twin)."""
     return write_inference_outputs(results, columns=path, keep_columns=keep_columns)
+
+
+def _table_writer(path: str, schema: pa.Schema, as_csv: bool) -> Any:
+    """A Parquet or CSV writer of `schema` at `path`."""
+    if as_csv:
+        import pyarrow.csv as pacsv
+
+        return pacsv.CSVWriter(path, schema)
+    import pyarrow.parquet as pq
+
+    return pq.ParquetWriter(path, schema)
+
+
+def _csv_ready(batch: pa.RecordBatch) -> pa.RecordBatch:
+    """List columns as their values joined by spaces (CSV has no lists), vectorized."""
+    import pyarrow.compute as pc
+
+    arrays = []
+    for column in batch.columns:
+        if pa.types.is_list(column.type) or pa.types.is_large_list(column.type):
+            as_text = column.cast(pa.list_(pa.string()))
+            column = pc.binary_join(as_text, " ")
+        arrays.append(column)
+    return pa.RecordBatch.from_arrays(arrays, names=batch.schema.names)
 
 
 @contextmanager
