@@ -2,11 +2,13 @@
 
 The files come, at test time, from the tfx 1.16.0 wheel that `pip download` fetches from the
 package registry (cached under `$HEADWATER_TEST_CACHE`, default `~/.cache/headwater-tests`;
-never committed). The test
-rewrites their import lines (`from tfx import v1 as tfx` -> `headwater.orchestration.tfx_v1`,
-...), asserts that no other line changed, and runs TFX's Keras module file
-(`penguin_utils_keras.py`, which imports its sibling `penguin_utils_base.py`) through
-Transform and Trainer built with the `tfx` namespace. Skipped, with the reason, when the
+never committed). The test rewrites their import lines (`from tfx import v1 as tfx` ->
+`headwater.orchestration.tfx_v1`, `tensorflow_model_analysis` -> `tfx_v1.tfma`, ...),
+asserts that no other line changed, and runs
+TFX's `create_pipeline` from `penguin_pipeline_local.py` end to end: CsvExampleGen ->
+StatisticsGen -> SchemaGen -> Transform -> Trainer (TFX's `penguin_utils_keras.py`, which
+imports its sibling `penguin_utils_base.py`) -> Resolver -> Evaluator (TFMA's
+`preprocessing_function_names`) -> Pusher under `Cond`. Skipped, with the reason, when the
 registry cannot be reached.
 """
 
@@ -38,6 +40,8 @@ IMPORT_REWRITES = {
     "from tfx.examples.penguin import penguin_utils_base as base": (
         "import penguin_utils_base as base"
     ),
+    "import tensorflow_model_analysis as tfma": "from headwater.orchestration.tfx_v1 import tfma",
+    "from tfx.utils import proto_utils": "from headwater.orchestration.tfx_v1 import proto_utils",
 }
 
 
@@ -133,9 +137,10 @@ def test_only_import_lines_change(tfx_files: Path) -> None:
         )
         for name in FILES
     }
-    # penguin_pipeline_local imports tfx only; the module files also tft, tfxio and base.
+    # penguin_pipeline_local imports tfx, tfma and proto_utils; the module files tfx, tft,
+    # tfxio and base.
     assert changed == {
-        "penguin_pipeline_local.py": 1,
+        "penguin_pipeline_local.py": 3,
         "penguin_utils_keras.py": 3,
         "penguin_utils_base.py": 3,
     }
@@ -175,46 +180,58 @@ def test_catalog_lists_exactly_tfx_v1_public_names() -> None:
                 }
 
 
-def test_tfx_keras_module_file_trains_through_transform_and_trainer(
-    tfx_files: Path, tmp_path: Path
-) -> None:
-    from headwater.orchestration import tfx_v1 as tfx
-
-    data = tmp_path / "data"
-    data.mkdir()
-    shutil.copy(REPO / "examples" / "penguin" / "data" / "penguins_processed.csv", data)
-    module_file = str(tfx_files / "penguin_utils_keras.py")
-
-    example_gen = tfx.components.CsvExampleGen(input_base=str(data))
-    statistics_gen = tfx.components.StatisticsGen(examples=example_gen.outputs["examples"])
-    schema_gen = tfx.components.SchemaGen(
-        statistics=statistics_gen.outputs["statistics"], infer_feature_shape=True
-    )
-    transform = tfx.components.Transform(
-        examples=example_gen.outputs["examples"],
-        schema=schema_gen.outputs["schema"],
-        module_file=module_file,
-    )
-    trainer = tfx.components.Trainer(
-        module_file=module_file,
-        examples=transform.outputs["transformed_examples"],
-        transform_graph=transform.outputs["transform_graph"],
-        schema=schema_gen.outputs["schema"],
-        train_args=tfx.proto.TrainArgs(num_steps=100),
-        eval_args=tfx.proto.EvalArgs(num_steps=5),
-    )
-    pipeline = tfx.dsl.Pipeline(
-        pipeline_name="tfx_penguin",
-        pipeline_root=str(tmp_path / "root"),
-        components=[example_gen, statistics_gen, schema_gen, transform, trainer],
-        metadata_connection_config=tfx.orchestration.metadata.sqlite_metadata_connection_config(
-            str(tmp_path / "metadata.db")
-        ),
-    )
-    result = tfx.orchestration.LocalDagRunner().run(pipeline)
-
-    model_dir = Path(result.node("Trainer").outputs["model"][0].uri) / "Format-Serving"
+def test_tfx_penguin_pipeline_runs_end_to_end(tfx_files: Path, tmp_path: Path) -> None:
+    """TFX's `create_pipeline` with the arguments of TFX's own local e2e test, run locally."""
     import tensorflow as tf
 
-    model = tf.saved_model.load(str(model_dir))
+    spec = importlib.util.spec_from_file_location(
+        "tfx_penguin_pipeline_local", tfx_files / "penguin_pipeline_local.py"
+    )
+    assert spec is not None
+    assert spec.loader is not None
+    penguin = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(penguin)
+    from headwater.orchestration import tfx_v1 as tfx
+
+    data = tmp_path / "data" / "labelled"
+    data.mkdir(parents=True)
+    shutil.copy(REPO / "examples" / "penguin" / "data" / "penguins_processed.csv", data)
+    serving = tmp_path / "serving_model"
+    pipeline = penguin.create_pipeline(
+        pipeline_name="penguin_local_keras",
+        pipeline_root=str(tmp_path / "tfx" / "pipelines"),
+        data_root=str(tmp_path / "data"),
+        module_file=str(tfx_files / "penguin_utils_keras.py"),
+        accuracy_threshold=0.6,
+        serving_model_dir=str(serving),
+        metadata_path=str(tmp_path / "tfx" / "metadata.db"),
+        user_provided_schema_path=None,
+        enable_tuning=False,
+        enable_bulk_inferrer=False,
+        enable_example_diff=False,
+        examplegen_input_config=None,
+        examplegen_range_config_date=None,
+        resolver_range_config=None,
+        beam_pipeline_args=[],
+        enable_transform_input_cache=False,
+    )
+    result = tfx.orchestration.LocalDagRunner(quiet=True).run(pipeline)
+
+    assert [(n.node_id, n.status) for n in result.nodes] == [
+        ("CsvExampleGen", "COMPLETE"),
+        ("StatisticsGen", "COMPLETE"),
+        ("SchemaGen", "COMPLETE"),
+        ("Transform", "COMPLETE"),
+        ("Trainer", "COMPLETE"),
+        ("latest_blessed_model_resolver", "COMPLETE"),
+        ("EvaluatorPreprocessing", "COMPLETE"),
+        ("Evaluator", "COMPLETE"),
+        ("Pusher", "COMPLETE"),
+    ]
+    blessing = result.node("Evaluator").outputs["blessing"][0]
+    assert blessing.custom_properties["blessed"] == 1
+    pushed = result.node("Pusher").outputs["pushed_model"][0]
+    assert pushed.custom_properties["pushed"] == 1
+    (version,) = os.listdir(serving)
+    model = tf.saved_model.load(str(serving / version))
     assert sorted(model.signatures) == ["serving_default", "transform_features"]

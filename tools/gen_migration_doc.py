@@ -31,7 +31,6 @@ A TFX 1.16 pipeline or module file runs on Headwater after changing its import l
 | `from tfx import v1 as tfx` | `from headwater.orchestration import tfx_v1 as tfx` |
 | `import tensorflow_transform as tft` | `import headwater.transform as tft` |
 | `from tfx_bsl.public import tfxio` | `from headwater.orchestration import training as tfxio` |
-| `import tensorflow_data_validation as tfdv` | `import headwater.data_validation as tfdv` |
 | `from tfx.examples.penguin import penguin_utils_base` | `import penguin_utils_base` |
 
 A module file's folder is importable while its code runs, so a module imports the files
@@ -42,9 +41,13 @@ status in `tfx_v1`:
 * **renamed**: it works under the TFX name here; Headwater's own API calls it as shown;
 * **not yet**: using it raises `NotImplementedInHeadwaterError` naming it.
 
-Outside `tfx.v1`: a TFMA `EvalConfig` is written with `headwater.model_analysis` (same field
-names; `ModelSpec.preprocessing_function_names` is not yet supported, so a label produced by
-the transform graph cannot be evaluated yet).
+Outside `tfx.v1`: `import tensorflow_model_analysis as tfma` becomes
+`from headwater.orchestration.tfx_v1 import tfma` (TFMA's `EvalConfig`, `ModelSpec`,
+`SlicingSpec`, `MetricsSpec`, `MetricConfig`, thresholds and `MetricDirection` with TFMA's
+arguments; `preprocessing_function_names` run before labels are read), and
+`from tfx.utils import proto_utils` becomes `from headwater.orchestration.tfx_v1 import
+proto_utils`. TFX's own penguin pipeline runs this way with only its import lines changed
+(tests/test_tfx_examples_unchanged.py).
 
 """
 

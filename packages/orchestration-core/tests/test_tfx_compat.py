@@ -201,3 +201,65 @@ def test_component_decorator_takes_tfx_annotations() -> None:
 
     node = MakeString(text="x")
     assert node.outputs["out"].type is tfx.types.standard_artifacts.String
+
+
+def test_tfma_config_with_tfma_arguments_becomes_headwaters(gen: hw.Node) -> None:
+    import headwater.model_analysis as ma
+    from headwater.orchestration.tfx_v1 import proto_utils, tfma
+
+    config = tfma.EvalConfig(
+        model_specs=[
+            tfma.ModelSpec(
+                signature_name="serving_default",
+                label_key="species_xf",
+                preprocessing_function_names=["transform_features"],
+            )
+        ],
+        slicing_specs=[tfma.SlicingSpec()],
+        metrics_specs=[
+            tfma.MetricsSpec(
+                metrics=[
+                    tfma.MetricConfig(
+                        class_name="SparseCategoricalAccuracy",
+                        threshold=tfma.MetricThreshold(
+                            value_threshold=tfma.GenericValueThreshold(lower_bound={"value": 0.6}),
+                            change_threshold=tfma.GenericChangeThreshold(
+                                direction=tfma.MetricDirection.HIGHER_IS_BETTER,
+                                absolute={"value": -1e-10},
+                            ),
+                        ),
+                    )
+                ]
+            )
+        ],
+    )
+    converted, preprocessing = tfma.to_headwater(config)
+    assert preprocessing == ["transform_features"]
+    assert converted.model_specs == (ma.ModelSpec(label_key="species_xf"),)
+    threshold = converted.metrics_specs[0].metrics[0].threshold
+    assert threshold == ma.MetricThreshold(
+        value_threshold=ma.GenericValueThreshold(lower_bound=0.6),
+        change_threshold=ma.GenericChangeThreshold(
+            direction=ma.MetricDirection.HIGHER_IS_BETTER, absolute=-1e-10
+        ),
+    )
+    trainer = tfx.components.Trainer(module_file="m.py", examples=gen.outputs["examples"])
+    evaluator = tfx.components.Evaluator(
+        examples=gen.outputs["examples"], model=trainer.outputs["model"], eval_config=config
+    )
+    pre = evaluator.inputs["examples"].producer
+    assert pre is not None
+    assert pre.id == "EvaluatorPreprocessing"
+    assert pre.parameters["signature_names"] == ["transform_features"]
+    assert pre.inputs["model"] is trainer.outputs["model"]
+    assert evaluator.parameters["eval_config"] == converted
+    with pytest.raises(ValueError, match='Protocol message ModelSpec has no "model_type" field'):
+        tfma.ModelSpec(model_type="tf_keras")
+    text = proto_utils.proto_to_json(
+        tfx.proto.RangeConfig(
+            static_range=tfx.proto.StaticRange(start_span_number=1, end_span_number=1)
+        )
+    )
+    assert text == (
+        '{\n  "static_range": {\n    "end_span_number": 1,\n    "start_span_number": 1\n  }\n}'
+    )

@@ -55,7 +55,11 @@ CATALOG: dict[str, dict[str, Entry]] = {
         "BulkInferrer": _same(f"{_HW}.BulkInferrer", "output_example_spec: use output_columns"),
         "CsvExampleGen": _same(f"{_HW}.CsvExampleGen"),
         "DataAccessor": _same(f"{_HW}.DataAccessor"),
-        "Evaluator": _same(f"{_HW}.Evaluator", "eval_config: a headwater.model_analysis config"),
+        "Evaluator": _same(
+            f"{_HW}.Evaluator",
+            "eval_config: tfx_v1.tfma.EvalConfig (preprocessing_function_names run first) "
+            "or a headwater.model_analysis config",
+        ),
         "ExampleDiff": _not_yet(),
         "ExampleValidator": _same(f"{_HW}.ExampleValidator"),
         "FnArgs": _same(f"{_HW}.FnArgs"),

@@ -7,6 +7,7 @@ TFX's JSON dict (`to_dict()`), which Headwater's components accept.
 
 from __future__ import annotations
 
+import enum
 from collections.abc import Mapping
 from types import MappingProxyType
 from typing import Any, ClassVar
@@ -60,7 +61,11 @@ class Message:
         return {key: _plain(getattr(self, key)) for key in self.FIELDS if key in self._set}
 
     def __eq__(self, other: object) -> bool:
-        return isinstance(other, Message) and type(other) is type(self) and self.to_dict() == other.to_dict()
+        return (
+            isinstance(other, Message)
+            and type(other) is type(self)
+            and self.to_dict() == other.to_dict()
+        )
 
     def __hash__(self) -> int:
         return hash((type(self).__name__, repr(self.to_dict())))
@@ -71,6 +76,8 @@ class Message:
 
 
 def _plain(value: Any) -> Any:
+    if isinstance(value, enum.Enum):
+        return value.name
     if isinstance(value, Message):
         return value.to_dict()
     if isinstance(value, list):

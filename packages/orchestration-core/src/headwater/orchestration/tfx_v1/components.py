@@ -11,8 +11,9 @@ from typing import Any
 
 import headwater.orchestration as hw
 from headwater.orchestration.dsl import Channel, Node
-from headwater.orchestration.tfx_v1 import _convert
+from headwater.orchestration.tfx_v1 import _convert, tfma
 from headwater.orchestration.tfx_v1._missing import module_dir, module_getattr, not_implemented
+from headwater.orchestration.tfx_v1._preprocess import EvaluatorPreprocessing
 from headwater.orchestration.tfx_v1.dsl._conditions import blessings_in_force, check_not_in_cond
 from headwater.orchestration.training import DataAccessor, FnArgs, TunerFnResult
 
@@ -225,7 +226,11 @@ def Evaluator(
     module_file: str | None = None,
     module_path: str | None = None,
 ) -> Node:
-    """Evaluate `model` (against `baseline_model`) per `eval_config`; bless or not."""
+    """Evaluate `model` (against `baseline_model`) per `eval_config`; bless or not.
+
+    `eval_config` is a `headwater.model_analysis` config or a `tfx_v1.tfma.EvalConfig`; with
+    the latter, the candidate's `preprocessing_function_names` run over the examples first.
+    """
     _plain("Evaluator")
     _unsupported(
         "Evaluator",
@@ -236,6 +241,15 @@ def Evaluator(
     )
     if model is None:
         raise not_implemented("tfx.v1.components.Evaluator without a model")
+    if isinstance(eval_config, tfma.EvalConfig):
+        eval_config, preprocessing = tfma.to_headwater(eval_config)
+        if preprocessing:  # TFMA runs these signatures first; their outputs join the features
+            examples = EvaluatorPreprocessing(
+                examples=examples,
+                model=model,
+                signature_names=preprocessing,
+                example_splits=example_splits,
+            ).outputs["preprocessed_examples"]
     return hw.Evaluator(
         examples=examples,
         model=model,
