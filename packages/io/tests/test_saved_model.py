@@ -356,3 +356,28 @@ def test_handler_is_cheap_and_picklable(models):
     assert again.preferred_batch_size() == 256
     with pytest.raises(ValueError, match="batch_size must be >= 1"):
         hio.SavedModelHandler(models["predict"], batch_size=0)
+
+
+def test_tensorflow_errors_say_their_cause_and_whose_fault(classify_model, tmp_path):
+    """An input the graph rejects is a ModelInputError with TF's cause, not "Graph execution
+    error:"; a failure of the model itself (here a file it reads is gone) is a ModelRunError."""
+    import tensorflow as tf
+
+    wrong_type = hio.encode_examples(pa.record_batch({"x1": np.array([1], np.int64)}))
+    records = np.array(wrong_type, dtype=object)
+    with pytest.raises(ModelInputError) as caught:
+        classify_model.run("classify", {"inputs": records})
+    message = str(caught.value)
+    assert "Graph execution error" not in message
+    assert "x1" in message, message
+
+    class Reader(tf.Module):
+        @tf.function(input_signature=[tf.TensorSpec([None], tf.int64, name="n")])
+        def read(self, n):
+            return {"text": tf.io.read_file(str(tmp_path / "gone.txt")), "n": n}
+
+    reader = Reader()
+    tf.saved_model.save(reader, str(tmp_path / "reader"), signatures={"read": reader.read})
+    model = hio.SavedModelHandler(tmp_path / "reader").load_model()
+    with pytest.raises(hio.ModelRunError, match=r"signature 'read' failed: .*gone\.txt"):
+        model.run("read", {"n": np.zeros(1, np.int64)})

@@ -39,6 +39,7 @@ __all__ = [
     "ModelHandler",
     "ModelInputError",
     "ModelLoadError",
+    "ModelRunError",
     "SignatureSpec",
     "TensorSpec",
     "signature_feeds",
@@ -58,6 +59,10 @@ class ModelLoadError(HeadwaterError, OSError):
 
 class ModelInputError(HeadwaterError, ValueError):
     """Inputs that do not fit a signature: unknown or missing name, wrong dtype or shape."""
+
+
+class ModelRunError(HeadwaterError, RuntimeError):
+    """The model itself failed on inputs that fit its signature (a bug or resource in the model)."""
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,7 @@ Example:
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -25,6 +26,7 @@ from headwater.io.model_seam import (
     ModelHandler,
     ModelInputError,
     ModelLoadError,
+    ModelRunError,
     SignatureSpec,
     TensorSpec,
 )
@@ -153,11 +155,16 @@ class SavedModel(LoadedModel):
                     )
         try:
             result = function(**inputs)
-        except Exception as exc:  # shape mismatches inside the graph, parse errors, ...
-            raise ModelInputError(
-                f"model {self._path}: signature {signature_name!r} failed on its inputs: "
-                f"{_first_line(exc)}"
-            ) from exc
+        except Exception as exc:
+            import tensorflow as tf
+
+            where = f"model {self._path}: signature {signature_name!r}"
+            if isinstance(exc, tf.errors.InvalidArgumentError | ValueError | TypeError):
+                # parse errors, shape mismatches inside the graph: the caller's inputs
+                raise ModelInputError(
+                    f"{where} failed on its inputs: {_op_error_cause(exc)}"
+                ) from exc
+            raise ModelRunError(f"{where} failed: {_op_error_cause(exc)}") from exc
         return {name: tensor.numpy() for name, tensor in result.items()}
 
     def _raise_names(self, signature_name: str, inputs: Mapping[str, np.ndarray]) -> None:
@@ -261,6 +268,23 @@ def _shape_text(shape: tuple[int | None, ...] | None) -> str:
     if shape is None:
         return "<unknown rank>"
     return "[" + ", ".join("None" if d is None else str(d) for d in shape) + "]"
+
+
+_NOISE = ("Graph execution error", "Detected at node", "<stack traces unavailable>", "File ")
+
+
+def _op_error_cause(exc: BaseException) -> str:
+    """The line of a TensorFlow error that says what went wrong, without its graph noise.
+
+    TF's graph execution errors start with "Graph execution error:" and a stack; the cause
+    ("Key: x. Data types don't match ...") comes last, followed by node and op markers.
+    """
+    text = str(getattr(exc, "message", None) or exc).strip()
+    lines = [
+        re.sub(r"\s*(\[\[.*?\]\]|\[Op:[^\]]*\])", "", line).strip() for line in text.splitlines()
+    ]
+    meaningful = [line for line in lines if line and not line.startswith(_NOISE)]
+    return meaningful[-1] if meaningful else _first_line(exc)
 
 
 def _first_line(exc: BaseException) -> str:
