@@ -14,6 +14,7 @@ import os
 import headwater.infra_validator as iv
 import headwater.model_analysis as ma
 from headwater.orchestration import (
+    BulkInferrer,
     Channel,
     CsvExampleGen,
     EvalArgs,
@@ -125,6 +126,15 @@ def create_pipeline(root: str | None = None, *, enable_cache: bool = True) -> Pi
         infra_blessing=infra_validator.outputs["blessing"],
         push_destination=os.path.join(root, "serving_model"),
     )
+    # Batch inference with the blessed model over the eval split: PredictionLogs as TFX writes
+    # them, and Parquet with the species column beside the model's output.
+    bulk_inferrer = BulkInferrer(
+        examples=example_gen.outputs["examples"],
+        model=trainer.outputs["model"],
+        model_blessing=evaluator.outputs["blessing"],
+        data_spec={"example_splits": ["eval"]},
+        output_columns=["species"],
+    )
     components = [
         example_gen,
         statistics_gen,
@@ -136,6 +146,7 @@ def create_pipeline(root: str | None = None, *, enable_cache: bool = True) -> Pi
         evaluator,
         infra_validator,
         pusher,
+        bulk_inferrer,
     ]
     return Pipeline(
         "penguin",
