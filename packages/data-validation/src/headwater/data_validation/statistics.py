@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 import pyarrow as pa
 from tensorflow_metadata.proto.v0 import statistics_pb2
 
+from headwater.data_validation._tfdv_aliases import either, required
 from headwater.data_validation.combiner import StatisticsCombiner
 from headwater.data_validation.options import StatsOptions
 from headwater.data_validation.stats_errors import StatisticsError
@@ -104,19 +105,24 @@ def _coalesce(batches: Iterable[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
 
 
 def generate_statistics_from_csv(
-    pattern: str,
+    pattern: str | None = None,
     options: StatsOptions | None = None,
     *,
     column_names: Sequence[str] | None = None,
     column_types: Mapping[str, pa.DataType] | None = None,
     skip_bad_rows: bool = False,
     batch_size: int = _BATCH_ROWS,
+    data_location: str | None = None,
+    stats_options: StatsOptions | None = None,
 ) -> statistics_pb2.DatasetFeatureStatisticsList:
     """Statistics of CSV files (a file, glob or directory), read with headwater.io.
 
     Each file's column types are inferred on their own (unless `column_types` is given), so a
     column of integers in one file and floats in another becomes one FLOAT feature.
+    `data_location` and `stats_options` are TFDV's names for `pattern` and `options`.
     """
+    pattern = required("pattern", pattern, "data_location", data_location)
+    options = either("options", options, "stats_options", stats_options)
     batches = itertools.chain.from_iterable(
         read_csv(
             path,
@@ -138,9 +144,19 @@ def generate_statistics_from_parquet(
 
 
 def generate_statistics_from_tfrecord(
-    pattern: str, options: StatsOptions | None = None, *, batch_size: int = _BATCH_ROWS
+    pattern: str | None = None,
+    options: StatsOptions | None = None,
+    *,
+    batch_size: int = _BATCH_ROWS,
+    data_location: str | None = None,
+    stats_options: StatsOptions | None = None,
 ) -> statistics_pb2.DatasetFeatureStatisticsList:
-    """Statistics of TFRecord files of tf.Example (gzip or not)."""
+    """Statistics of TFRecord files of tf.Example (gzip or not).
+
+    `data_location` and `stats_options` are TFDV's names for `pattern` and `options`.
+    """
+    pattern = required("pattern", pattern, "data_location", data_location)
+    options = either("options", options, "stats_options", stats_options)
     return generate_statistics(_prefetched(read_tfrecord(pattern, batch_size=batch_size)), options)
 
 

@@ -19,6 +19,7 @@ from pathlib import Path
 from tensorflow_metadata.proto.v0 import statistics_pb2
 
 from headwater.data_validation._stats_view import common_stats_of
+from headwater.data_validation._tfdv_aliases import either, required
 
 __all__ = ["StatisticsView", "visualize_statistics"]
 
@@ -346,22 +347,31 @@ _SCRIPT = """
 
 
 def visualize_statistics(
-    stats: statistics_pb2.DatasetFeatureStatisticsList,
+    stats: statistics_pb2.DatasetFeatureStatisticsList | None = None,
     right: statistics_pb2.DatasetFeatureStatisticsList | None = None,
     *,
     path: str | os.PathLike[str] | None = None,
-    left_name: str = "left",
-    right_name: str = "right",
+    left_name: str | None = None,
+    right_name: str | None = None,
     dataset: str | None = None,
+    lhs_statistics: statistics_pb2.DatasetFeatureStatisticsList | None = None,
+    rhs_statistics: statistics_pb2.DatasetFeatureStatisticsList | None = None,
+    lhs_name: str | None = None,
+    rhs_name: str | None = None,
 ) -> StatisticsView:
     """Renders `stats` (and `right`, compared) as one HTML page; writes it to `path` if given.
 
-    `dataset` picks a slice by name (default: the first dataset of each list).
+    `dataset` picks a slice by name (default: the first dataset of each list). TFDV's names
+    work too: `lhs_statistics`, `rhs_statistics`, `lhs_name`, `rhs_name`.
 
     Example:
         visualize_statistics(train_stats, eval_stats, path="stats.html",
                              left_name="train", right_name="eval")
     """
+    stats = required("stats", stats, "lhs_statistics", lhs_statistics)
+    right = either("right", right, "rhs_statistics", rhs_statistics)
+    left_name = either("left_name", left_name, "lhs_name", lhs_name) or "left"
+    right_name = either("right_name", right_name, "rhs_name", rhs_name) or "right"
     lists = [stats] if right is None else [stats, right]
     datasets = [_dataset(s, dataset) for s in lists]
     by_name: list[dict[str, _Summary]] = [
