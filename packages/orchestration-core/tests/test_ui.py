@@ -1,0 +1,233 @@
+"""`headwater ui` over a real store: pages, the run graph, lineage, compare, and refusals of
+files outside an artifact's own directory (a crafted URI cannot make it serve /etc/passwd)."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import urllib.error
+import urllib.request
+
+import pytest
+from ml_metadata.proto import metadata_store_pb2 as mlmd
+
+from headwater.orchestration import (
+    ComponentFailedError,
+    Examples,
+    InputArtifact,
+    LocalDagRunner,
+    MetadataStore,
+    Model,
+    OutputArtifact,
+    Parameter,
+    Pipeline,
+    component,
+    sqlite_metadata_connection_config,
+)
+from headwater.orchestration.metadata import PIPELINE_CONTEXT
+from headwater.orchestration.ui import running
+
+VIEW = "<!DOCTYPE html><html><body><h1>made view</h1></body></html>"
+
+
+@component
+def Make(examples: OutputArtifact[Examples], rows: Parameter[int]) -> None:
+    """Writes `rows` into a file and an HTML view beside it."""
+    os.makedirs(os.path.join(examples.uri, "Split-train"))
+    with open(os.path.join(examples.uri, "Split-train", "rows.txt"), "w") as f:
+        f.write(str(rows))
+    with open(os.path.join(examples.uri, "Split-train", "View.html"), "w") as f:
+        f.write(VIEW)
+
+
+@component
+def Fit(
+    examples: InputArtifact[Examples], model: OutputArtifact[Model], fail: Parameter[str]
+) -> None:
+    """Copies the row count into the model; raises when `fail` names an existing file."""
+    if os.path.exists(fail):
+        raise RuntimeError("Fit was told to fail")
+    with (
+        open(os.path.join(examples.uri, "Split-train", "rows.txt")) as f,
+        open(os.path.join(model.uri, "rows.txt"), "w") as out,
+    ):
+        out.write(f.read())
+
+
+def _pipeline(root: str, fail: str, rows: int = 3) -> Pipeline:
+    make = Make(rows=rows)
+    fit = Fit(examples=make.outputs["examples"], fail=fail)
+    return Pipeline("tiny", root, [make, fit])
+
+
+@pytest.fixture(scope="module")
+def store_path(tmp_path_factory):
+    """Runs: complete, cached, then a failed Fit; plus crafted artifacts pointing at /etc."""
+    root = str(tmp_path_factory.mktemp("tiny"))
+    fail = os.path.join(root, "fail-now")
+    LocalDagRunner().run(_pipeline(root, fail))
+    LocalDagRunner().run(_pipeline(root, fail))
+    open(fail, "w").close()
+    with pytest.raises(ComponentFailedError):
+        LocalDagRunner().run(_pipeline(root, fail, rows=4))
+    path = os.path.join(root, "metadata.sqlite")
+    writer = MetadataStore(sqlite_metadata_connection_config(path))
+    ctx = writer.get_context(PIPELINE_CONTEXT, "tiny")
+    crafted = {}
+    for name, uri in [("dir", "/etc"), ("file", "/etc/passwd"), ("relative", "../../etc")]:
+        proto = writer.to_proto(Examples(uri))
+        [crafted[name]] = writer.store.put_artifacts([proto])
+        writer.store.put_attributions_and_associations(
+            [mlmd.Attribution(artifact_id=crafted[name], context_id=ctx.id)], []
+        )
+    return path, crafted
+
+
+@pytest.fixture(scope="module")
+def ui(store_path):
+    path, _ = store_path
+    store = MetadataStore(sqlite_metadata_connection_config(path), read_only=True)
+    with running([store]) as base:
+        yield base
+
+
+def get(url: str) -> tuple[int, str, dict[str, str]]:
+    try:
+        with urllib.request.urlopen(url, timeout=60) as response:
+            return response.status, response.read().decode(), dict(response.headers)
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read().decode(), dict(exc.headers)
+
+
+def links(body: str, css: str) -> list[str]:
+    return re.findall(rf"class='{css}' href='([^']+)'", body)
+
+
+def test_index_lists_the_pipeline_with_its_runs(ui):
+    status, body, headers = get(ui + "/")
+    assert status == 200
+    assert "tiny" in body
+    assert "3 runs" in body
+    assert "default-src 'self'" in headers["Content-Security-Policy"]
+    states = re.findall(r"class='badge state-\w+'>(\w+)<", body.split("<tbody>")[1])
+    assert states == ["FAILED", "CACHED", "COMPLETE"]
+
+
+def test_run_page_draws_the_dag_and_links_nodes(ui):
+    _, body, _ = get(ui + "/p/tiny")
+    first = links(body, "run-link")[-1]
+    status, run, _ = get(ui + first)
+    assert status == 200
+    assert run.count('<g class="node state-complete"') == 2
+    assert 'data-from="Make" data-to="Fit"' in run
+    nodes = links(run, "node-link")
+    assert [n.rsplit("/", 1)[1] for n in nodes] == ["Make", "Fit"]
+
+
+def test_failed_node_shows_its_error_and_parameters(ui):
+    _, body, _ = get(ui + "/p/tiny")
+    failed = links(body, "run-link")[0]
+    _, run, _ = get(ui + failed)
+    assert "state-failed" in run
+    status, node, _ = get(ui + failed + "/nodes/Fit")
+    assert status == 200
+    assert "RuntimeError: Fit was told to fail" in node
+    assert "<td>fail</td>" in node
+
+
+def test_artifact_page_shows_view_producer_consumers_and_lineage(ui):
+    _, body, _ = get(ui + "/p/tiny")
+    first = links(body, "run-link")[-1]
+    _, node, _ = get(ui + first + "/nodes/Make")
+    [examples] = links(node, "artifact-link")
+    status, page, _ = get(ui + examples)
+    assert status == 200
+    assert "<td>Examples</td>" in page
+    assert "produced by" in page
+    assert "read by" in page
+    assert "src='" + examples + "/views/Split-train/View.html'" in page
+    view_status, view, headers = get(ui + examples + "/views/Split-train/View.html")
+    assert view_status == 200
+    assert view == VIEW
+    assert headers["Content-Security-Policy"].startswith("sandbox allow-scripts")
+    _, graph, _ = get(ui + examples + "/lineage")
+    assert 'data-id="e' in graph
+    assert "Fit" in graph
+    assert "Make" in graph
+
+
+def test_compare_marks_changed_parameters(ui):
+    _, body, _ = get(ui + "/p/tiny")
+    runs = [r.rsplit("/", 1)[1] for r in links(body, "run-link")]
+    status, page, _ = get(ui + f"/p/tiny/compare?a={runs[-1]}&b={runs[0]}")
+    assert status == 200
+    make_row = page.split("<td>Make</td>")[1].split("</tr>")[0]
+    assert "changed" in make_row
+
+
+def test_run_json_for_live_polling(ui):
+    _, body, _ = get(ui + "/p/tiny")
+    first = links(body, "run-link")[-1]
+    status, text, _ = get(ui + "/api" + first)
+    assert status == 200
+    assert json.loads(text)["nodes"] == {"Fit": "COMPLETE", "Make": "COMPLETE"}
+
+
+@pytest.mark.parametrize(
+    ("which", "path"),
+    [
+        ("dir", "passwd"),
+        ("dir", "passwd.html"),
+        ("file", "x.html"),
+        ("relative", "passwd"),
+    ],
+)
+def test_crafted_uris_are_refused(ui, store_path, which, path):
+    _, crafted = store_path
+    status, body, _ = get(ui + f"/p/tiny/artifacts/{crafted[which]}/views/{path}")
+    assert status == 403
+    assert "root:" not in body
+
+
+def test_climbing_out_of_an_artifact_is_refused(ui, store_path):
+    _, body, _ = get(ui + "/p/tiny")
+    first = links(body, "run-link")[-1]
+    _, node, _ = get(ui + first + "/nodes/Make")
+    [examples] = links(node, "artifact-link")
+    for path in [
+        "..%2F..%2F..%2F..%2F..%2Fetc%2Fpasswd",
+        "%2Fetc%2Fpasswd",
+        "Split-train%2F..%2F..%2Fx.html",
+    ]:
+        status, text, _ = get(ui + examples + "/views/" + path)
+        assert status in (403, 404), path
+        assert "root:" not in text
+
+
+def test_symlink_out_of_an_artifact_is_refused(ui, store_path):
+    path, _ = store_path
+    reader = MetadataStore(sqlite_metadata_connection_config(path), read_only=True)
+    examples = next(
+        a for a in reader.store.get_artifacts() if a.uri.startswith("/") and "Make" in a.uri
+    )
+    link = os.path.join(examples.uri, "Split-train", "evil.html")
+    os.symlink("/etc/passwd", link)
+    try:
+        status, text, _ = get(ui + f"/p/tiny/artifacts/{examples.id}/views/Split-train/evil.html")
+        assert status == 403
+        assert "root:" not in text
+        _, page, _ = get(ui + f"/p/tiny/artifacts/{examples.id}")
+        assert "evil.html" not in page
+    finally:
+        os.remove(link)
+
+
+def test_the_store_is_not_written(store_path, ui):
+    path, _ = store_path
+    before = os.stat(path).st_mtime_ns
+    for url in ["/", "/p/tiny", "/p/nope"]:
+        get(ui + url)
+    assert os.stat(path).st_mtime_ns == before
+    status, _, _ = get(ui + "/p/nope")
+    assert status == 404
