@@ -190,3 +190,77 @@ def test_local_paths_keep_the_rename_push(tmp_path):
     result = push_to(model, f"file://{tmp_path}/serving")
     assert result.destination == os.path.join(f"{tmp_path}/serving", result.version)
     assert os.listdir(tmp_path / "serving") == [result.version]
+
+
+@pytest.fixture(scope="module")
+def iam_s3():
+    """A moto S3 server enforcing IAM after its setup: (endpoint, writer keys, reader keys)."""
+    import boto3
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    setup_actions = 7  # create_bucket + 2 x (create_user, put_user_policy, create_access_key)
+    env = dict(os.environ, INITIAL_NO_AUTH_ACTION_COUNT=str(setup_actions))
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    endpoint = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+            break
+        except OSError:
+            if proc.poll() is not None or time.monotonic() > deadline:
+                proc.kill()
+                pytest.fail("moto server did not start")
+            time.sleep(0.1)
+    kw = {
+        "endpoint_url": endpoint,
+        "region_name": "eu-west-1",
+        "aws_access_key_id": "testing",
+        "aws_secret_access_key": "testing",
+    }
+    boto3.client("s3", **kw).create_bucket(
+        Bucket="guarded-models", CreateBucketConfiguration={"LocationConstraint": "eu-west-1"}
+    )
+    iam = boto3.client("iam", **kw)
+    keys = {}
+    for user, actions in (("writer", ["s3:*"]), ("reader", ["s3:GetObject", "s3:ListBucket"])):
+        iam.create_user(UserName=user)
+        policy = {
+            "Version": "2012-10-17",
+            "Statement": [{"Effect": "Allow", "Action": actions, "Resource": "*"}],
+        }
+        iam.put_user_policy(UserName=user, PolicyName=user, PolicyDocument=json.dumps(policy))
+        key = iam.create_access_key(UserName=user)["AccessKey"]
+        keys[user] = (key["AccessKeyId"], key["SecretAccessKey"])
+    yield endpoint, keys
+    proc.terminate()
+    proc.wait(timeout=30)
+
+
+def test_destination_without_write_permission_is_a_push_error(iam_s3, tmp_path):
+    endpoint, keys = iam_s3
+
+    def as_user(user: str) -> Destination:
+        options = _options(endpoint)
+        options["key"], options["secret"] = keys[user]
+        return Destination(url="s3://guarded-models/penguin", storage_options=options)
+
+    first = push_to(_model(tmp_path / "a", "first"), as_user("writer"))
+    with pytest.raises(
+        PushError,
+        match=r"s3://guarded-models/penguin: cannot push to the destination: permission denied",
+    ):
+        push_to(_model(tmp_path / "b", "second"), as_user("reader"))
+    fs, base = as_user("reader").filesystem()
+    assert latest_complete_version(fs, base) == int(first.version)  # nothing lost
+    assert fs.cat_file(f"{base}/{first.version}/saved_model.pb") == b"first"
+    assert int(push_to(_model(tmp_path / "c", "second"), as_user("writer")).version) > int(
+        first.version
+    )  # the same push with permission succeeds
