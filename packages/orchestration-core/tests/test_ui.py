@@ -231,3 +231,44 @@ def test_the_store_is_not_written(store_path, ui):
     assert os.stat(path).st_mtime_ns == before
     status, _, _ = get(ui + "/p/nope")
     assert status == 404
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def test_headwater_ui_command_serves_on_localhost(store_path):
+    import subprocess
+    import sys
+    import time
+
+    path, _ = store_path
+    port = _free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "headwater.orchestration.cli", "ui", "--metadata", path]
+        + ["--port", str(port)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        body = ""
+        for _ in range(300):  # up to ~60 s for the command to start
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=5) as r:
+                    body = r.read().decode()
+                break
+            except OSError:
+                if proc.poll() is not None:
+                    break
+                time.sleep(0.2)
+        assert "tiny" in body
+        assert "3 runs" in body
+    finally:
+        proc.terminate()
+        out, _ = proc.communicate(timeout=30)
+    assert f"http://127.0.0.1:{port}/" in out

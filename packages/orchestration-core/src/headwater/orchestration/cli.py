@@ -4,6 +4,7 @@
     headwater pipeline list
     headwater run list penguin
     headwater artifacts <run id> [--lineage]
+    headwater ui [--port 8080]
 
 Stores are found from `--metadata FILE` (a SQLite MLMD file) or the registry that
 `pipeline run` keeps in `$HEADWATER_HOME/pipelines.json` (pipeline name -> SQLite file).
@@ -98,6 +99,12 @@ def _parser() -> argparse.ArgumentParser:
     arts.add_argument("--metadata", help="a SQLite MLMD file (default: the registry)")
     arts.add_argument("--lineage", action="store_true", help="show producer and consumers")
     arts.set_defaults(func=_artifacts)
+
+    ui = sub.add_parser("ui", help="serve a read-only web page over ML Metadata")
+    ui.add_argument("--metadata", help="a SQLite MLMD file (default: the registry)")
+    ui.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
+    ui.add_argument("--port", type=int, default=8080, help="port (default 8080)")
+    ui.set_defaults(func=_ui)
     return parser
 
 
@@ -281,6 +288,13 @@ def _artifacts(args: argparse.Namespace) -> int:
                 print(f"    read by     {used}")
         return 0
     raise MetadataError(f"no run {args.run_id!r} recorded (see `headwater run list PIPELINE`)")
+
+
+def _ui(args: argparse.Namespace) -> int:
+    from headwater.orchestration.ui import serve
+
+    serve([store for _, store in _stores(args.metadata)], host=args.host, port=args.port)
+    return 0
 
 
 def _table(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
