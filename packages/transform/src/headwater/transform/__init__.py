@@ -16,6 +16,7 @@ Example:
                                                                 preprocessing_fn, "out/")
 """
 
+from headwater.transform import coders
 from headwater.transform.analyzers import (
     approximate_vocabulary,
     count_per_key,
@@ -105,6 +106,7 @@ __all__ = [
     "approximate_vocabulary",
     "bag_of_words",
     "bucketize",
+    "coders",
     "compute_and_apply_vocabulary",
     "count_per_key",
     "covariance",
