@@ -249,8 +249,16 @@ def test_headwater_ui_command_serves_on_localhost(store_path):
     path, _ = store_path
     port = _free_port()
     proc = subprocess.Popen(
-        [sys.executable, "-m", "headwater.orchestration.cli", "ui", "--metadata", path]
-        + ["--port", str(port)],
+        [
+            sys.executable,
+            "-m",
+            "headwater.orchestration.cli",
+            "ui",
+            "--metadata",
+            path,
+            "--port",
+            str(port),
+        ],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
