@@ -19,7 +19,7 @@ import hashlib
 import inspect
 import types
 import typing
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Annotated, Any, TypeVar, Union
 
@@ -170,6 +170,7 @@ class Node:
             self, {key: Channel(t, self, key) for key, t in outputs.items()}
         )
         self.enable_cache: bool | None = None
+        self.beam_pipeline_args: list[str] = []
 
     def with_id(self, id: str) -> Node:
         """Give the node an id (needed when one component is used twice in a pipeline)."""
@@ -181,6 +182,19 @@ class Node:
     def with_cache(self, enabled: bool) -> Node:
         """Turn caching off (or on) for this node whatever the pipeline says."""
         self.enable_cache = enabled
+        return self
+
+    def with_beam_pipeline_args(self, args: Sequence[str]) -> Node:
+        """Beam options for this node only: each option set here replaces the pipeline's.
+
+        Example:
+            StatisticsGen(examples=...).with_beam_pipeline_args(["--runner=FnApiRunner"])
+        """
+        if isinstance(args, str):
+            raise WiringError(
+                f"{self.id}: beam_pipeline_args must be a list of strings, got {args!r}"
+            )
+        self.beam_pipeline_args = [str(a) for a in args]
         return self
 
     def upstream(self) -> list[Node]:

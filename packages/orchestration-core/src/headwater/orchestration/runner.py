@@ -32,7 +32,11 @@ from typing import Any, TextIO
 
 from headwater.io.paths import safe_path_component
 from headwater.orchestration.artifacts import Artifact, PushedModel
-from headwater.orchestration.context import ExecutionContext, execution_context
+from headwater.orchestration.context import (
+    ExecutionContext,
+    execution_context,
+    merge_beam_pipeline_args,
+)
 from headwater.orchestration.dsl import Channel, Node
 from headwater.orchestration.errors import ComponentFailedError, PipelineRootError, WiringError
 from headwater.orchestration.metadata import NODE_CONTEXT, MetadataStore, process_gone
@@ -320,9 +324,8 @@ def _run_component(
         found = inputs.get(in_key) or []
         kwargs[in_key] = found[0] if found else None
     kwargs.update(outputs)
-    ctx = ExecutionContext(
-        pipeline.name, pipeline.root, run_id, node.id, execution_id, pipeline.beam_pipeline_args
-    )
+    beam_args = merge_beam_pipeline_args(pipeline.beam_pipeline_args, node.beam_pipeline_args)
+    ctx = ExecutionContext(pipeline.name, pipeline.root, run_id, node.id, execution_id, beam_args)
     try:
         with execution_context(ctx):
             spec.fn(**kwargs)

@@ -6,6 +6,7 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 
 from headwater.orchestration.artifacts import Examples
+from headwater.orchestration.context import parallel_beam_requested
 from headwater.orchestration.dsl import OutputArtifact, Parameter, component
 from headwater.orchestration.example_gen import (
     FORMAT_TF_EXAMPLE,
@@ -34,7 +35,8 @@ def CsvExampleGen(
 ) -> None:
     """Read the CSV files under `input_base` (latest span by default) and write split Examples.
 
-    `use_beam` runs it as a Beam pipeline on the pipeline's runner (`num_shards` per split);
+    `use_beam` runs it as a Beam pipeline on the pipeline's runner (`num_shards` per split), as
+    do beam_pipeline_args asking for parallel Beam (a non-local runner, several direct workers);
     the plain path (default) streams in this process, shards of 250k rows.
     """
     import headwater.io as hio
@@ -43,7 +45,7 @@ def CsvExampleGen(
         return iter(hio.read_csv(path, skip_bad_rows=skip_bad_rows))
 
     resolved = resolve_input(input_base, as_input_config(input_config), range_config)
-    if use_beam:
+    if use_beam or parallel_beam_requested():
         write_examples_beam(
             examples,
             resolved,

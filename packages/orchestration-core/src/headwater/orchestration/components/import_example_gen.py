@@ -6,6 +6,7 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 
 from headwater.orchestration.artifacts import Examples
+from headwater.orchestration.context import parallel_beam_requested
 from headwater.orchestration.dsl import OutputArtifact, Parameter, component
 from headwater.orchestration.example_files import FORMAT_PARQUET, FORMAT_TF_EXAMPLE
 from headwater.orchestration.example_gen import (
@@ -36,7 +37,8 @@ def ImportExampleGen(
 
     `input_format` (FORMAT_TF_EXAMPLE or FORMAT_PARQUET) defaults to what the file names say:
     `.parquet` is Parquet, anything else TFRecord of tf.Example. `use_beam` runs it as a Beam
-    pipeline on the pipeline's runner (`num_shards` per split).
+    pipeline on the pipeline's runner (`num_shards` per split), as do beam_pipeline_args asking
+    for parallel Beam (a non-local runner, several direct workers).
     """
     import headwater.io as hio
 
@@ -47,7 +49,7 @@ def ImportExampleGen(
 
     # TFRecords are split as TFX splits them: by the hash of each record, not of decoded rows.
     tfrecord = fmt != FORMAT_PARQUET
-    if use_beam:
+    if use_beam or parallel_beam_requested():
         write_examples_beam(
             examples,
             resolved,
