@@ -8,8 +8,8 @@ asserts that no other line changed, and runs
 TFX's `create_pipeline` from `penguin_pipeline_local.py` end to end: CsvExampleGen ->
 StatisticsGen -> SchemaGen -> Transform -> Trainer (TFX's `penguin_utils_keras.py`, which
 imports its sibling `penguin_utils_base.py`) -> Resolver -> Evaluator (TFMA's
-`preprocessing_function_names`) -> Pusher under `Cond`. Skipped, with the reason, when the
-registry cannot be reached.
+`preprocessing_function_names`) -> Pusher under `Cond`, and BulkInferrer. Skipped, with the
+reason, when the registry cannot be reached.
 """
 
 from __future__ import annotations
@@ -193,9 +193,16 @@ def test_tfx_penguin_pipeline_runs_end_to_end(tfx_files: Path, tmp_path: Path) -
     spec.loader.exec_module(penguin)
     from headwater.orchestration import tfx_v1 as tfx
 
-    data = tmp_path / "data" / "labelled"
-    data.mkdir(parents=True)
-    shutil.copy(REPO / "examples" / "penguin" / "data" / "penguins_processed.csv", data)
+    labelled = tmp_path / "data" / "labelled"
+    unlabelled = tmp_path / "data" / "unlabelled"
+    labelled.mkdir(parents=True)
+    unlabelled.mkdir()
+    csv = (REPO / "examples" / "penguin" / "data" / "penguins_processed.csv").read_text()
+    (labelled / "penguins.csv").write_text(csv)
+    rows = csv.splitlines()
+    (unlabelled / "penguins.csv").write_text(  # TFX's unlabelled data: no species column
+        "".join(line.split(",", 1)[1] + "\n" for line in rows)
+    )
     serving = tmp_path / "serving_model"
     pipeline = penguin.create_pipeline(
         pipeline_name="penguin_local_keras",
@@ -206,8 +213,8 @@ def test_tfx_penguin_pipeline_runs_end_to_end(tfx_files: Path, tmp_path: Path) -
         serving_model_dir=str(serving),
         metadata_path=str(tmp_path / "tfx" / "metadata.db"),
         user_provided_schema_path=None,
-        enable_tuning=False,
-        enable_bulk_inferrer=False,
+        enable_tuning=False,  # TFX's tuner_fn runs 6 trials (48 s more); the Tuner has its tests
+        enable_bulk_inferrer=True,
         enable_example_diff=False,
         examplegen_input_config=None,
         examplegen_range_config_date=None,
@@ -227,11 +234,15 @@ def test_tfx_penguin_pipeline_runs_end_to_end(tfx_files: Path, tmp_path: Path) -
         ("EvaluatorPreprocessing", "COMPLETE"),
         ("Evaluator", "COMPLETE"),
         ("Pusher", "COMPLETE"),
+        ("CsvExampleGen_Unlabelled", "COMPLETE"),
+        ("BulkInferrer", "COMPLETE"),
     ]
     blessing = result.node("Evaluator").outputs["blessing"][0]
     assert blessing.custom_properties["blessed"] == 1
     pushed = result.node("Pusher").outputs["pushed_model"][0]
     assert pushed.custom_properties["pushed"] == 1
+    inference = result.node("BulkInferrer").outputs["inference_result"][0]
+    assert inference.custom_properties["num_examples"] == len(rows) - 1
     (version,) = os.listdir(serving)
     model = tf.saved_model.load(str(serving / version))
     assert sorted(model.signatures) == ["serving_default", "transform_features"]

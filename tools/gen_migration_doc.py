@@ -31,6 +31,7 @@ A TFX 1.16 pipeline or module file runs on Headwater after changing its import l
 | `from tfx import v1 as tfx` | `from headwater.orchestration import tfx_v1 as tfx` |
 | `import tensorflow_transform as tft` | `import headwater.transform as tft` |
 | `from tfx_bsl.public import tfxio` | `from headwater.orchestration import training as tfxio` |
+| `import tensorflow_data_validation as tfdv` | `import headwater.data_validation as tfdv` |
 | `from tfx.examples.penguin import penguin_utils_base` | `import penguin_utils_base` |
 
 A module file's folder is importable while its code runs, so a module imports the files
