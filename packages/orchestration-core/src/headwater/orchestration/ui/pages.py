@@ -307,7 +307,7 @@ def lineage_page(pipeline: str, graph: LineageGraph, hops: int) -> str:
     body = (
         f"<p>{hops} executions up and down from {e(center.TYPE_NAME)} #{center.id}. "
         f"<a href='?{e(more)}'>more hops</a></p>"
-        f"<div class='graph-box'>{svg(nodes, graph.edges, fixed=graph.hops, label='lineage')}</div>"
+        f"<div class='graph-box'>{svg(nodes, graph.edges, label='lineage')}</div>"
     )
     crumbs = [
         (pipeline, f"/p/{q(pipeline)}"),

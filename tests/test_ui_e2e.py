@@ -1,0 +1,164 @@
+"""End to end in a real headless Chromium: `headwater ui` over the store of a real pipeline run
+(CsvExampleGen, StatisticsGen, SchemaGen, ExampleValidator), navigated pipeline -> run -> node ->
+artifact -> view -> lineage -> compare, with no console error on any page."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+
+import pytest
+
+from headwater.orchestration import (
+    CsvExampleGen,
+    ExampleValidator,
+    LocalDagRunner,
+    MetadataStore,
+    Pipeline,
+    SchemaGen,
+    StatisticsGen,
+    sqlite_metadata_connection_config,
+)
+from headwater.orchestration.ui import running
+
+pytestmark = pytest.mark.e2e
+
+REPO = Path(__file__).resolve().parents[1]
+PENGUIN_DATA = REPO / "examples" / "penguin" / "data"
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser") or "/usr/bin/chromium"
+FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-default-apps",
+    "--no-first-run",
+    "--hide-scrollbars",
+    "--enable-logging=stderr",
+    "--v=0",
+    "--virtual-time-budget=3000",
+]
+FEATURES = ["body_mass_g", "culmen_depth_mm", "culmen_length_mm", "flipper_length_mm", "species"]
+
+needs_chromium = pytest.mark.skipif(
+    not Path(CHROMIUM).exists(), reason=f"no Chromium at {CHROMIUM} (.ci/run installs it)"
+)
+
+
+def open_page(url: str) -> str:
+    """The DOM of `url` after its scripts ran; fails on any console error or uncaught exception."""
+    with tempfile.TemporaryDirectory(prefix="hw-ui-chromium-") as profile:
+        proc = subprocess.run(
+            [CHROMIUM, *FLAGS, f"--user-data-dir={profile}", "--dump-dom", url],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+    errors = [
+        line
+        for line in proc.stderr.splitlines()
+        if ("CONSOLE" in line and ("ERROR" in line or "Uncaught" in line)) or "Uncaught" in line
+    ]
+    assert not errors, f"console errors on {url}: {errors}"
+    assert proc.stdout.strip(), f"Chromium rendered nothing for {url}: {proc.stderr[-2000:]}"
+    return proc.stdout
+
+
+def hrefs(dom: str, css: str) -> list[str]:
+    """The links with class `css` in a DOM, in page order."""
+    return [h.replace("&amp;", "&") for h in re.findall(rf'<a class="{css}" href="([^"]+)"', dom)]
+
+
+@pytest.fixture(scope="module")
+def ui(tmp_path_factory):
+    """A store with two runs of a four-node pipeline (the second cached), served read-only."""
+    root = str(tmp_path_factory.mktemp("ui-root"))
+    for _ in range(2):
+        example_gen = CsvExampleGen(input_base=str(PENGUIN_DATA))
+        statistics = StatisticsGen(examples=example_gen.outputs["examples"])
+        schema = SchemaGen(statistics=statistics.outputs["statistics"])
+        validator = ExampleValidator(
+            statistics=statistics.outputs["statistics"], schema=schema.outputs["schema"]
+        )
+        nodes = [example_gen, statistics, schema, validator]
+        LocalDagRunner(quiet=True).run(Pipeline("penguin_data", root, nodes))
+    path = os.path.join(root, "metadata.sqlite")
+    store = MetadataStore(sqlite_metadata_connection_config(path), read_only=True)
+    with running([store]) as base:
+        yield base
+
+
+@needs_chromium
+def test_navigate_pipeline_run_node_artifact_lineage_compare(ui):
+    index = open_page(ui + "/")
+    assert "penguin_data" in index
+    assert "2 runs" in index
+    runs = hrefs(index, "run-link")
+    assert len(runs) == 2
+    first, second = runs[1], runs[0]  # newest first
+
+    run = open_page(ui + first)
+    assert run.count('class="node state-complete"') == 4
+    for edge in [
+        ("CsvExampleGen", "StatisticsGen"),
+        ("StatisticsGen", "SchemaGen"),
+        ("StatisticsGen", "ExampleValidator"),
+        ("SchemaGen", "ExampleValidator"),
+    ]:
+        assert f'data-from="{edge[0]}" data-to="{edge[1]}"' in run
+    nodes = hrefs(run, "node-link")
+    assert [n.rsplit("/", 1)[1] for n in nodes] == [
+        "CsvExampleGen",
+        "StatisticsGen",
+        "SchemaGen",
+        "ExampleValidator",
+    ]
+    assert open_page(ui + second).count('class="node state-cached"') == 4
+
+    node = open_page(ui + nodes[1])
+    assert "StatisticsGen, execution" in node
+    [_examples, statistics] = hrefs(node, "artifact-link")
+    assert "Examples #" in node
+    assert "ExampleStatistics #" in node
+
+    artifact = open_page(ui + statistics)
+    assert "produced by" in artifact
+    readers = re.findall(r'class="execution-link" href="[^"]+/nodes/(\w+)"', artifact)
+    assert readers[0] == "StatisticsGen"
+    assert {"SchemaGen", "ExampleValidator"} <= set(readers)
+    views = re.findall(r'<iframe class="view"[^>]* src="([^"]+)"', artifact)
+    assert [v.rsplit("/", 2)[1:] for v in views] == [
+        ["Split-eval", "FeatureStats.html"],
+        ["Split-train", "FeatureStats.html"],
+    ]
+    view = open_page(ui + views[1])
+    for feature in FEATURES:
+        assert feature in view
+
+    lineage = open_page(ui + statistics + "/lineage")
+    for name in ["CsvExampleGen", "SchemaGen", "ExampleValidator", "Schema #", "Examples #"]:
+        assert name in lineage
+    schema_links = re.findall(
+        r'<a href="(/p/penguin_data/artifacts/\d+)"><g class="node artifact"'
+        r"[^>]*><title>Schema ",
+        lineage,
+    )
+    assert schema_links
+    schema = open_page(ui + schema_links[0])
+    [rendered] = re.findall(r'<iframe class="view"[^>]* src="([^"]+/render)"', schema)
+    schema_view = open_page(ui + rendered)
+    for feature in FEATURES:
+        assert feature in schema_view
+
+    compare = open_page(
+        ui + f"/p/penguin_data/compare?a={first.rsplit('/', 1)[1]}&b={second.rsplit('/', 1)[1]}"
+    )
+    assert compare.count("state-complete") >= 4
+    assert compare.count("state-cached") >= 4
