@@ -45,3 +45,16 @@ def test_an_error_in_a_sibling_module_points_at_the_siblings_line(tmp_path):
     assert str(info.value).splitlines()[0] == (
         f"loading module_file {module} at {base}:1: ZeroDivisionError: division by zero"
     )
+
+
+def test_editing_a_sibling_module_changes_the_module_files_fingerprint(tmp_path):
+    from headwater.orchestration.parameters import code_fingerprints
+
+    (tmp_path / "main.py").write_text("import base\n")
+    (tmp_path / "base.py").write_text("SCALE = 3\n")
+    (tmp_path / "notes.txt").write_text("not code\n")
+    before = code_fingerprints(str(tmp_path / "main.py"))
+    (tmp_path / "notes.txt").write_text("still not code\n")
+    assert code_fingerprints(str(tmp_path / "main.py")) == before
+    (tmp_path / "base.py").write_text("SCALE = 5\n")
+    assert code_fingerprints(str(tmp_path / "main.py")) != before

@@ -49,8 +49,23 @@ def to_json(value: Any) -> str:
     return json.dumps(to_jsonable(value), sort_keys=True, separators=(",", ":"))
 
 
+def _module_folder_fingerprint(module_file: str) -> str:
+    """sha256 of a module file and every `.py` beside it (its importable siblings, which TFX
+    packages with it), so editing a sibling such as `penguin_utils_base.py` busts the cache."""
+    folder = os.path.dirname(os.path.abspath(module_file))
+    digest = hashlib.sha256(os.path.basename(module_file).encode())
+    for name in sorted(os.listdir(folder)):
+        path = os.path.join(folder, name)
+        if name.endswith(".py") and os.path.isfile(path):
+            digest.update(name.encode() + b"\0")
+            with open(path, "rb") as f:
+                digest.update(hashlib.sha256(f.read()).digest())
+    return digest.hexdigest()
+
+
 def code_fingerprints(value: Any) -> list[str]:
-    """sha256 of user code a parameter points at: a callable's module file, or a `.py` path."""
+    """sha256 of user code a parameter points at: a callable's module file, or a `.py` path
+    (with the `.py` files beside it)."""
     paths: list[str] = []
     if callable(value) and not isinstance(value, type):
         try:
@@ -60,7 +75,7 @@ def code_fingerprints(value: Any) -> list[str]:
         if path:
             paths.append(path)
     elif isinstance(value, str) and value.endswith(".py") and os.path.isfile(value):
-        paths.append(value)
+        return [_module_folder_fingerprint(value)]
     elif isinstance(value, Mapping):
         return [fp for v in value.values() for fp in code_fingerprints(v)]
     elif isinstance(value, list | tuple):
