@@ -194,9 +194,7 @@ def test_local_paths_keep_the_rename_push(tmp_path):
 
 @pytest.fixture(scope="module")
 def iam_s3():
-    """A moto S3 server enforcing IAM after its setup: (endpoint, writer keys, reader keys)."""
-    import boto3
-
+    """A moto S3 server enforcing IAM after its setup: (endpoint, {user: keys})."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
@@ -219,6 +217,17 @@ def iam_s3():
                 proc.kill()
                 pytest.fail("moto server did not start")
             time.sleep(0.1)
+    try:
+        yield endpoint, _iam_users(endpoint)
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+
+
+def _iam_users(endpoint: str) -> dict[str, tuple[str, str]]:
+    """A bucket, a writer (s3:*) and a reader (get/list only); their access keys."""
+    import boto3
+
     kw = {
         "endpoint_url": endpoint,
         "region_name": "eu-west-1",
@@ -239,9 +248,7 @@ def iam_s3():
         iam.put_user_policy(UserName=user, PolicyName=user, PolicyDocument=json.dumps(policy))
         key = iam.create_access_key(UserName=user)["AccessKey"]
         keys[user] = (key["AccessKeyId"], key["SecretAccessKey"])
-    yield endpoint, keys
-    proc.terminate()
-    proc.wait(timeout=30)
+    return keys
 
 
 def test_destination_without_write_permission_is_a_push_error(iam_s3, tmp_path):
