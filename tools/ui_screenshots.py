@@ -100,7 +100,7 @@ def main(argv: list[str] | None = None) -> int:
             node = re.findall(r"class='node-link' href='([^']+)'", _get(base + run))[1]
             artifact = re.findall(r"class='artifact-link' href='([^']+)'", _get(base + node))[-1]
             shoot(base + artifact, out / "ui-artifact.png", "1280,1100")
-            shoot(base + artifact + "/lineage", out / "ui-lineage.png", "1280,560")
+            shoot(base + artifact + "/lineage", out / "ui-lineage.png", "1960,520")
     return 0
 
 
