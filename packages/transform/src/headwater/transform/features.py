@@ -176,6 +176,13 @@ def _placeholder_name(feature: str) -> str:
     return f"raw_{safe}"
 
 
+def _arrow_type(dtype: Any) -> pa.DataType:
+    """The Arrow type of a feature's values (bytes, int64 or float32)."""
+    if dtype.name == "string":
+        return pa.binary()
+    return pa.int64() if dtype.is_integer else pa.float32()
+
+
 def _column(batch: pa.RecordBatch, name: str) -> pa.Array:
     idx = batch.schema.get_field_index(name)
     if idx < 0:
@@ -227,7 +234,10 @@ def to_feeds(
     n = batch.num_rows
     for name, ph in placeholders.items():
         f = spec[name]
-        col = _column(batch, name)
+        if batch.schema.get_field_index(name) < 0 and not isinstance(f, tf.io.FixedLenFeature):
+            col = pa.nulls(n, _arrow_type(f.dtype))  # absent from this batch: missing in every row
+        else:
+            col = _column(batch, name)
         if isinstance(f, tf.io.FixedLenFeature):
             size = int(np.prod(f.shape)) if f.shape else 1
             if _is_list(col.type):
