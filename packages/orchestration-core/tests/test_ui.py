@@ -19,6 +19,7 @@ from headwater.orchestration import (
     LocalDagRunner,
     MetadataStore,
     Model,
+    ModelEvaluation,
     OutputArtifact,
     Parameter,
     Pipeline,
@@ -280,3 +281,38 @@ def test_headwater_ui_command_serves_on_localhost(store_path):
         proc.terminate()
         out, _ = proc.communicate(timeout=30)
     assert f"http://127.0.0.1:{port}/" in out
+
+
+@component
+def Evaluate(evaluation: OutputArtifact[ModelEvaluation]) -> None:
+    """Writes a small evaluation result the way the Evaluator does."""
+    from headwater import model_analysis as ma
+
+    config = ma.EvalConfig(model_specs=(ma.ModelSpec(name="candidate", label_key="y"),))
+    overall = ma.SliceMetrics(
+        slice_key=(),
+        model_name="candidate",
+        example_count=10,
+        weighted_example_count=10.0,
+        metrics={"accuracy": 0.75},
+    )
+    result = ma.EvalResult(
+        eval_config=config, slices=(overall,), validation=ma.ValidationResult(validation_ok=True)
+    )
+    ma.write_eval_result(result, evaluation.uri)
+
+
+def test_evaluation_artifact_is_rendered_by_model_analysis(tmp_path):
+    root = str(tmp_path / "root")
+    LocalDagRunner().run(Pipeline("evals", root, [Evaluate()]))
+    path = os.path.join(root, "metadata.sqlite")
+    store = MetadataStore(sqlite_metadata_connection_config(path), read_only=True)
+    [evaluation] = store.store.get_artifacts()
+    with running([store]) as base:
+        _, page, _ = get(base + f"/p/evals/artifacts/{evaluation.id}")
+        assert f"src='/p/evals/artifacts/{evaluation.id}/render'" in page
+        status, view, headers = get(base + f"/p/evals/artifacts/{evaluation.id}/render")
+    assert status == 200
+    assert "accuracy" in view
+    assert "0.75" in view
+    assert headers["Content-Security-Policy"].startswith("sandbox allow-scripts")
