@@ -17,8 +17,16 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
+from apache_beam import DoFn
 from apache_beam.options.pipeline_options import PipelineOptions
 from apache_beam.pipeline import PipelineVisitor
+from apache_beam.runners.common import (
+    DoFnContext,
+    DoFnInvoker,
+    DoFnSignature,
+    Receiver,
+    _OutputHandler,
+)
 from apache_beam.runners.dask.dask_runner import DaskOptions, DaskRunnerResult
 from apache_beam.runners.dask.dask_runner import DaskRunner as BeamDaskRunner
 from apache_beam.runners.dask.overrides import dask_overrides
@@ -52,43 +60,169 @@ class DaskJobResult(DaskRunnerResult):
             self.cluster.close()
 
 
-class _SideInputsFirst(PipelineVisitor):
-    """Wraps Beam's Dask bag visitor: a side input's bag is computed on the cluster as soon as
-    it is built and replaced by its values, so readers share one result instead of recomputing."""
+class _Collect(Receiver):
+    """Receives one output tag's values of a bundle as (tag, value) pairs (windows dropped,
+    as Beam's Dask translation does: global windows only)."""
 
-    def __init__(self, inner: Any, side_producers: set[Any], client: Any) -> None:
-        self.inner = inner
-        self.side_producers = side_producers
+    def __init__(self, tag: str | None, out: list[tuple[str | None, Any]]) -> None:
+        self.tag = tag
+        self.out = out
+
+    def receive(self, windowed_value: Any) -> None:
+        """Keep the value of `windowed_value` under this receiver's tag."""
+        self.out.append((self.tag, windowed_value.value))
+
+
+class _Receivers(dict[str | None, _Collect]):
+    """A receiver per output tag, made on first use."""
+
+    def __init__(self, out: list[tuple[str | None, Any]]) -> None:
+        super().__init__()
+        self.out = out
+
+    def __missing__(self, tag: str | None) -> _Collect:
+        receiver = self[tag] = _Collect(tag, self.out)
+        return receiver
+
+
+def _augmented(exc: Exception, label: str) -> Exception:
+    """`exc` of the same type (when it can be rebuilt) naming the Beam transform it came from."""
+    message = f"{exc} [while running {label!r} on a Dask worker]"
+    try:
+        return type(exc)(message)
+    except Exception:  # an exception type whose constructor takes other arguments
+        return RuntimeError(f"{type(exc).__name__}: {message}")
+
+
+def _run_bundle(
+    items: Any, fn: Any, label: str, window_fn: Any, side_inputs: Any, args: Any, kwargs: Any
+) -> list[tuple[str | None, Any]]:
+    """One Dask partition as one Beam bundle: setup, start, every element, finish, teardown;
+    returns every output (finish_bundle's included) with its tag."""
+    out: list[tuple[str | None, Any]] = []
+    receivers = _Receivers(out)
+    handler = _OutputHandler(
+        window_fn=window_fn,
+        main_receivers=receivers[None],
+        tagged_receivers=receivers,
+        per_element_output_counter=None,
+        output_batch_converter=None,
+        process_yields_batches=False,
+        process_batch_yields_elements=False,
+    )
+    invoker = DoFnInvoker.create_invoker(
+        DoFnSignature(fn),
+        handler,
+        context=DoFnContext(label, state=None),
+        side_inputs=side_inputs,
+        input_args=args,
+        input_kwargs=kwargs,
+        user_state_context=None,
+        bundle_finalizer_param=DoFn.BundleFinalizerParam(),
+    )
+    try:
+        invoker.invoke_setup()
+        invoker.invoke_start_bundle()
+        for item in items:
+            invoker.invoke_process(item)
+        invoker.invoke_finish_bundle()
+        invoker.invoke_teardown()
+    except Exception as exc:
+        raise _augmented(exc, label) from exc
+    return out
+
+
+def _par_do(node: Any, bag: Any, side_inputs: Any) -> Any:
+    """A ParDo over `bag`: a bag of (tag, value) for every output of every bundle."""
+    from apache_beam.runners.dask.transform_evaluator import get_windowed_value
+
+    args, kwargs = node.transform.raw_side_inputs
+    main = next(iter(node.main_inputs.values()))
+    window_fn = main.windowing.windowfn if hasattr(main, "windowing") else None
+    return bag.map(get_windowed_value, window_fn).map_partitions(
+        _run_bundle,
+        node.transform.fn,
+        node.full_label,
+        window_fn,
+        side_inputs,
+        list(args),
+        kwargs,
+    )
+
+
+def _only(pairs: Any, tag: str | None) -> Any:
+    return [value for t, value in pairs if t == tag]
+
+
+class _BagBuilder(PipelineVisitor):
+    """Translates each primitive transform into Dask bags, one bag per PCollection (each
+    output tag of a multi-output ParDo its own), and computes a side input's bag on the cluster
+    as soon as it is built so that every reader shares one result."""
+
+    def __init__(self, bag_kwargs: dict[str, Any], side_pvalues: set[Any], client: Any) -> None:
+        self.bag_kwargs = bag_kwargs
+        self.side_pvalues = side_pvalues
         self.client = client
+        self.bags: dict[Any, Any] = {}
+        self.consumed: set[Any] = set()
 
     def visit_transform(self, node: Any) -> None:
-        """Translate `node`; materialize its output now if a side input reads it."""
+        """Build the bags of `node`'s outputs from its inputs' bags."""
+        import apache_beam as beam
         import dask.bag as db
+        from apache_beam import pvalue
+        from apache_beam.runners.dask.transform_evaluator import (
+            TRANSLATIONS,
+            DaskBagWindowedIterator,
+            Flatten,
+            NoOp,
+        )
+        from apache_beam.transforms.sideinputs import SideInputMap
 
-        self.inner.visit_transform(node)
-        if node in self.side_producers:
-            values = self.client.compute(self.inner.bags[node]).result()
-            self.inner.bags[node] = db.from_sequence(list(values), npartitions=1)
+        inputs = [None if isinstance(v, pvalue.PBegin) else self.bags.get(v) for v in node.inputs]
+        self.consumed.update(node.inputs)
+        side: list[Any] = []
+        make_map: Any = SideInputMap
+        make_iterator: Any = DaskBagWindowedIterator
+        for si in node.side_inputs:
+            self.consumed.add(si.pvalue)
+            side.append(
+                make_map(
+                    type(si),
+                    si._view_options(),
+                    make_iterator(self.bags.get(si.pvalue), si._window_mapping_fn),
+                )
+            )
+        if type(node.transform) is beam.ParDo:  # subclasses (GroupAlsoByWindow) are NoOps
+            pairs = _par_do(node, inputs[0], side or None)
+            outputs = {tag: pairs.map_partitions(_only, tag) for tag in node.outputs}
+        else:
+            op_class: Any = TRANSLATIONS.get(type(node.transform), NoOp)
+            op = op_class(node, bag_kwargs=self.bag_kwargs)
+            single: Any = inputs[0] if len(inputs) == 1 and op_class is not Flatten else inputs
+            result = op.apply(input_bag=single, side_inputs=side or None)
+            outputs = dict.fromkeys(node.outputs, result)
+        for tag, bag in outputs.items():
+            pcoll = node.outputs[tag]
+            if pcoll in self.side_pvalues and bag is not None:
+                values = self.client.compute(bag).result()
+                bag = db.from_sequence(list(values), npartitions=1)
+            self.bags[pcoll] = bag
+
+    def leaves(self) -> list[Any]:
+        """The bags no transform reads: every sink, every branch."""
+        return [b for v, b in self.bags.items() if v not in self.consumed and b is not None]
 
 
-class _SideInputProducers(PipelineVisitor):
-    """Collects the transforms whose output some transform reads as a side input."""
+class _SidePValues(PipelineVisitor):
+    """Collects the PCollections some transform reads as a side input."""
 
     def __init__(self) -> None:
-        self.producers: set[Any] = set()
+        self.pvalues: set[Any] = set()
 
     def visit_transform(self, node: Any) -> None:
-        """Note the producers of `node`'s side inputs."""
-        self.producers.update(si.pvalue.producer for si in node.side_inputs)
-
-
-def _leaves(visitor: Any) -> list[Any]:
-    """The bags of transforms whose output no other transform reads (every sink, every branch)."""
-    consumed: set[Any] = set()
-    for node in visitor.bags:
-        consumed.update(v.producer for v in node.inputs if getattr(v, "producer", None))
-        consumed.update(si.pvalue.producer for si in node.side_inputs)
-    return [bag for node, bag in visitor.bags.items() if node not in consumed]
+        """Note `node`'s side inputs."""
+        self.pvalues.update(si.pvalue for si in node.side_inputs)
 
 
 class DaskRunner(BeamDaskRunner):
@@ -114,11 +248,11 @@ class DaskRunner(BeamDaskRunner):
         client = ddist.Client(**dask_options)
         try:
             pipeline.replace_all(dask_overrides())
-            side = _SideInputProducers()
+            side = _SidePValues()
             pipeline.visit(side)
-            visitor = self.to_dask_bag_visitor(bag_kwargs)
-            pipeline.visit(_SideInputsFirst(visitor, side.producers, client))
-            graphs = dask.optimize(*_leaves(visitor))
+            builder = _BagBuilder(bag_kwargs, side.pvalues, client)
+            pipeline.visit(builder)
+            graphs = dask.optimize(*builder.leaves())
             futures = client.compute(list(graphs))
         except BaseException:
             client.close()
