@@ -198,24 +198,30 @@ def convert_to_tfjs(
         argv.append(f"--quantize_{quantization}=*")
     os.makedirs(output_dir, exist_ok=True)
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", CUDA_VISIBLE_DEVICES="-1")
-    try:
-        done = subprocess.run(
-            [*argv, saved_model_dir, output_dir],
-            capture_output=True,
-            text=True,
-            timeout=_CONVERT_TIMEOUT_S,
-            env=env,
-            check=False,
-        )
-    except (OSError, subprocess.TimeoutExpired) as exc:
-        raise ToolingError(f"SavedModel {saved_model_dir}: tensorflowjs_converter: {exc}") from exc
+    with tempfile.TemporaryDirectory(prefix="headwater-tfjs-frozen-") as tmp:
+        source = _frozen_signature(saved_model_dir, name, os.path.join(tmp, "frozen"))
+        try:
+            done = subprocess.run(
+                [*argv, source, output_dir],
+                capture_output=True,
+                text=True,
+                timeout=_CONVERT_TIMEOUT_S,
+                env=env,
+                check=False,
+            )
+        except (OSError, subprocess.TimeoutExpired) as exc:
+            raise ToolingError(
+                f"SavedModel {saved_model_dir}: tensorflowjs_converter: {exc}"
+            ) from exc
     if done.returncode != 0 or not os.path.exists(os.path.join(output_dir, TFJS_FILE)):
         raise ConversionError(
             f"SavedModel {saved_model_dir}: signature {name!r} cannot be converted to "
             f"TensorFlow.js: {_converter_reason(done.stderr or done.stdout)}"
         )
+    rewritten = _replace_ensure_shape(os.path.join(output_dir, TFJS_FILE))
     details = {
         "format": "tfjs_graph_model",
+        "ensure_shape_as_identity": rewritten,
         "signature_name": name,
         "inputs": {k: [t.dtype, list(t.shape or ())] for k, t in spec.inputs.items()},
         "outputs": sorted(spec.outputs),
@@ -232,6 +238,50 @@ def convert_to_tfjs(
         seconds=time.perf_counter() - started,
         details=details,
     )
+
+
+def _frozen_signature(saved_model_dir: str, name: str, out: str) -> str:
+    """A SavedModel holding only signature `name` with its variables folded into constants.
+
+    tensorflowjs 4.22 cannot freeze some SavedModels itself (a Trainer's model that embeds the
+    transform graph: grappler fails to import the MetaGraph, then its TF1 fallback loses the
+    output node); the workspace's TensorFlow freezes the one signature instead. Models it cannot
+    freeze (hash tables) go to the converter as they are.
+    """
+    import tensorflow as tf
+    from tensorflow.python.framework.convert_to_constants import (
+        convert_variables_to_constants_v2,
+    )
+
+    try:
+        loaded = tf.saved_model.load(saved_model_dir)
+        frozen = convert_variables_to_constants_v2(loaded.signatures[name])
+        tf.saved_model.save(tf.Module(), out, signatures={name: frozen})
+    except Exception as exc:  # tables, unsupported resources: let the converter try itself
+        logger.info("converting %s unfrozen: %s", saved_model_dir, exc)
+        return saved_model_dir
+    return out
+
+
+def _replace_ensure_shape(model_json: str) -> int:
+    """Rewrite EnsureShape nodes as Identity; returns how many.
+
+    @tensorflow/tfjs 4.22 fails on EnsureShape (its op mapper reads a missing input); the op
+    only asserts a shape the graph already has, so Identity computes the same values.
+    """
+    with open(model_json, encoding="utf-8") as f:
+        model = json.load(f)
+    count = 0
+    for node in model.get("modelTopology", {}).get("node", []):
+        if node.get("op") == "EnsureShape":
+            node["op"] = "Identity"
+            node["input"] = node.get("input", [])[:1]
+            node.pop("attr", None)
+            count += 1
+    if count:
+        with open(model_json, "w", encoding="utf-8") as f:
+            json.dump(model, f)
+    return count
 
 
 def _converter_reason(text: str) -> str:
