@@ -8,8 +8,10 @@ asserts that no other line changed, and runs
 TFX's `create_pipeline` from `penguin_pipeline_local.py` end to end: CsvExampleGen ->
 StatisticsGen -> SchemaGen -> Transform -> Trainer (TFX's `penguin_utils_keras.py`, which
 imports its sibling `penguin_utils_base.py`) -> Resolver -> Evaluator (TFMA's
-`preprocessing_function_names`) -> Pusher under `Cond`, and BulkInferrer. Skipped, with the
-reason, when the registry cannot be reached.
+`preprocessing_function_names`) -> Pusher under `Cond`, and BulkInferrer; and TFX's
+native-Keras Chicago taxi pipeline (`taxi_pipeline_native_keras.py`, whose pre-v1 imports such
+as `from tfx.proto import trainer_pb2` map onto the same namespace) with its module file and
+data. Skipped, with the reason, when the registry cannot be reached.
 """
 
 from __future__ import annotations
@@ -42,6 +44,55 @@ IMPORT_REWRITES = {
     ),
     "import tensorflow_model_analysis as tfma": "from headwater.orchestration.tfx_v1 import tfma",
     "from tfx.utils import proto_utils": "from headwater.orchestration.tfx_v1 import proto_utils",
+}
+
+
+TAXI = "tfx/examples/chicago_taxi_pipeline"
+TAXI_FILES = ("taxi_pipeline_native_keras.py", "taxi_utils_native_keras.py")
+_COMPAT = "headwater.orchestration.tfx_v1"
+TAXI_IMPORT_REWRITES = {
+    **{
+        f"from tfx.components import {name}": f"from {_COMPAT}.components import {name}"
+        for name in (
+            "CsvExampleGen",
+            "Evaluator",
+            "ExampleValidator",
+            "Pusher",
+            "SchemaGen",
+            "StatisticsGen",
+            "Trainer",
+            "Transform",
+        )
+    },
+    "import tensorflow_model_analysis as tfma": f"from {_COMPAT} import tfma",
+    "from tfx.dsl.components.common import resolver": f"from {_COMPAT} import dsl as resolver",
+    "from tfx.dsl.experimental import latest_blessed_model_resolver": (
+        f"from {_COMPAT}.dsl import experimental as latest_blessed_model_resolver"
+    ),
+    "from tfx.orchestration import metadata": f"from {_COMPAT}.orchestration import metadata",
+    "from tfx.orchestration import pipeline": f"from {_COMPAT} import dsl as pipeline",
+    "from tfx.orchestration.beam.beam_dag_runner import BeamDagRunner": (
+        "from headwater.orchestration import LocalDagRunner as BeamDagRunner"
+    ),
+    "from tfx.proto import pusher_pb2": f"from {_COMPAT} import proto as pusher_pb2",
+    "from tfx.proto import trainer_pb2": f"from {_COMPAT} import proto as trainer_pb2",
+    "from tfx.types import Channel": f"from {_COMPAT}.dsl import Channel",
+    "from tfx.types.standard_artifacts import Model": (
+        f"from {_COMPAT}.types.standard_artifacts import Model"
+    ),
+    "from tfx.types.standard_artifacts import ModelBlessing": (
+        f"from {_COMPAT}.types.standard_artifacts import ModelBlessing"
+    ),
+    "import tensorflow_transform as tft": "import headwater.transform as tft",
+    "from tfx.components.trainer.fn_args_utils import DataAccessor": (
+        f"from {_COMPAT}.components import DataAccessor"
+    ),
+    "from tfx.components.trainer.fn_args_utils import FnArgs": (
+        f"from {_COMPAT}.components import FnArgs"
+    ),
+    "from tfx_bsl.tfxio import dataset_options": (
+        "from headwater.orchestration import training as dataset_options"
+    ),
 }
 
 
@@ -95,12 +146,12 @@ def _download_wheel() -> Path:
     return found[0]
 
 
-def _rewrite_imports(text: str) -> str:
+def _rewrite_imports(text: str, rewrites: dict[str, str] = IMPORT_REWRITES) -> str:
     lines = text.splitlines(keepends=True)
     out = []
     for line in lines:
         stripped = line.rstrip("\n")
-        out.append(IMPORT_REWRITES[stripped] + "\n" if stripped in IMPORT_REWRITES else line)
+        out.append(rewrites[stripped] + "\n" if stripped in rewrites else line)
     return "".join(out)
 
 
@@ -246,3 +297,59 @@ def test_tfx_penguin_pipeline_runs_end_to_end(tfx_files: Path, tmp_path: Path) -
     (version,) = os.listdir(serving)
     model = tf.saved_model.load(str(serving / version))
     assert sorted(model.signatures) == ["serving_default", "transform_features"]
+
+
+@pytest.fixture(scope="module")
+def taxi_files(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """TFX's native-Keras taxi pipeline and module, import lines rewritten, and its data."""
+    wheel = _download_wheel()
+    folder = tmp_path_factory.mktemp("tfx_taxi")
+    with zipfile.ZipFile(wheel) as zf:
+        for name in TAXI_FILES:
+            original = zf.read(f"{TAXI}/{name}").decode()
+            rewritten = _rewrite_imports(original, TAXI_IMPORT_REWRITES)
+            assert _changed_non_import_lines(original, rewritten) == [], name
+            assert "from tfx" not in rewritten, name
+            assert "import tensorflow_" not in rewritten, name
+            (folder / name).write_text(rewritten)
+        (folder / "data").mkdir()
+        (folder / "data" / "data.csv").write_bytes(zf.read(f"{TAXI}/data/simple/data.csv"))
+    return folder
+
+
+def test_tfx_taxi_pipeline_runs_end_to_end(taxi_files: Path, tmp_path: Path) -> None:
+    """TFX's `_create_pipeline` from `taxi_pipeline_native_keras.py`, on its simple data."""
+    spec = importlib.util.spec_from_file_location(
+        "tfx_taxi_pipeline_native_keras", taxi_files / "taxi_pipeline_native_keras.py"
+    )
+    assert spec is not None
+    assert spec.loader is not None
+    taxi = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(taxi)
+    from headwater.orchestration import tfx_v1 as tfx
+
+    pipeline = taxi._create_pipeline(
+        pipeline_name="chicago_taxi_native_keras",
+        pipeline_root=str(tmp_path / "tfx" / "pipelines"),
+        data_root=str(taxi_files / "data"),
+        module_file=str(taxi_files / "taxi_utils_native_keras.py"),
+        serving_model_dir=str(tmp_path / "serving_model"),
+        metadata_path=str(tmp_path / "tfx" / "metadata.db"),
+        beam_pipeline_args=[],
+    )
+    result = tfx.orchestration.LocalDagRunner(quiet=True).run(pipeline)
+
+    assert [(n.node_id, n.status) for n in result.nodes] == [
+        ("CsvExampleGen", "COMPLETE"),
+        ("StatisticsGen", "COMPLETE"),
+        ("SchemaGen", "COMPLETE"),
+        ("ExampleValidator", "COMPLETE"),
+        ("Transform", "COMPLETE"),
+        ("Trainer", "COMPLETE"),
+        ("latest_blessed_model_resolver", "COMPLETE"),
+        ("EvaluatorPreprocessing", "COMPLETE"),
+        ("Evaluator", "COMPLETE"),
+        ("Pusher", "COMPLETE"),
+    ]
+    assert result.node("Evaluator").outputs["blessing"][0].custom_properties["blessed"] == 1
+    assert result.node("Pusher").outputs["pushed_model"][0].custom_properties["pushed"] == 1

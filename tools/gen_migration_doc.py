@@ -47,8 +47,11 @@ Outside `tfx.v1`: `import tensorflow_model_analysis as tfma` becomes
 `SlicingSpec`, `MetricsSpec`, `MetricConfig`, thresholds and `MetricDirection` with TFMA's
 arguments; `preprocessing_function_names` run before labels are read), and
 `from tfx.utils import proto_utils` becomes `from headwater.orchestration.tfx_v1 import
-proto_utils`. TFX's own penguin pipeline runs this way with only its import lines changed
-(tests/test_tfx_examples_unchanged.py).
+proto_utils`. Pre-v1 imports map onto the same objects (`from tfx.proto import trainer_pb2`
+-> `from headwater.orchestration.tfx_v1 import proto as trainer_pb2`, `from tfx.components
+import Trainer` -> `from headwater.orchestration.tfx_v1.components import Trainer`, ...).
+TFX's own penguin and native-Keras Chicago taxi pipelines run this way with only their import
+lines changed (tests/test_tfx_examples_unchanged.py).
 
 """
 
