@@ -12,7 +12,17 @@ from collections.abc import Mapping
 from types import MappingProxyType
 from typing import Any, ClassVar
 
+from headwater.io import HeadwaterError
+
 REPEATED = "repeated"
+
+
+class MessageFieldError(HeadwaterError, ValueError):
+    """A field a TFX message does not have (protobuf raises ValueError the same way)."""
+
+
+class RepeatedFieldError(HeadwaterError, TypeError):
+    """A single value given for a repeated field."""
 
 
 def fields(**defaults: Any) -> Mapping[str, Any]:
@@ -31,13 +41,13 @@ class Message:
         name = self.TFX_NAME or type(self).__name__
         for key, value in fields.items():
             if key not in self.FIELDS:
-                raise ValueError(
+                raise MessageFieldError(
                     f'Protocol message {name} has no "{key}" field '
                     f"(its fields: {sorted(self.FIELDS)})"
                 )
             if self.FIELDS[key] is REPEATED:
                 if isinstance(value, str | bytes) or not hasattr(value, "__iter__"):
-                    raise TypeError(f"{name}.{key} is a repeated field; got {value!r:.80}")
+                    raise RepeatedFieldError(f"{name}.{key} is a repeated field; got {value!r:.80}")
                 value = list(value)
             self.__dict__[key] = value
         self.__dict__["_set"] = {k for k, v in fields.items() if v is not None}
