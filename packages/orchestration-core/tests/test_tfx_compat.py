@@ -202,6 +202,14 @@ def test_component_decorator_takes_tfx_annotations() -> None:
     node = MakeString(text="x")
     assert node.outputs["out"].type is tfx.types.standard_artifacts.String
 
+    @tfx.dsl.components.component()
+    def Empty(out: tfx.dsl.components.OutputArtifact[tfx.types.standard_artifacts.Integer]):
+        out.value = 1
+
+    assert Empty().outputs["out"].type is tfx.types.standard_artifacts.Integer
+    with pytest.raises(NotImplementedInHeadwaterError, match=r"component\(use_beam=True\)"):
+        tfx.dsl.components.component(use_beam=True)
+
 
 def test_tfma_config_with_tfma_arguments_becomes_headwaters(gen: hw.Node) -> None:
     import headwater.model_analysis as ma
