@@ -15,6 +15,7 @@ client. Without `--dask_client_address` (or
 from __future__ import annotations
 
 import dataclasses
+import traceback
 from typing import Any
 
 from apache_beam import DoFn
@@ -86,8 +87,11 @@ class _Receivers(dict[str | None, _Collect]):
 
 
 def _augmented(exc: Exception, label: str) -> Exception:
-    """`exc` of the same type (when it can be rebuilt) naming the Beam transform it came from."""
-    message = f"{exc} [while running {label!r} on a Dask worker]"
+    """`exc` of the same type (when it can be rebuilt) naming the Beam transform it came from
+    and the line that raised it (Dask sends the exception back without its `__cause__`)."""
+    frames = traceback.extract_tb(exc.__traceback__)
+    where = f'; raised at File "{frames[-1].filename}", line {frames[-1].lineno}' if frames else ""
+    message = f"{exc} [while running {label!r} on a Dask worker{where}]"
     try:
         return type(exc)(message)
     except Exception:  # an exception type whose constructor takes other arguments
@@ -95,10 +99,20 @@ def _augmented(exc: Exception, label: str) -> Exception:
 
 
 def _run_bundle(
-    items: Any, fn: Any, label: str, window_fn: Any, side_inputs: Any, args: Any, kwargs: Any
+    items: Any,
+    fn_payload: bytes,
+    label: str,
+    window_fn: Any,
+    side_inputs: Any,
+    args: Any,
+    kwargs: Any,
 ) -> list[tuple[str | None, Any]]:
     """One Dask partition as one Beam bundle: setup, start, every element, finish, teardown;
-    returns every output (finish_bundle's included) with its tag."""
+    returns every output (finish_bundle's included) with its tag. The DoFn comes pickled by
+    Beam's pickler (as a portable runner receives it: code keeps its file names)."""
+    from apache_beam.internal import pickler
+
+    fn = pickler.loads(fn_payload)
     out: list[tuple[str | None, Any]] = []
     receivers = _Receivers(out)
     handler = _OutputHandler(
@@ -134,6 +148,7 @@ def _run_bundle(
 
 def _par_do(node: Any, bag: Any, side_inputs: Any) -> Any:
     """A ParDo over `bag`: a bag of (tag, value) for every output of every bundle."""
+    from apache_beam.internal import pickler
     from apache_beam.runners.dask.transform_evaluator import get_windowed_value
 
     args, kwargs = node.transform.raw_side_inputs
@@ -141,7 +156,7 @@ def _par_do(node: Any, bag: Any, side_inputs: Any) -> Any:
     window_fn = main.windowing.windowfn if hasattr(main, "windowing") else None
     return bag.map(get_windowed_value, window_fn).map_partitions(
         _run_bundle,
-        node.transform.fn,
+        pickler.dumps(node.transform.fn),
         node.full_label,
         window_fn,
         side_inputs,

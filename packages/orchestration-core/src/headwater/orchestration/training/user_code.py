@@ -17,6 +17,7 @@ import os
 import sys
 import traceback
 from collections.abc import Callable
+from types import ModuleType
 from typing import Any
 
 from headwater.io import HeadwaterError
@@ -61,7 +62,16 @@ def load_user_fn(
     except Exception as exc:
         del sys.modules[name]
         raise UserCodeError(_describe(exc, f"loading module_file {path}", path)) from exc
+    _pickle_by_value(module)
     return _get_fn(module, fn_name, path)
+
+
+def _pickle_by_value(module: ModuleType) -> None:
+    """Ship the module file's functions to Beam workers by value: a worker in another process
+    or on another host cannot import the driver's module file (see docs/scaling.md)."""
+    from apache_beam.internal.cloudpickle import cloudpickle
+
+    cloudpickle.register_pickle_by_value(module)
 
 
 def _make_folder_importable(folder: str) -> None:
