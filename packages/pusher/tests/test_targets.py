@@ -137,3 +137,19 @@ def test_unwritable_bucket_fails_clearly_and_leaves_old_versions(saved_model, bu
     with pytest.raises(PushError, match=r"-gone/penguin: cannot push to the destination"):
         push_targets(saved_model, missing, targets=("saved_model",))
     assert complete_versions(fs, f"{name}/penguin") == [int(first.result("saved_model").version)]
+
+
+def test_retention_runs_after_a_successful_push(tmp_path):
+    from headwater.pusher import RetentionPolicy
+
+    serving = str(tmp_path / "serving")
+    versions = []
+    for i in range(3):
+        model = tmp_path / f"m{i}"
+        (model / "variables").mkdir(parents=True)
+        (model / "saved_model.pb").write_text(f"model {i}")
+        report = push_targets(
+            str(model), serving, retention=RetentionPolicy(keep_newest=2, pinned_versions=())
+        )
+        versions.append(report.result("saved_model").version)
+    assert sorted(os.listdir(serving)) == sorted(versions[1:])
