@@ -58,3 +58,30 @@ def test_editing_a_sibling_module_changes_the_module_files_fingerprint(tmp_path)
     assert code_fingerprints(str(tmp_path / "main.py")) == before
     (tmp_path / "base.py").write_text("SCALE = 5\n")
     assert code_fingerprints(str(tmp_path / "main.py")) != before
+
+
+def test_a_function_from_a_sibling_pickles_by_value(tmp_path):
+    import pickle
+    import subprocess
+    import sys
+
+    from apache_beam.internal.cloudpickle import cloudpickle
+
+    (tmp_path / "hw_pickle_base.py").write_text("def fn(x):\n    return x + 1\n")
+    module = tmp_path / "hw_pickle_main.py"
+    module.write_text("import hw_pickle_base as base\n\nfn = base.fn\n")
+    data = cloudpickle.dumps(load_user_fn(str(module), "fn"))
+    # A fresh interpreter without the folder on its path (as a Beam worker) still runs it.
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import pickle, sys; print(pickle.loads(sys.stdin.buffer.read())(1))",
+        ],
+        input=data,
+        capture_output=True,
+        check=True,
+        cwd="/",
+    )
+    assert done.stdout.strip() == b"2"
+    assert pickle.loads(data)(2) == 3

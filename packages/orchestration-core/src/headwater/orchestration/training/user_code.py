@@ -63,7 +63,19 @@ def load_user_fn(
         del sys.modules[name]
         raise UserCodeError(_describe(exc, f"loading module_file {path}", path)) from exc
     _pickle_by_value(module)
+    for sibling in _siblings_loaded(os.path.dirname(path)):
+        _pickle_by_value(sibling)  # e.g. `preprocessing_fn = base.preprocessing_fn`
     return _get_fn(module, fn_name, path)
+
+
+def _siblings_loaded(folder: str) -> list[ModuleType]:
+    """Modules imported by name from the module file's folder (its siblings), loaded now."""
+    return [
+        mod
+        for mod_name, mod in list(sys.modules.items())
+        if getattr(mod, "__file__", None)
+        and os.path.abspath(mod.__file__ or "") == os.path.join(folder, f"{mod_name}.py")
+    ]
 
 
 def _pickle_by_value(module: ModuleType) -> None:
