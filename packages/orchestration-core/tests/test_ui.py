@@ -242,7 +242,8 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def test_headwater_ui_command_serves_on_localhost(store_path):
+@pytest.mark.parametrize("option", ["--metadata", "--store"])
+def test_headwater_ui_command_serves_on_localhost(store_path, option):
     import subprocess
     import sys
     import time
@@ -255,7 +256,7 @@ def test_headwater_ui_command_serves_on_localhost(store_path):
             "-m",
             "headwater.orchestration.cli",
             "ui",
-            "--metadata",
+            option,
             path,
             "--port",
             str(port),

@@ -102,6 +102,7 @@ def _parser() -> argparse.ArgumentParser:
 
     ui = sub.add_parser("ui", help="serve a read-only web page over ML Metadata")
     ui.add_argument("--metadata", help="a SQLite MLMD file (default: the registry)")
+    ui.add_argument("--store", help="postgresql://USER@HOST/DB, mysql://..., or a SQLite file")
     ui.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
     ui.add_argument("--port", type=int, default=8080, help="port (default 8080)")
     ui.set_defaults(func=_ui)
@@ -291,9 +292,13 @@ def _artifacts(args: argparse.Namespace) -> int:
 
 
 def _ui(args: argparse.Namespace) -> int:
-    from headwater.orchestration.ui import serve
+    from headwater.orchestration.ui import open_store, serve
 
-    serve([store for _, store in _stores(args.metadata)], host=args.host, port=args.port)
+    if args.store:
+        stores = [open_store(args.store)]
+    else:
+        stores = [store for _, store in _stores(args.metadata)]
+    serve(stores, host=args.host, port=args.port)
     return 0
 
 

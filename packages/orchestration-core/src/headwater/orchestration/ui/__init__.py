@@ -18,6 +18,7 @@ from contextlib import contextmanager
 from headwater.orchestration.metadata import MetadataStore
 from headwater.orchestration.ui.app import create_app
 from headwater.orchestration.ui.files import UnsafePathError
+from headwater.orchestration.ui.stores import open_store, store_config
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8080
@@ -63,4 +64,13 @@ def running(
         loop.close()
 
 
-__all__ = ["DEFAULT_HOST", "DEFAULT_PORT", "UnsafePathError", "create_app", "running", "serve"]
+__all__ = [
+    "DEFAULT_HOST",
+    "DEFAULT_PORT",
+    "UnsafePathError",
+    "create_app",
+    "open_store",
+    "running",
+    "serve",
+    "store_config",
+]

@@ -5,7 +5,12 @@
   if (!run || run.dataset.state !== "RUNNING") return;
   const url = "/api/p/" + encodeURIComponent(run.dataset.pipeline) + "/runs/" +
     encodeURIComponent(run.dataset.run);
-  const shown = run.dataset.counts;
+  const shown = JSON.parse(run.dataset.counts || "{}");
+  function same(counts) {
+    const keys = new Set(Object.keys(shown).concat(Object.keys(counts)));
+    for (const key of keys) if (shown[key] !== counts[key]) return false;
+    return true;
+  }
   const live = run.querySelector(".live");
   let polls = 0;
   async function poll() {
@@ -14,8 +19,7 @@
       const response = await fetch(url, { cache: "no-store" });
       if (response.ok) {
         const body = await response.json();
-        const counts = JSON.stringify(body.counts, Object.keys(body.counts).sort());
-        if (body.state !== "RUNNING" || counts !== shown) {
+        if (body.state !== "RUNNING" || !same(body.counts)) {
           window.location.reload();
           return;
         }
