@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import socket
 import subprocess
 import tempfile
 from pathlib import Path
@@ -42,7 +43,6 @@ FLAGS = [
     "--hide-scrollbars",
     "--enable-logging=stderr",
     "--v=0",
-    "--virtual-time-budget=3000",
 ]
 FEATURES = ["body_mass_g", "culmen_depth_mm", "culmen_length_mm", "flipper_length_mm", "species"]
 
@@ -51,11 +51,18 @@ needs_chromium = pytest.mark.skipif(
 )
 
 
-def open_page(url: str) -> str:
+def open_page(url: str, budget_ms: int = 3000) -> str:
     """The DOM of `url` after its scripts ran; fails on any console error or uncaught exception."""
     with tempfile.TemporaryDirectory(prefix="hw-ui-chromium-") as profile:
         proc = subprocess.run(
-            [CHROMIUM, *FLAGS, f"--user-data-dir={profile}", "--dump-dom", url],
+            [
+                CHROMIUM,
+                *FLAGS,
+                f"--virtual-time-budget={budget_ms}",
+                f"--user-data-dir={profile}",
+                "--dump-dom",
+                url,
+            ],
             capture_output=True,
             text=True,
             timeout=120,
@@ -162,3 +169,37 @@ def test_navigate_pipeline_run_node_artifact_lineage_compare(ui):
     )
     assert compare.count("state-complete") >= 4
     assert compare.count("state-cached") >= 4
+
+
+@needs_chromium
+def test_a_running_run_polls_until_it_finishes(tmp_path):
+    """A RUNNING run's page polls the server; once the run is finished it shows COMPLETE."""
+    import json
+    import urllib.request
+
+    from headwater.orchestration.metadata import NODE_CONTEXT
+
+    path = str(tmp_path / "metadata.sqlite")
+    writer = MetadataStore(sqlite_metadata_connection_config(path))
+    pipeline_ctx, run_ctx = writer.start_run("live", "run-1")  # recorded with this process's pid
+    contexts = [pipeline_ctx, run_ctx, writer.ensure_context(NODE_CONTEXT, "live.Make")]
+    execution = writer.put_execution(
+        type_name="Make",
+        state="RUNNING",
+        contexts=contexts,
+        properties={"pid": os.getpid(), "host": socket.gethostname()},
+    )
+    reader = MetadataStore(sqlite_metadata_connection_config(path), read_only=True)
+    with running([reader]) as base:
+        page = open_page(base + "/p/live/runs/run-1", budget_ms=7000)
+        assert 'data-state="RUNNING"' in page
+        assert re.search(r"running; checked \d+ times", page)
+        writer.put_execution(
+            type_name="Make", state="COMPLETE", contexts=contexts, execution_id=execution
+        )
+        writer.finish_run(run_ctx, "COMPLETE")
+        with urllib.request.urlopen(base + "/api/p/live/runs/run-1", timeout=60) as response:
+            assert json.loads(response.read())["state"] == "COMPLETE"
+        done = open_page(base + "/p/live/runs/run-1", budget_ms=3000)
+        assert 'data-state="COMPLETE"' in done
+        assert 'class="node state-complete"' in done
