@@ -372,9 +372,9 @@ static PyObject *merge_chunks(Chunk *chunks, int t, Py_ssize_t n) {
             Py_CLEAR(result);
             goto done;
         }
-        int64_t *cnt = (int64_t *)PyBytes_AS_STRING(counts);
-        char *val = PyBytes_AS_STRING(values);
-        int64_t *off = offsets == Py_None ? NULL : (int64_t *)PyBytes_AS_STRING(offsets);
+        int64_t *cnt = (int64_t *)PyBytes_AsString(counts);
+        char *val = PyBytes_AsString(values);
+        int64_t *off = offsets == Py_None ? NULL : (int64_t *)PyBytes_AsString(offsets);
         if (off) *off++ = 0;
         int64_t base = 0;
         for (int c = 0; c < t; c++) {
@@ -399,7 +399,7 @@ static PyObject *merge_chunks(Chunk *chunks, int t, Py_ssize_t n) {
             Py_CLEAR(result);
             goto done;
         }
-        PyList_SET_ITEM(result, k, item);
+        PyList_SetItem(result, k, item);
     }
 done:
     for (Py_ssize_t k = 0; k < m; k++) PyMem_Free(g[k].in_chunk);
@@ -439,7 +439,7 @@ static PyObject *decode_spans(const uint8_t *const *ptrs, const int64_t *lens, P
                 PyErr_SetString(PyExc_TypeError, "names must be bytes");
                 goto done;
             }
-            Py_ssize_t k = feats_add(&ch->fs, PyBytes_AS_STRING(item), PyBytes_GET_SIZE(item));
+            Py_ssize_t k = feats_add(&ch->fs, PyBytes_AsString(item), PyBytes_Size(item));
             Py_DECREF(item);
             if (k < 0) {
                 PyErr_NoMemory();

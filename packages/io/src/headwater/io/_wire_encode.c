@@ -210,7 +210,7 @@ PyObject *hw_encode(PyObject *self, PyObject *args) {
         for (Py_ssize_t r = 0; r < n; r++) {
             PyObject *b = PyBytes_FromStringAndSize(out.p + prev, (Py_ssize_t)(ends[r] - prev));
             if (!b) goto done;
-            PyList_SET_ITEM(list, r, b);
+            PyList_SetItem(list, r, b);
             prev = ends[r];
         }
         result = list;

@@ -313,7 +313,7 @@ PyObject *hw_buckets_of(const Spans *spans, unsigned long long total, int thread
     }
     PyObject *out = PyBytes_FromStringAndSize(NULL, 8 * spans->n);
     if (!out) return NULL;
-    int64_t *buckets = (int64_t *)PyBytes_AS_STRING(out);
+    int64_t *buckets = (int64_t *)PyBytes_AsString(out);
     int rc;
     Py_BEGIN_ALLOW_THREADS
     rc = hw_hash_spans(spans->ptrs, spans->lens, spans->n, (uint64_t)total, buckets, threads,

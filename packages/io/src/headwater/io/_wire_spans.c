@@ -19,20 +19,24 @@ int hw_spans_alloc(Spans *s, Py_ssize_t n) {
 int hw_spans_of_records(Spans *s, PyObject *records) {
     PyObject *held = PySequence_Tuple(records);
     if (!held) return -1;
-    if (hw_spans_alloc(s, PyTuple_GET_SIZE(held)) < 0) {
+    if (hw_spans_alloc(s, PyTuple_Size(held)) < 0) {
         Py_DECREF(held);
         return -1;
     }
     s->held = held;
     for (Py_ssize_t r = 0; r < s->n; r++) {
-        PyObject *item = PyTuple_GET_ITEM(held, r);
+        PyObject *item = PyTuple_GetItem(held, r);
         if (!PyBytes_Check(item)) {
-            PyErr_Format(PyExc_TypeError, "record %zd is %.100s, not bytes", r, Py_TYPE(item)->tp_name);
+            PyObject *type_name = PyType_GetName(Py_TYPE(item));
+            if (type_name) {
+                PyErr_Format(PyExc_TypeError, "record %zd is %U, not bytes", r, type_name);
+                Py_DECREF(type_name);
+            }
             hw_spans_release(s);
             return -1;
         }
-        s->ptrs[r] = (const uint8_t *)PyBytes_AS_STRING(item);
-        s->lens[r] = PyBytes_GET_SIZE(item);
+        s->ptrs[r] = (const uint8_t *)PyBytes_AsString(item);
+        s->lens[r] = PyBytes_Size(item);
     }
     return 0;
 }

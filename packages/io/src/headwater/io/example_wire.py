@@ -5,19 +5,25 @@ One C call per batch parses or writes every record, so no Python object is made 
 serialized records into `FeatureColumn`s on a thread per core, `encode_columns` turns
 `FeatureColumn`s into serialized records (or TFRecord-framed bytes), `unframe` finds and checks
 the records of a TFRecord buffer.
+
+Without the extension (no wheel for the platform and no compiler when installing from source),
+or with HEADWATER_IO_PURE_PYTHON=1, the same calls run on `_wire_py`, a plain-Python codec that
+gives identical results 10-100x slower; a warning is logged once when that happens.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Sequence
+from types import ModuleType
 
 import numpy as np
 
-from headwater.io import _wire
 from headwater.io.feature_columns import BYTES, FeatureColumn
 
 __all__ = [
+    "COMPILED",
     "WireError",
     "decode_buffer",
     "decode_list",
@@ -30,6 +36,38 @@ __all__ = [
     "span_buckets",
     "unframe",
 ]
+
+_log = logging.getLogger(__name__)
+
+
+def _load_codec() -> tuple[ModuleType, bool]:
+    """(the codec module, whether it is the compiled one): the C extension unless unavailable."""
+    if os.environ.get("HEADWATER_IO_PURE_PYTHON", "") not in ("", "0"):
+        from headwater.io import _wire_py
+
+        _log.warning(
+            "headwater.io: HEADWATER_IO_PURE_PYTHON is set; the tf.Example / TFRecord codec runs "
+            "in plain Python (10-100x slower than the compiled extension)"
+        )
+        return _wire_py, False
+    try:
+        from headwater.io import _wire  # type: ignore[attr-defined,unused-ignore]
+    except ImportError as exc:
+        from headwater.io import _wire_py
+
+        _log.warning(
+            "headwater.io: the compiled codec headwater.io._wire is not available (%s); "
+            "tf.Example / TFRecord encoding and decoding run in plain Python, 10-100x slower. "
+            "Install a headwater-io wheel for this platform, or build from source with a C "
+            "compiler, to get it.",
+            exc,
+        )
+        return _wire_py, False
+    return _wire, True
+
+
+_wire, COMPILED = _load_codec()
+"""The codec in use; COMPILED is False when the plain-Python fallback runs."""
 
 WireError = _wire.WireError
 """A record that is not a valid tf.Example: args are (message, record index in the batch)."""
