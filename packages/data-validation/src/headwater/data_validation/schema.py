@@ -15,7 +15,6 @@ Example:
 from __future__ import annotations
 
 import os
-import tempfile
 from collections.abc import Iterable
 from pathlib import Path
 from typing import TypeAlias
@@ -26,6 +25,7 @@ from tensorflow_metadata.proto.v0 import schema_pb2
 from headwater.data_validation._proto_kind import has_unknown_fields, looks_like, nameless_features
 from headwater.data_validation.drift import Comparator, comparators_of, set_comparator
 from headwater.data_validation.schema_errors import SchemaError
+from headwater.io import write_atomic
 
 __all__ = [
     "Domain",
@@ -128,17 +128,7 @@ def load_schema(path: str | os.PathLike[str]) -> schema_pb2.Schema:
 
 def write_schema_text(schema: schema_pb2.Schema, path: str | os.PathLike[str]) -> None:
     """Write `schema` as text format, atomically (a temporary file renamed into place)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    text = text_format.MessageToString(schema)
-    fd, tmp = tempfile.mkstemp(prefix=".schema-", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_atomic(path, text_format.MessageToString(schema).encode("utf-8"))
 
 
 def get_feature(schema: schema_pb2.Schema, name: str) -> schema_pb2.Feature:

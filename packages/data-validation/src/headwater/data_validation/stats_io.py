@@ -6,7 +6,6 @@ Writes are atomic (a temporary file renamed into place), so a reader never sees 
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 
 from google.protobuf import text_format
@@ -18,6 +17,7 @@ from headwater.data_validation._proto_kind import (
     stats_without_names,
 )
 from headwater.data_validation.stats_errors import StatisticsError
+from headwater.io import write_atomic
 
 _EXPECTED = "expected a DatasetFeatureStatisticsList (a FeatureStats.pb)"
 
@@ -31,16 +31,7 @@ __all__ = [
 
 
 def _write_atomic(path: str | os.PathLike[str], data: bytes) -> None:
-    target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_atomic(path, data)
 
 
 def write_stats_binary(stats: Stats, path: str | os.PathLike[str]) -> None:

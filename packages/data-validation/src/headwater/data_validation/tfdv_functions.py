@@ -8,7 +8,6 @@ notebook shows inline (as TFDV's calls do); `get_statistics_html` returns the pa
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 
 from google.protobuf import text_format
@@ -18,6 +17,7 @@ from headwater.data_validation.anomalies_view import AnomaliesView, visualize_an
 from headwater.data_validation.schema_view import SchemaView, visualize_schema
 from headwater.data_validation.statistics_view import visualize_statistics
 from headwater.data_validation.stats_errors import StatisticsError
+from headwater.io import write_atomic
 
 
 def display_schema(schema: schema_pb2.Schema) -> SchemaView:
@@ -71,13 +71,4 @@ def write_anomalies_text(
     """Write anomalies as a text proto, atomically (a temporary file renamed into place)."""
     if not isinstance(anomalies, anomalies_pb2.Anomalies):
         raise TypeError(f"anomalies must be an Anomalies proto, got {type(anomalies).__name__}")
-    path = Path(output_path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".anomalies-", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text_format.MessageToString(anomalies))
-        os.replace(tmp, path)
-    except BaseException:
-        os.unlink(tmp)
-        raise
+    write_atomic(output_path, text_format.MessageToString(anomalies).encode("utf-8"))

@@ -12,6 +12,7 @@ Example:
 
 from typing import TYPE_CHECKING, Any
 
+from headwater.io.atomic import umask_file_mode, write_atomic
 from headwater.io.batching import Batches
 from headwater.io.convention import normalize_batch
 from headwater.io.csv_files import read_csv
@@ -89,6 +90,8 @@ __all__ = [
     "safe_path_component",
     "signature_feeds",
     "split_buckets",
+    "umask_file_mode",
+    "write_atomic",
     "write_parquet",
     "write_tfrecord",
 ]

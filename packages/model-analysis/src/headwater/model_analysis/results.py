@@ -12,12 +12,12 @@ from __future__ import annotations
 import json
 import math
 import os
-import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from headwater.io import write_atomic
 from headwater.model_analysis.config import EvalConfig
 from headwater.model_analysis.slicing import SliceKey, SliceValue, slice_key_str
 from headwater.model_analysis.validation import (
@@ -110,11 +110,8 @@ def _nan(v: Any) -> float:
 
 
 def _write_json(path: Path, data: Any) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
     text = json.dumps(_clean(data), allow_nan=False, separators=(",", ":"))
-    with os.fdopen(fd, "w") as f:
-        f.write(text)
-    os.replace(tmp, path)
+    write_atomic(path, text.encode("utf-8"))
 
 
 def _key_json(key: SliceKey) -> list[list[SliceValue | str]]:
