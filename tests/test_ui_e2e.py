@@ -169,6 +169,13 @@ def test_navigate_pipeline_run_node_artifact_lineage_compare(ui):
     )
     assert compare.count("state-complete") >= 4
     assert compare.count("state-cached") >= 4
+    side_by_side = re.findall(
+        r'<iframe class="view"[^>]* src="([^"]+/compare/statistics/[^"]+)"', compare
+    )
+    assert [v.rsplit("/", 1)[1] for v in side_by_side] == ["train", "eval"]
+    both = open_page(ui + side_by_side[0])
+    for feature in FEATURES:
+        assert feature in both
 
 
 @needs_chromium

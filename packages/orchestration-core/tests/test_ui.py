@@ -26,7 +26,7 @@ from headwater.orchestration import (
     component,
     sqlite_metadata_connection_config,
 )
-from headwater.orchestration.metadata import PIPELINE_CONTEXT
+from headwater.orchestration.metadata import PIPELINE_CONTEXT, RUN_CONTEXT
 from headwater.orchestration.ui import running
 
 VIEW = "<!DOCTYPE html><html><body><h1>made view</h1></body></html>"
@@ -285,7 +285,7 @@ def test_headwater_ui_command_serves_on_localhost(store_path, option):
 
 
 @component
-def Evaluate(evaluation: OutputArtifact[ModelEvaluation]) -> None:
+def Evaluate(evaluation: OutputArtifact[ModelEvaluation], accuracy: Parameter[float]) -> None:
     """Writes a small evaluation result the way the Evaluator does."""
     from headwater import model_analysis as ma
 
@@ -295,7 +295,7 @@ def Evaluate(evaluation: OutputArtifact[ModelEvaluation]) -> None:
         model_name="candidate",
         example_count=10,
         weighted_example_count=10.0,
-        metrics={"accuracy": 0.75},
+        metrics={"accuracy": accuracy},
     )
     result = ma.EvalResult(
         eval_config=config, slices=(overall,), validation=ma.ValidationResult(validation_ok=True)
@@ -305,15 +305,29 @@ def Evaluate(evaluation: OutputArtifact[ModelEvaluation]) -> None:
 
 def test_evaluation_artifact_is_rendered_by_model_analysis(tmp_path):
     root = str(tmp_path / "root")
-    LocalDagRunner().run(Pipeline("evals", root, [Evaluate()]))
+    for accuracy in (0.75, 0.5):
+        LocalDagRunner().run(Pipeline("evals", root, [Evaluate(accuracy=accuracy)]))
     path = os.path.join(root, "metadata.sqlite")
     store = MetadataStore(sqlite_metadata_connection_config(path), read_only=True)
-    [evaluation] = store.store.get_artifacts()
+    evaluation = store.store.get_artifacts()[0]
+    runs = [c.name for c in store.store.get_contexts_by_type(RUN_CONTEXT)]
     with running([store]) as base:
         _, page, _ = get(base + f"/p/evals/artifacts/{evaluation.id}")
         assert f"src='/p/evals/artifacts/{evaluation.id}/render'" in page
         status, view, headers = get(base + f"/p/evals/artifacts/{evaluation.id}/render")
+        _, compare, _ = get(base + f"/p/evals/compare?a={runs[0]}&b={runs[1]}")
+    row = compare.split("<table class='metrics'>")[1].split("</tr>")[1]
+    assert re.findall(r"<td>([^<]*)</td>", row) == ["Overall", "accuracy", "0.75", "0.5", "-0.25"]
     assert status == 200
     assert "accuracy" in view
     assert "0.75" in view
     assert headers["Content-Security-Policy"].startswith("sandbox allow-scripts")
+
+
+def test_statistics_comparison_of_crafted_artifacts_is_refused(ui, store_path):
+    _, crafted = store_path
+    a, b = crafted["dir"], crafted["file"]
+    for split in ["train", "..", "..%2F..%2Fetc"]:
+        status, text, _ = get(ui + f"/p/tiny/compare/statistics/{a}/{b}/{split}")
+        assert status in (403, 404), split
+        assert "root:" not in text

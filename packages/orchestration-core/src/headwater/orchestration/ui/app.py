@@ -11,6 +11,7 @@ import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from aiohttp import web
 
@@ -76,6 +77,10 @@ def create_app(stores: Sequence[MetadataStore]) -> web.Application:
     app.router.add_get("/", _index)
     app.router.add_get("/p/{pipeline}", _pipeline)
     app.router.add_get("/p/{pipeline}/compare", _compare)
+    app.router.add_get(
+        "/p/{pipeline}/compare/statistics/{a:\\d+}/{b:\\d+}/{split:[A-Za-z0-9_.-]+}",
+        _compare_statistics,
+    )
     app.router.add_get("/p/{pipeline}/runs/{run}", _run)
     app.router.add_get("/p/{pipeline}/runs/{run}/nodes/{node}", _node)
     app.router.add_get("/p/{pipeline}/artifacts/{artifact:\\d+}", _artifact)
@@ -173,9 +178,75 @@ async def _compare(request: web.Request) -> web.Response:
     a, b = request.query.get("a", ""), request.query.get("b", "")
     if not a or not b:
         raise web.HTTPBadRequest(reason="compare needs two runs: ?a=RUN&b=RUN")
-    return _html(
-        pages.compare_page(request.match_info["pipeline"], _detail(request, a), _detail(request, b))
+    left, right = _detail(request, a), _detail(request, b)
+    stats = _paired(left, right, "ExampleStatistics")
+    splits = [
+        (x, y, split)
+        for x, y in stats
+        for split in x.split_name_list
+        if split in y.split_name_list
+    ]
+    metrics = [_metric_rows(x, y) for x, y in _paired(left, right, "ModelEvaluation")]
+    name = request.match_info["pipeline"]
+    return _html(pages.compare_page(name, left, right, splits, metrics))
+
+
+def _paired(a: data.RunDetail, b: data.RunDetail, type_name: str) -> list[tuple[Any, Any]]:
+    """Outputs of `type_name` written under the same node and key in both runs."""
+
+    def outputs(detail: data.RunDetail) -> dict[tuple[str, str], Any]:
+        return {
+            (n.execution.node_id, key): artifact
+            for n in detail.nodes
+            for key, artifact in n.outputs
+            if type_name == artifact.TYPE_NAME
+        }
+
+    left, right = outputs(a), outputs(b)
+    return [(left[k], right[k]) for k in left if k in right]
+
+
+def _metric_rows(a: Any, b: Any) -> list[tuple[str, str, float | None, float | None]]:
+    """(slice, metric, value in a, value in b) for the candidate model of two evaluations."""
+    from headwater import model_analysis as ma
+
+    values: dict[tuple[str, str], list[float | None]] = {}
+    for index, artifact in enumerate((a, b)):
+        if artifact_dir(artifact.uri) is None:
+            continue
+        try:
+            result = ma.load_eval_result(artifact.uri)
+        except (OSError, ValueError, KeyError):
+            continue
+        candidate = result.eval_config.candidate.name
+        for s in result.slices:
+            if s.model_name != candidate:
+                continue
+            for metric, value in s.metrics.items():
+                pair = values.setdefault((ma.slice_key_str(s.slice_key), metric), [None, None])
+                pair[index] = float(value)
+    return [(k[0], k[1], v[0], v[1]) for k, v in values.items()]
+
+
+async def _compare_statistics(request: web.Request) -> web.Response:
+    from headwater import data_validation as dv
+
+    _, store = _store(request)
+    split = request.match_info["split"]
+    loaded = []
+    for key in ("a", "b"):
+        artifact = data.artifact(store, int(request.match_info[key]))
+        if artifact.TYPE_NAME != "ExampleStatistics":
+            raise UnsafePathError(
+                f"artifact {artifact.id} is a {artifact.TYPE_NAME}, not statistics"
+            )
+        path = resolve_file(artifact.uri, f"Split-{split}/FeatureStats.pb", (".pb",))
+        loaded.append((artifact, dv.load_stats_binary(path)))
+    (a, left), (b, right) = loaded
+    view = dv.visualize_statistics(
+        left, right, left_name=f"#{a.id} {split}", right_name=f"#{b.id} {split}"
     )
+    return _view_response(str(view.html))
 
 
 def _artifact_id(request: web.Request) -> int:

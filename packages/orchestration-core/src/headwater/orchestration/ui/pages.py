@@ -317,8 +317,14 @@ def lineage_page(pipeline: str, graph: LineageGraph, hops: int) -> str:
     return page(f"Lineage of {center.TYPE_NAME} #{center.id}", body, crumbs)
 
 
-def compare_page(pipeline: str, a: RunDetail, b: RunDetail) -> str:
-    """Two runs side by side: each node's state, and whether its inputs or parameters changed."""
+def compare_page(
+    pipeline: str,
+    a: RunDetail,
+    b: RunDetail,
+    splits: Sequence[tuple[Artifact, Artifact, str]] = (),
+    metrics: Sequence[Sequence[tuple[str, str, float | None, float | None]]] = (),
+) -> str:
+    """Two runs side by side: node states and changes, statistics per split, metric deltas."""
     left = {n.execution.node_id: n for n in a.nodes}
     right = {n.execution.node_id: n for n in b.nodes}
     rows = []
@@ -335,14 +341,43 @@ def compare_page(pipeline: str, a: RunDetail, b: RunDetail) -> str:
             ]
         )
     heads = [f"run {a.summary.run_id}", f"run {b.summary.run_id}"]
+    frames = [
+        f"<h3>{e(split)}: ExampleStatistics #{x.id} vs #{y.id}</h3>"
+        f"<iframe class='view' sandbox='allow-scripts' title='statistics {e(split)}' "
+        f"src='/p/{e(q(pipeline))}/compare/statistics/{x.id}/{y.id}/{e(q(split))}'></iframe>"
+        for x, y, split in splits
+    ]
+    metric_tables = [
+        table(
+            ["slice", "metric", *heads, "difference"],
+            [
+                [
+                    e(sl),
+                    e(m),
+                    _num(va),
+                    _num(vb),
+                    _num(None if va is None or vb is None else vb - va),
+                ]
+                for sl, m, va, vb in rows_
+            ],
+            "metrics",
+        )
+        for rows_ in metrics
+    ]
     body = (
         f"<p>{badge(a.summary.state)} <a href='{e(run_url(pipeline, a.summary.run_id))}'>"
         f"{e(a.summary.run_id)}</a> ({a.summary.duration_s:.1f} s) vs {badge(b.summary.state)} "
         f"<a href='{e(run_url(pipeline, b.summary.run_id))}'>{e(b.summary.run_id)}</a> "
         f"({b.summary.duration_s:.1f} s)</p>"
         + table(["node", *heads, "inputs", "parameters", "outputs"], rows, "compare")
+        + (f"<h2>Evaluation metrics</h2>{''.join(metric_tables)}" if metric_tables else "")
+        + (f"<h2>Statistics</h2>{''.join(frames)}" if frames else "")
     )
     return page("Compare runs", body, [(pipeline, f"/p/{q(pipeline)}")])
+
+
+def _num(value: float | None) -> str:
+    return "-" if value is None else e(f"{value:.4g}")
 
 
 def _params(props: Mapping[str, Any]) -> list[tuple[str, str]]:
