@@ -243,3 +243,52 @@ def test_every_dofn_and_combiner_unpickles_in_a_fresh_interpreter(recorded, tmp_
     dofns, combinefns = map(int, done.stdout.split()[-2:])
     assert dofns >= 10
     assert combinefns >= 1
+
+
+DOCUMENTED = {  # docs/scaling.md: the options for each engine that cannot run here
+    "PortableRunner": [
+        "--runner=PortableRunner",
+        "--job_endpoint=jobserver:8099",
+        "--artifact_endpoint=jobserver:8098",
+        "--environment_type=DOCKER",
+        "--environment_config=registry/headwater-beam:0.1.0",
+    ],
+    "FlinkRunner": [
+        "--runner=FlinkRunner",
+        "--flink_master=flink:8081",
+        "--flink_version=1.20",
+        "--environment_type=EXTERNAL",
+        "--environment_config=localhost:50000",
+    ],
+    "SparkRunner": [
+        "--runner=SparkRunner",
+        "--spark_master_url=spark://spark:7077",
+        "--environment_type=DOCKER",
+        "--environment_config=registry/headwater-beam:0.1.0",
+    ],
+    "DataflowRunner": [
+        "--runner=DataflowRunner",
+        "--project=my-project-1",
+        "--region=europe-west1",
+        "--temp_location=gs://my-bucket/tmp",
+        "--staging_location=gs://my-bucket/staging",
+        "--sdk_container_image=europe-west1-docker.pkg.dev/my-project-1/beam/headwater-beam:0.1.0",
+    ],
+    "DaskRunner": ["--runner=DaskRunner", "--dask_client_address=tcp://127.0.0.1:8786"],
+}
+
+
+@pytest.mark.parametrize("runner", sorted(DOCUMENTED))
+def test_documented_engine_options_build_a_pipeline_for_that_runner(runner: str) -> None:
+    """beam_pipeline() accepts each documented option set and picks that runner (nothing runs:
+    the job servers are not reachable from here)."""
+    from headwater.orchestration import beam_pipeline
+
+    pipeline = beam_pipeline(DOCUMENTED[runner])
+    assert type(pipeline.runner).__name__ == runner
+    options = pipeline.options.get_all_options(drop_default=True)
+    for arg in DOCUMENTED[runner][1:]:
+        name, value = arg.removeprefix("--").split("=", 1)
+        key = {"dask_client_address": "address"}.get(name, name)
+        assert options[key] == value, name
+    assert wants_parallel_beam(DOCUMENTED[runner])
