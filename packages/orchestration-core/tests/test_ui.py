@@ -331,3 +331,21 @@ def test_statistics_comparison_of_crafted_artifacts_is_refused(ui, store_path):
         status, text, _ = get(ui + f"/p/tiny/compare/statistics/{a}/{b}/{split}")
         assert status in (403, 404), split
         assert "root:" not in text
+
+
+def test_requests_for_another_host_name_are_refused(ui):
+    """A page elsewhere cannot read the UI through DNS rebinding: the Host must be loopback."""
+    port = ui.rsplit(":", 1)[1]
+    for host, expected in [
+        ("evil.example", 403),
+        (f"evil.example:{port}", 403),
+        (f"localhost:{port}", 200),
+        (f"127.0.0.1:{port}", 200),
+    ]:
+        request = urllib.request.Request(ui + "/", headers={"Host": host})
+        try:
+            with urllib.request.urlopen(request, timeout=60) as response:
+                status = response.status
+        except urllib.error.HTTPError as exc:
+            status = exc.code
+        assert status == expected, host

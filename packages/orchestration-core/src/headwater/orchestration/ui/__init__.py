@@ -34,7 +34,7 @@ def serve(
         if not store.read_only:
             raise ValueError("the UI reads stores only: open them with read_only=True")
     print(f"headwater ui: http://{host}:{port}/ (Ctrl-C to stop)", flush=True)
-    web.run_app(create_app(stores), host=host, port=port, print=None)
+    web.run_app(create_app(stores, host), host=host, port=port, print=None)
 
 
 @contextmanager
@@ -48,7 +48,7 @@ def running(
     from aiohttp import web
 
     loop = asyncio.new_event_loop()
-    runner = web.AppRunner(create_app(stores))
+    runner = web.AppRunner(create_app(stores, host))
     loop.run_until_complete(runner.setup())
     site = web.TCPSite(runner, host, port)
     loop.run_until_complete(site.start())

@@ -12,6 +12,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from aiohttp import web
 
@@ -42,6 +43,8 @@ VIEW_CSP = (
     "style-src 'unsafe-inline'; img-src data:; font-src data:"
 )
 STORES: web.AppKey[UiStores] = web.AppKey("stores")
+HOSTS: web.AppKey[frozenset[str] | None] = web.AppKey("hosts")
+LOOPBACK_NAMES = frozenset({"127.0.0.1", "localhost", "::1"})
 log = logging.getLogger(__name__)
 
 
@@ -70,10 +73,16 @@ class UiStores:
         return self._by_pipeline[pipeline]
 
 
-def create_app(stores: Sequence[MetadataStore]) -> web.Application:
-    """The web application over `stores` (opened with read_only=True by the caller)."""
+def create_app(stores: Sequence[MetadataStore], host: str = "127.0.0.1") -> web.Application:
+    """The web application over `stores` (opened with read_only=True by the caller).
+
+    Bound to a loopback `host`, it answers only requests addressed to a loopback name, so that
+    a web page elsewhere cannot read it through DNS rebinding.
+    """
     app = web.Application(middlewares=[_errors_and_headers])
     app[STORES] = UiStores(list(stores))
+    bare = host.strip("[]")
+    app[HOSTS] = LOOPBACK_NAMES if bare in LOOPBACK_NAMES else None
     app.router.add_get("/", _index)
     app.router.add_get("/p/{pipeline}", _pipeline)
     app.router.add_get("/p/{pipeline}/compare", _compare)
@@ -98,6 +107,7 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 @web.middleware
 async def _errors_and_headers(request: web.Request, handler: Handler) -> web.StreamResponse:
     try:
+        _check_host(request)
         response = await handler(request)
     except MetadataError as exc:
         response = _html(pages.error_page(404, str(exc)), status=404)
@@ -111,6 +121,20 @@ async def _errors_and_headers(request: web.Request, handler: Handler) -> web.Str
     response.headers["Referrer-Policy"] = "no-referrer"
     response.headers["Cache-Control"] = "no-store"
     return response
+
+
+def _check_host(request: web.Request) -> None:
+    allowed = request.app[HOSTS]
+    if allowed is None:
+        return
+    try:
+        name = urlsplit(f"//{request.host}").hostname
+    except ValueError:
+        name = None
+    if name not in allowed:
+        raise UnsafePathError(
+            f"request for host {request.host!r}: this server answers only {sorted(allowed)}"
+        )
 
 
 def _html(text: str, status: int = 200) -> web.Response:
@@ -181,10 +205,7 @@ async def _compare(request: web.Request) -> web.Response:
     left, right = _detail(request, a), _detail(request, b)
     stats = _paired(left, right, "ExampleStatistics")
     splits = [
-        (x, y, split)
-        for x, y in stats
-        for split in x.split_name_list
-        if split in y.split_name_list
+        (x, y, split) for x, y in stats for split in x.split_name_list if split in y.split_name_list
     ]
     metrics = [_metric_rows(x, y) for x, y in _paired(left, right, "ModelEvaluation")]
     name = request.match_info["pipeline"]
