@@ -109,3 +109,42 @@ def test_every_page_with_python_is_collected() -> None:
     """A page whose examples are all unrun still appears; no page is left out of the glob."""
     with_python = {p for p in PAGES if EXAMPLES[p]}
     assert with_python == set(RUN_PAGES) | {e.page for e in NOT_RUN}
+
+
+def _project_url() -> str:
+    """The project's one public URL: `repo_url` in mkdocs.yml."""
+    found = re.search(r"^repo_url:\s*(\S+)\s*$", (ROOT / "mkdocs.yml").read_text(), re.M)
+    assert found, "mkdocs.yml: expected a repo_url line"
+    return found.group(1).rstrip("/")
+
+
+_LINK = re.compile(r"\]\(([^)\s]+)\)|(https?://[^\s)>`\"']+)")
+
+
+@pytest.mark.parametrize(
+    "readme",
+    sorted(ROOT.glob("packages/*/README.md")),
+    ids=lambda p: str(p.relative_to(ROOT)),
+)
+def test_package_readme_links_are_absolute_project_urls(readme: Path) -> None:
+    """A README is a package index page: every link is absolute and points at a file we have."""
+    project = _project_url()
+    text = readme.read_text(encoding="utf-8")
+    links = [m.group(1) or m.group(2) for m in _LINK.finditer(text)]
+    assert any(link.startswith(f"{project}/blob/main/docs/") for link in links), (
+        f"{readme}: expected a link to its guide under {project}/blob/main/docs/"
+    )
+    for link in links:
+        assert link.startswith(("https://", "http://")), f"{readme}: relative link {link!r}"
+        if link.startswith(project + "/"):
+            kind, _, path = link[len(project) + 1 :].partition("/main/")
+            assert kind in ("blob", "tree"), f"{readme}: {link!r} is not a blob/ or tree/ URL"
+            assert (ROOT / path.split("#")[0]).exists(), f"{readme}: {link!r} names no file"
+
+
+def test_docs_link_nothing_outside_the_repository() -> None:
+    """No page points at a developer's machine or a folder beside the repository."""
+    local = re.compile(r"\.\./shared|/work/|/home/\w|/Users/\w|\]\(\.\./\.\./")
+    for page in PAGES:
+        for number, line in enumerate(page.read_text(encoding="utf-8").splitlines(), 1):
+            assert not local.search(line), f"{page.relative_to(ROOT)}:{number}: {line.strip()}"
