@@ -62,13 +62,15 @@ class ReleaseError(RuntimeError):
     """A distribution that is not fit to publish."""
 
 
-def _run(cmd: list[str], **kw: object) -> subprocess.CompletedProcess[str]:
-    done = subprocess.run(cmd, text=True, capture_output=True, **kw)  # type: ignore[call-overload]
+def _run(
+    cmd: list[str], cwd: Path | None = None, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    done = subprocess.run(cmd, text=True, capture_output=True, cwd=cwd, env=env, check=False)
     if done.returncode:
         raise ReleaseError(
             f"{' '.join(cmd)} failed ({done.returncode}):\n{done.stdout}{done.stderr}"
         )
-    return done  # type: ignore[no-any-return]
+    return done
 
 
 def _toml(path: Path) -> dict:
