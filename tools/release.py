@@ -39,12 +39,15 @@ SMOKE = {
         "b = pa.record_batch({'x': [1, 2], 's': ['a', 'b']}); "
         "p = hio.write_tfrecord([b], d + '/ex'); "
         "r = list(hio.read_tfrecord(p[0])); assert r[0].to_pydict() == b.to_pydict(), r; "
-        "from headwater.io import example_wire; print('codec compiled:', example_wire.COMPILED)"
+        "from headwater.io import example_wire; print('codec compiled:', example_wire.COMPILED)\n"
+        "try: hio.ReadCsv\nexcept hio.MissingExtraError as e: assert 'headwater-io[beam]' in str(e)"
     ),
     "data-validation": (
         "import pandas as pd, headwater.data_validation as dv; "
         "s = dv.generate_statistics_from_dataframe(pd.DataFrame({'x': [1, 2, 3]})); "
-        "print(dv.infer_schema(s).feature[0].name)"
+        "print(dv.infer_schema(s).feature[0].name)\n"
+        "try: dv.GenerateStatistics\n"
+        "except ImportError as e: assert 'headwater-data-validation[beam]' in str(e), e"
     ),
     "transform": "import headwater.transform as t; print(len(t.__all__), 'names')",
     "model-analysis": "import headwater.model_analysis as m; print(m.EvalConfig())",

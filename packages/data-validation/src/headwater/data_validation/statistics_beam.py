@@ -8,10 +8,18 @@ from __future__ import annotations
 
 from typing import Any
 
-import apache_beam as beam
 import pyarrow as pa
-from apache_beam import typehints
 from tensorflow_metadata.proto.v0 import statistics_pb2
+
+from headwater.io.extras import missing_extra
+
+try:
+    import apache_beam as beam
+    from apache_beam import typehints
+except ModuleNotFoundError as _exc:
+    raise missing_extra(
+        _exc, "apache_beam", "headwater-data-validation[beam]", "GenerateStatistics"
+    ) from _exc
 
 import headwater.io.beam_io  # noqa: F401  (registers RecordBatchCoder for pa.RecordBatch)
 from headwater.data_validation.combiner import StatisticsCombiner

@@ -24,6 +24,7 @@ from headwater.io.errors import (
     SkippedRows,
 )
 from headwater.io.example_codec import decode_examples, encode_examples
+from headwater.io.extras import MissingExtraError
 from headwater.io.model_seam import (
     CLASSIFY_METHOD,
     PREDICT_METHOD,
@@ -56,6 +57,7 @@ __all__ = [
     "InputError",
     "InputNotFoundError",
     "LoadedModel",
+    "MissingExtraError",
     "ModelHandler",
     "ModelInputError",
     "ModelLoadError",

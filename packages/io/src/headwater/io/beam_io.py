@@ -12,9 +12,17 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 
-import apache_beam as beam
 import pandas as pd
 import pyarrow as pa
+
+from headwater.io.extras import missing_extra
+
+try:
+    import apache_beam as beam
+except ModuleNotFoundError as _exc:
+    raise missing_extra(
+        _exc, "apache_beam", "headwater-io[beam]", "headwater.io's Beam sources and sinks"
+    ) from _exc
 
 from headwater.io.batching import rebatch
 from headwater.io.csv_files import csv_schema, read_csv_file
