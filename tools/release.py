@@ -26,6 +26,7 @@ import tempfile
 import time
 import tomllib
 import zipfile
+from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -50,13 +51,24 @@ SMOKE = {
         "except ImportError as e: assert 'headwater-data-validation[beam]' in str(e), e"
     ),
     "transform": "import headwater.transform as t; print(len(t.__all__), 'names')",
-    "model-analysis": "import headwater.model_analysis as m; print(m.EvalConfig())",
+    "model-analysis": "import headwater.model_analysis as m; print(type(m.EvalConfig()).__name__)",
     "model-server": "import headwater.model_server as m; print(len(m.__all__), 'names')",
     "infra-validator": "import headwater.infra_validator as m; print(len(m.__all__), 'names')",
     "pusher": "import headwater.pusher as m; print(len(m.__all__), 'names')",
     "bulk-inferrer": "import headwater.bulk_inferrer as m; print(len(m.__all__), 'names')",
     "orchestration-core": "import headwater.orchestration as m; print(len(m.__all__), 'names')",
 }
+
+# Reported per wheel: the versions a fresh install of it resolved.
+KEY_DEPENDENCIES = (
+    "tensorflow",
+    "protobuf",
+    "tensorflow-metadata",
+    "apache-beam",
+    "pyarrow",
+    "numpy",
+    "ml-metadata",
+)
 
 _REQUIRED_CLASSIFIERS = ("Programming Language :: Python :: 3 :: Only", "Typing :: Typed")
 
@@ -184,7 +196,7 @@ def _smoke_key(wheel: Path) -> str:
     return name.replace("_", "-")
 
 
-def smoke(wheel: Path, work: Path) -> str:
+def smoke(wheel: Path, work: Path) -> SmokeResult:
     """Install `wheel` alone into a fresh venv (siblings from dist/ only) and run its example."""
     venv = work / wheel.stem
     _run(["uv", "venv", "--quiet", "--python", sys.executable, str(venv)])
@@ -203,10 +215,26 @@ def smoke(wheel: Path, work: Path) -> str:
         ]
     )
     listed = _run(["uv", "pip", "list", "--python", python, "--format", "freeze"]).stdout
-    local = sorted(line for line in listed.splitlines() if line.startswith("headwater-"))
+    versions = dict(line.split("==", 1) for line in listed.splitlines() if "==" in line)
     code = SMOKE[_smoke_key(wheel)]
     out = _run([python, "-c", code], cwd=work)
-    return f"{wheel.name}: {out.stdout.strip().splitlines()[-1]} [{', '.join(local)}]"
+    py = _run([python, "-c", "import platform; print(platform.python_version())"]).stdout.strip()
+    return SmokeResult(wheel.name, py, out.stdout.strip().splitlines()[-1], versions)
+
+
+@dataclass(frozen=True)
+class SmokeResult:
+    """One wheel installed alone: the Python it ran on, its example's last line, what it got."""
+
+    wheel: str
+    python: str
+    output: str
+    versions: dict[str, str]
+
+    def row(self) -> str:
+        """A markdown table row: wheel, Python, the key dependencies resolved, packages."""
+        key = [f"{n} {self.versions[n]}" for n in KEY_DEPENDENCIES if n in self.versions]
+        return f"| {self.wheel} | {self.python} | {', '.join(key) or '-'} | {len(self.versions)} |"
 
 
 def _check_wheel_contents(wheel: Path) -> None:
@@ -228,6 +256,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--only", default="", help="comma-separated package directories")
     parser.add_argument("--no-manylinux", action="store_true", help="skip auditwheel repair")
     parser.add_argument("--no-smoke", action="store_true", help="build and check only")
+    parser.add_argument("--report", help="write the smoke results as a markdown table here")
     args = parser.parse_args(argv)
     if args.command == "set-version":
         if not args.version:
@@ -250,10 +279,23 @@ def main(argv: list[str] | None = None) -> int:
     for f in files:
         print("  ", f.name)
     if not args.no_smoke:
+        rows = []
         with tempfile.TemporaryDirectory(prefix="headwater-release-") as tmp:
             for wheel in wheels:
                 t0 = time.monotonic()
-                print("smoke", smoke(wheel, Path(tmp)), f"({time.monotonic() - t0:.0f} s)")
+                result = smoke(wheel, Path(tmp))
+                rows.append(result.row())
+                print(f"smoke {result.wheel}: {result.output} ({time.monotonic() - t0:.0f} s)")
+        table = "\n".join(
+            [
+                "| wheel (installed alone) | Python | resolved | packages |",
+                "|---|---|---|---|",
+                *rows,
+            ]
+        )
+        print(table)
+        if args.report:
+            Path(args.report).write_text(table + "\n", encoding="utf-8")
     print(f"release {release_version()}: OK in {time.monotonic() - start:.0f} s")
     return 0
 
