@@ -349,3 +349,42 @@ def test_requests_for_another_host_name_are_refused(ui):
         except urllib.error.HTTPError as exc:
             status = exc.code
         assert status == expected, host
+
+
+def test_an_artifact_reused_by_many_runs_lists_the_newest(tmp_path):
+    """An artifact cached by 60 runs and read 70 times: 50 of each listed, 12 readers drawn."""
+    from headwater.orchestration.metadata import NODE_CONTEXT
+
+    path = str(tmp_path / "metadata.sqlite")
+    writer = MetadataStore(sqlite_metadata_connection_config(path))
+    made = Examples(str(tmp_path / "examples"))
+    os.makedirs(made.uri)
+    pipeline_ctx, run_ctx = writer.start_run("busy", "run-0")
+    maker = [pipeline_ctx, run_ctx, writer.ensure_context(NODE_CONTEXT, "busy.Make")]
+    writer.put_execution(type_name="Make", state="COMPLETE", contexts=maker, outputs={"x": [made]})
+    for r in range(1, 61):
+        pipeline_ctx, run_ctx = writer.start_run("busy", f"run-{r}")
+        contexts = [pipeline_ctx, run_ctx, maker[2]]
+        writer.put_execution(
+            type_name="Make", state="CACHED", contexts=contexts, outputs={"x": [made]}
+        )
+    reader_ctx = writer.ensure_context(NODE_CONTEXT, "busy.Read")
+    for _ in range(70):
+        writer.put_execution(
+            type_name="Read",
+            state="COMPLETE",
+            contexts=[pipeline_ctx, run_ctx, reader_ctx],
+            inputs={"x": [made]},
+        )
+    store = MetadataStore(sqlite_metadata_connection_config(path), read_only=True)
+    with running([store]) as base:
+        _, page, _ = get(base + f"/p/busy/artifacts/{made.id}")
+        _, graph, _ = get(base + f"/p/busy/artifacts/{made.id}/lineage")
+    assert page.count("<td>reused (cached) by</td>") == 50
+    assert page.count("<td>read by</td>") == 50
+    assert "and 10 older cached reuses" in page
+    assert "and 20 older readers" in page
+    assert page.count("<td>produced by</td>") == 1
+    assert "in run run-0" in page.split("<td>produced by</td>")[1].split("</tr>")[0]
+    assert graph.count('class="node execution') == 1 + 12
+    assert "58 older readers not drawn" in graph

@@ -18,7 +18,6 @@ from aiohttp import web
 
 from headwater.orchestration.errors import MetadataError
 from headwater.orchestration.metadata import MetadataStore
-from headwater.orchestration.query import lineage
 from headwater.orchestration.ui import data, pages
 from headwater.orchestration.ui.files import (
     UnsafePathError,
@@ -276,10 +275,11 @@ def _artifact_id(request: web.Request) -> int:
 
 async def _artifact(request: web.Request) -> web.Response:
     name, store = _store(request)
-    found = lineage(store, _artifact_id(request))
+    links = data.artifact_links(store, _artifact_id(request))
+    found = links.lineage
     uri = found.artifact.uri
     renders = found.artifact.TYPE_NAME in _RENDERERS and artifact_dir(uri) is not None
-    return _html(pages.artifact_page(name, found, view_files(uri), "yes" if renders else None))
+    return _html(pages.artifact_page(name, links, view_files(uri), "yes" if renders else None))
 
 
 async def _lineage(request: web.Request) -> web.Response:

@@ -16,11 +16,16 @@ from headwater.orchestration.errors import MetadataError
 from headwater.orchestration.metadata import PIPELINE_CONTEXT, RUN_CONTEXT, MetadataStore
 from headwater.orchestration.query import (
     ExecutionInfo,
+    Lineage,
     _execution_state,
     _run_state,
     execution_infos,
-    lineage,
 )
+
+SHOWN_EXECUTIONS = 50
+"""At most this many reusing and reading executions are listed per artifact (newest first)."""
+GRAPH_EXECUTIONS = 12
+"""At most this many executions per artifact and direction are drawn in a lineage graph."""
 
 mlmd: Any = metadata_store_pb2
 
@@ -64,6 +69,15 @@ class RunDetail:
 
 
 @dataclass(frozen=True)
+class ArtifactLinks:
+    """An artifact's lineage, the newest executions of each kind, and how many there are."""
+
+    lineage: Lineage
+    reused_total: int
+    consumers_total: int
+
+
+@dataclass(frozen=True)
 class LineageGraph:
     """Artifacts and executions within a few hops of one artifact, and the events joining them."""
 
@@ -74,6 +88,8 @@ class LineageGraph:
     """("a<id>" | "e<id>") pairs, from producer to product, from input to its reader."""
     hops: dict[str, int]
     """Each graph node's distance from the center: negative upstream, positive downstream."""
+    left_out: int = 0
+    """Executions not drawn (beyond GRAPH_EXECUTIONS per artifact and direction)."""
 
 
 def pipeline_names(store: MetadataStore) -> list[str]:
@@ -171,21 +187,55 @@ def artifact(store: MetadataStore, artifact_id: int) -> Artifact:
     return store.from_proto(found[0])
 
 
+def artifact_links(
+    store: MetadataStore, artifact_id: int, limit: int = SHOWN_EXECUTIONS
+) -> ArtifactLinks:
+    """The producer, and the newest `limit` cached reuses and readers, of an artifact.
+
+    An artifact answered from the cache by every run has as many events as runs: only the
+    executions shown are read with their contexts, so the page stays fast on long histories.
+    """
+    found = artifact(store, artifact_id)
+    events = store.store.get_events_by_artifact_ids([artifact_id])
+    outputs = sorted({e.execution_id for e in events if e.type == mlmd.Event.OUTPUT})
+    inputs = sorted({e.execution_id for e in events if e.type == mlmd.Event.INPUT}, reverse=True)
+    states = {x.id: x for x in store.store.get_executions_by_id(outputs)}
+    writers = [i for i in outputs if i in states and _execution_state(states[i]) != "CACHED"]
+    producer = writers[:1]
+    reused = [i for i in reversed(outputs) if i not in producer and i in states]
+    wanted = producer + reused[:limit] + inputs[:limit]
+    infos = {
+        i.id: i
+        for i in execution_infos(store, store.store.get_executions_by_id(sorted(set(wanted))))
+    }
+    return ArtifactLinks(
+        Lineage(
+            found,
+            infos.get(producer[0]) if producer else None,
+            [infos[i] for i in reused[:limit] if i in infos],
+            [infos[i] for i in inputs[:limit] if i in infos],
+        ),
+        reused_total=len(reused),
+        consumers_total=len(inputs),
+    )
+
+
 def lineage_graph(store: MetadataStore, artifact_id: int, hops: int = 2) -> LineageGraph:
     """Executions and artifacts up to `hops` executions upstream and downstream of an artifact.
 
     Upstream follows each artifact's producer (the execution that wrote it, not cached reuses)
     to its inputs; downstream follows readers to their outputs.
     """
-    center = lineage(store, artifact_id)
-    artifacts: dict[int, Artifact] = {artifact_id: center.artifact}
+    artifacts: dict[int, Artifact] = {artifact_id: artifact(store, artifact_id)}
+    left_out = 0
     executions: dict[int, ExecutionInfo] = {}
     edges: set[tuple[str, str]] = set()
     distance: dict[str, int] = {f"a{artifact_id}": 0}
     for direction in (-1, 1):
         frontier = [artifact_id]
         for hop in range(1, hops + 1):
-            found = _step(store, frontier, direction)
+            found, skipped = _step(store, frontier, direction)
+            left_out += skipped
             frontier = []
             for execution, linked in found:
                 executions[execution.id] = execution
@@ -198,27 +248,32 @@ def lineage_graph(store: MetadataStore, artifact_id: int, hops: int = 2) -> Line
                         frontier.append(art_id)
             if not frontier:
                 break
-    return LineageGraph(artifact_id, artifacts, executions, sorted(edges), distance)
+    return LineageGraph(artifact_id, artifacts, executions, sorted(edges), distance, left_out)
 
 
 def _step(
     store: MetadataStore, artifact_ids: list[int], direction: int
-) -> list[tuple[ExecutionInfo, list[tuple[int, Artifact, tuple[str, str]]]]]:
-    """One hop: the producers (direction -1) or readers (+1) of artifacts, and their other side."""
+) -> tuple[list[tuple[ExecutionInfo, list[tuple[int, Artifact, tuple[str, str]]]]], int]:
+    """One hop: the producers (direction -1) or readers (+1) of artifacts, and their other side.
+
+    Also returns how many executions were left out: readers beyond the newest GRAPH_EXECUTIONS
+    of each artifact, and cached reuses, which add nothing to the drawing.
+    """
     if not artifact_ids:
-        return []
+        return [], 0
     events = store.store.get_events_by_artifact_ids(artifact_ids)
     wanted = mlmd.Event.INPUT if direction > 0 else mlmd.Event.OUTPUT
-    execution_ids = sorted({e.execution_id for e in events if e.type == wanted})
+    per_artifact: dict[int, list[int]] = {}
+    for event in events:
+        if event.type == wanted:
+            per_artifact.setdefault(event.artifact_id, []).append(event.execution_id)
+    all_ids = {i for ids in per_artifact.values() for i in ids}
+    if direction > 0:
+        kept = {i for ids in per_artifact.values() for i in sorted(ids)[-GRAPH_EXECUTIONS:]}
+    else:
+        kept = _first_writers(store, per_artifact)
+    execution_ids = sorted(kept)
     infos = execution_infos(store, store.store.get_executions_by_id(execution_ids))
-    if direction < 0:  # a cached reuse did not make the artifact; its first writer did
-        first: dict[int, ExecutionInfo] = {}
-        by_id = {i.id: i for i in infos}
-        for event in sorted(events, key=lambda e: e.execution_id):
-            info = by_id.get(event.execution_id)
-            if event.type == wanted and info is not None and info.state != "CACHED":
-                first.setdefault(event.artifact_id, info)
-        infos = sorted({i.id: i for i in first.values()}.values(), key=lambda i: i.id)
     linked_events = store.store.get_events_by_execution_ids([i.id for i in infos])
     other = mlmd.Event.INPUT if direction < 0 else mlmd.Event.OUTPUT
     arts = {
@@ -239,4 +294,15 @@ def _step(
                 edge = (e, a) if direction < 0 else (a, e)
                 linked.append((event.artifact_id, arts[event.artifact_id], edge))
         out.append((info, linked))
-    return out
+    return out, len(all_ids - kept) if direction > 0 else 0
+
+
+def _first_writers(store: MetadataStore, writers: dict[int, list[int]]) -> set[int]:
+    """For each artifact, the execution that made it: its first writer that was not CACHED."""
+    ids = sorted({i for found in writers.values() for i in found})
+    states = {x.id: _execution_state(x) for x in store.store.get_executions_by_id(ids)}
+    first = set()
+    for found in writers.values():
+        made = [i for i in sorted(found) if states.get(i, "CACHED") != "CACHED"]
+        first.update(made[:1])
+    return first

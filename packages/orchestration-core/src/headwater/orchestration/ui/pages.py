@@ -13,8 +13,14 @@ from typing import Any
 from urllib.parse import quote, urlencode
 
 from headwater.orchestration.artifacts import Artifact
-from headwater.orchestration.query import ExecutionInfo, Lineage
-from headwater.orchestration.ui.data import LineageGraph, NodeRun, RunDetail, RunSummary
+from headwater.orchestration.query import ExecutionInfo
+from headwater.orchestration.ui.data import (
+    ArtifactLinks,
+    LineageGraph,
+    NodeRun,
+    RunDetail,
+    RunSummary,
+)
 from headwater.orchestration.ui.graph import GraphNode, svg
 
 ARTIFACT_HEADER = ["key", "artifact", "uri"]
@@ -243,8 +249,11 @@ def _execution_link(pipeline: str, info: ExecutionInfo) -> str:
     )
 
 
-def artifact_page(pipeline: str, found: Lineage, views: Sequence[str], rendered: str | None) -> str:
+def artifact_page(
+    pipeline: str, links: ArtifactLinks, views: Sequence[str], rendered: str | None
+) -> str:
     """An artifact: type, URI, properties, producer and consumers, and its views inline."""
+    found = links.lineage
     a = found.artifact
     base = artifact_url(pipeline, a.id)
     people = [
@@ -252,6 +261,11 @@ def artifact_page(pipeline: str, found: Lineage, views: Sequence[str], rendered:
         *[["reused (cached) by", _execution_link(pipeline, i)] for i in found.reused_by],
         *[["read by", _execution_link(pipeline, i)] for i in found.consumers],
     ]
+    more = [
+        (links.reused_total - len(found.reused_by), "cached reuses"),
+        (links.consumers_total - len(found.consumers), "readers"),
+    ]
+    people += [["", f"<span class='more'>and {n} older {what}</span>"] for n, what in more if n > 0]
     frames = [
         f"<h3>{e(v)}</h3><iframe class='view' sandbox='allow-scripts' title='{e(v)}' "
         f"src='{e(base)}/views/{'/'.join(q(p) for p in v.split('/'))}'></iframe>"
@@ -306,7 +320,13 @@ def lineage_page(pipeline: str, graph: LineageGraph, hops: int) -> str:
     more = urlencode({"hops": hops + 1})
     body = (
         f"<p>{hops} executions up and down from {e(center.TYPE_NAME)} #{center.id}. "
-        f"<a href='?{e(more)}'>more hops</a></p>"
+        f"<a href='?{e(more)}'>more hops</a>"
+        + (
+            f" <span class='more'>{graph.left_out} older readers not drawn.</span>"
+            if graph.left_out
+            else ""
+        )
+        + "</p>"
         f"<div class='graph-box'>{svg(nodes, graph.edges, label='lineage')}</div>"
     )
     crumbs = [
