@@ -1,6 +1,7 @@
 """The penguin chain on real parallel Beam engines gives the in-process run's artifacts.
 
-One pipeline (CsvExampleGen, StatisticsGen, SchemaGen, Transform, Evaluator) runs three times:
+One pipeline (CsvExampleGen, StatisticsGen, SchemaGen, Transform, Evaluator, BulkInferrer) runs
+three times:
 in process (the default, the reference), on Beam's FnApiRunner with two worker processes
 (`--direct_running_mode=multi_processing --direct_num_workers=2`) and on a Dask
 `distributed.LocalCluster` of two worker processes bound to 127.0.0.1 (`--runner=DaskRunner`).
@@ -18,6 +19,7 @@ import pyarrow as pa
 import pytest
 
 from headwater.orchestration import (
+    BulkInferrer,
     CsvExampleGen,
     Importer,
     LocalDagRunner,
@@ -85,7 +87,12 @@ def _run(root: str, beam_args: list[str], model_dir: str) -> Any:
         model=model.outputs["result"],
         eval_config=EVAL_CONFIG,
     )
-    nodes = [example_gen, stats, schema, transform, model, evaluator]
+    inferrer = BulkInferrer(
+        examples=example_gen.outputs["examples"],
+        model=model.outputs["result"],
+        output_columns=[*MODEL_FEATURES, "species"],
+    )
+    nodes = [example_gen, stats, schema, transform, model, evaluator, inferrer]
     pipeline = Pipeline("distributed", root, nodes, beam_pipeline_args=beam_args)
     return LocalDagRunner(quiet=True).run(pipeline)
 
@@ -211,6 +218,36 @@ def test_evaluation_metrics_are_identical(reference: Any, parallel: Any) -> None
     got = ma.load_eval_result(parallel.output("Evaluator", "evaluation").uri).get().metrics
     assert want["example_count"] == got["example_count"] > 0
     _assert_close(dict(got), dict(want), rel=1e-9)
+
+
+def test_bulk_inference_writes_the_same_prediction_logs_and_columns(
+    reference: Any, parallel: Any
+) -> None:
+    import pyarrow.parquet as pq
+    import tensorflow as tf
+
+    got, want = (
+        (
+            run.output("BulkInferrer", "inference_result"),
+            run.output("BulkInferrer", "output_examples"),
+        )
+        for run in (parallel, reference)
+    )
+    logs = []
+    for result, _ in (got, want):
+        paths = sorted(glob.glob(os.path.join(result.uri, "prediction_logs-*")))
+        logs.append(
+            sorted(r.numpy() for r in tf.data.TFRecordDataset(paths, compression_type="GZIP"))
+        )
+    assert len(logs[0]) == 342
+    assert logs[0] == logs[1]  # byte for byte: the same model on the same rows
+    for split in ("train", "eval"):
+        tables = []
+        for _, examples in (got, want):
+            files = sorted(glob.glob(os.path.join(examples.split_uri(split), "*.parquet")))
+            table = pa.concat_tables([pq.read_table(f) for f in files])
+            tables.append(sorted(repr(sorted(r.items())) for r in table.to_pylist()))
+        assert tables[0] == tables[1]
 
 
 def test_dask_runs_leave_no_client_and_listen_on_loopback_only(
