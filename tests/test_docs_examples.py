@@ -100,9 +100,12 @@ def test_page_examples_run(page: Path, scratch: Path) -> None:
 
 @pytest.mark.parametrize("example", NOT_RUN, ids=[e.id for e in NOT_RUN])
 def test_not_run_examples_say_why(example: Example) -> None:
-    assert len(example.not_run or "") >= 10, f"{example.id}: give a reason it is not run"
+    reason = example.not_run or ""
+    assert len(reason) >= 10, f"{example.id}: give a reason it is not run"
+    for path in re.findall(r"(?:tests|packages|examples)/[\w/.-]+\.py", reason):
+        assert (ROOT / path).exists(), f"{example.id}: the reason names {path}, which is not there"
     compile(example.code, example.id, "exec")  # still valid Python
-    pytest.skip(f"not run: {example.not_run}")
+    pytest.skip(f"{example.id} not run: {reason}")
 
 
 def test_every_page_with_python_is_collected() -> None:
