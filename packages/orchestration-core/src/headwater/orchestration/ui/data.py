@@ -22,7 +22,7 @@ from headwater.orchestration.query import (
     execution_infos,
 )
 
-SHOWN_EXECUTIONS = 50
+SHOWN_EXECUTIONS = 20
 """At most this many reusing and reading executions are listed per artifact (newest first)."""
 GRAPH_EXECUTIONS = 12
 """At most this many executions per artifact and direction are drawn in a lineage graph."""
@@ -199,10 +199,9 @@ def artifact_links(
     events = store.store.get_events_by_artifact_ids([artifact_id])
     outputs = sorted({e.execution_id for e in events if e.type == mlmd.Event.OUTPUT})
     inputs = sorted({e.execution_id for e in events if e.type == mlmd.Event.INPUT}, reverse=True)
-    states = {x.id: x for x in store.store.get_executions_by_id(outputs)}
-    writers = [i for i in outputs if i in states and _execution_state(states[i]) != "CACHED"]
-    producer = writers[:1]
-    reused = [i for i in reversed(outputs) if i not in producer and i in states]
+    made_by = _first_writer(store, outputs)
+    producer = [made_by] if made_by is not None else []
+    reused = [i for i in reversed(outputs) if i not in producer]
     wanted = producer + reused[:limit] + inputs[:limit]
     infos = {
         i.id: i
@@ -298,11 +297,20 @@ def _step(
 
 
 def _first_writers(store: MetadataStore, writers: dict[int, list[int]]) -> set[int]:
-    """For each artifact, the execution that made it: its first writer that was not CACHED."""
-    ids = sorted({i for found in writers.values() for i in found})
-    states = {x.id: _execution_state(x) for x in store.store.get_executions_by_id(ids)}
-    first = set()
-    for found in writers.values():
-        made = [i for i in sorted(found) if states.get(i, "CACHED") != "CACHED"]
-        first.update(made[:1])
-    return first
+    """For each artifact, the execution that made it (see _first_writer)."""
+    found = {_first_writer(store, sorted(ids)) for ids in writers.values()}
+    return {i for i in found if i is not None}
+
+
+def _first_writer(store: MetadataStore, writer_ids: Sequence[int], batch: int = 8) -> int | None:
+    """The first of `writer_ids` (ascending) that was not CACHED: the one that made the artifact.
+
+    Read a few at a time: the maker comes first, and an artifact reused by every later run has
+    as many CACHED writers as runs.
+    """
+    for start in range(0, len(writer_ids), batch):
+        chunk = store.store.get_executions_by_id(list(writer_ids[start : start + batch]))
+        for execution in sorted(chunk, key=lambda x: x.id):
+            if _execution_state(execution) != "CACHED":
+                return int(execution.id)
+    return None
