@@ -133,7 +133,7 @@ def test_package_readme_links_are_absolute_project_urls(readme: Path) -> None:
     """A README is a package index page: every link is absolute and points at a file we have."""
     project = _project_url()
     text = readme.read_text(encoding="utf-8")
-    links = [m.group(1) or m.group(2) for m in _LINK.finditer(text)]
+    links = [(m.group(1) or m.group(2)).rstrip(".,;:") for m in _LINK.finditer(text)]
     assert any(link.startswith(f"{project}/blob/main/docs/") for link in links), (
         f"{readme}: expected a link to its guide under {project}/blob/main/docs/"
     )
