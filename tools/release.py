@@ -169,10 +169,14 @@ def build(only: list[str], manylinux: bool) -> list[Path]:
     for d in package_dirs():
         if only and d.name not in only:
             continue
+        # setuptools reuses build/ (a deleted module would stay in the wheel): start clean.
+        shutil.rmtree(d / "build", ignore_errors=True)
         _run(["uv", "build", "--quiet", "--out-dir", str(DIST), str(d)])
         if d.name == "io":
+            shutil.rmtree(d / "build", ignore_errors=True)
             env = {**os.environ, "HEADWATER_IO_NO_EXTENSION": "1"}
             _run(["uv", "build", "--wheel", "--quiet", "--out-dir", str(DIST), str(d)], env=env)
+        shutil.rmtree(d / "build", ignore_errors=True)
     if manylinux:
         for wheel in DIST.glob("*-linux_*.whl"):
             repaired = DIST / "repaired"
@@ -201,6 +205,8 @@ def smoke(wheel: Path, work: Path) -> SmokeResult:
     venv = work / wheel.stem
     _run(["uv", "venv", "--quiet", "--python", sys.executable, str(venv)])
     python = str(venv / "bin" / "python")
+    # uv caches wheels by name and version: refresh ours, rebuilt with the same version.
+    refresh = [arg for name in sorted(_sibling_names()) for arg in ("--refresh-package", name)]
     _run(
         [
             "uv",
@@ -209,6 +215,7 @@ def smoke(wheel: Path, work: Path) -> SmokeResult:
             "--quiet",
             "--python",
             python,
+            *refresh,
             "--find-links",
             str(DIST),
             str(wheel),
