@@ -78,6 +78,29 @@ def open_page(url: str, budget_ms: int = 3000) -> str:
     return proc.stdout
 
 
+def keep_screenshot(url: str, name: str) -> None:
+    """A PNG of `url` in $HEADWATER_UI_SCREENSHOTS, when set (CI keeps them with the run)."""
+    folder = os.environ.get("HEADWATER_UI_SCREENSHOTS")
+    if not folder:
+        return
+    os.makedirs(folder, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="hw-ui-chromium-") as profile:
+        subprocess.run(
+            [
+                CHROMIUM,
+                *FLAGS,
+                "--virtual-time-budget=3000",
+                f"--user-data-dir={profile}",
+                "--window-size=1280,1000",
+                f"--screenshot={os.path.join(folder, name)}",
+                url,
+            ],
+            capture_output=True,
+            timeout=120,
+            check=True,
+        )
+
+
 def hrefs(dom: str, css: str) -> list[str]:
     """The links with class `css` in a DOM, in page order."""
     return [h.replace("&amp;", "&") for h in re.findall(rf'<a class="{css}" href="([^"]+)"', dom)]
@@ -112,6 +135,8 @@ def test_navigate_pipeline_run_node_artifact_lineage_compare(ui):
     first, second = runs[1], runs[0]  # newest first
 
     run = open_page(ui + first)
+    keep_screenshot(ui + "/", "pipelines.png")
+    keep_screenshot(ui + first, "run.png")
     assert run.count('class="node state-complete"') == 4
     for edge in [
         ("CsvExampleGen", "StatisticsGen"),
@@ -136,6 +161,8 @@ def test_navigate_pipeline_run_node_artifact_lineage_compare(ui):
     assert "ExampleStatistics #" in node
 
     artifact = open_page(ui + statistics)
+    keep_screenshot(ui + statistics, "artifact.png")
+    keep_screenshot(ui + statistics + "/lineage", "lineage.png")
     assert "produced by" in artifact
     readers = re.findall(r'class="execution-link" href="[^"]+/nodes/(\w+)"', artifact)
     assert readers[0] == "StatisticsGen"
