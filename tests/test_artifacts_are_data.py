@@ -3,7 +3,8 @@
 A pickle (or dill, joblib, marshal, yaml.load, numpy's allow_pickle=True) runs code chosen by
 whoever wrote the file; Headwater reads artifacts written by other runs, other stores and
 imports, so none of its libraries may use one. Beam's own coders pickle in-process values and
-user module files are imported on purpose: neither is a file read here.
+user module files are imported on purpose (and registered with Beam's cloudpickle to travel by
+value to workers, a dump, not a load): neither is a file read here.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import re
 
 ROOT = os.path.join(os.path.dirname(__file__), "..", "packages")
 CODE_RUNNING_LOADERS = re.compile(
-    r"\bpickle\.(load|loads|Unpickler)\b|\bcloudpickle\b|\bdill\b|\bjoblib\b|\bshelve\b"
+    r"\bpickle\.(load|loads|Unpickler)\b|\bcloudpickle\.loads?\b|\bdill\b|\bjoblib\b|\bshelve\b"
     r"|\bmarshal\.loads?\b|\byaml\.(load|unsafe_load|full_load)\(|allow_pickle\s*=\s*True"
 )
 
