@@ -44,7 +44,7 @@ def test_the_scan_recognizes_each_loader():
     for line in (
         "acc = pickle.load(f)",
         "x = pickle.loads(data)",
-        "import cloudpickle",
+        "fn = cloudpickle.loads(blob)",
         "import dill",
         "joblib.load(path)",
         "marshal.loads(b)",
@@ -52,5 +52,10 @@ def test_the_scan_recognizes_each_loader():
         "np.load(path, allow_pickle=True)",
     ):
         assert CODE_RUNNING_LOADERS.search(line), line
-    for line in ("np.load(path, allow_pickle=False)", "yaml.safe_load(text)", "json.loads(s)"):
+    for line in (
+        "np.load(path, allow_pickle=False)",
+        "yaml.safe_load(text)",
+        "json.loads(s)",
+        "cloudpickle.register_pickle_by_value(module)",
+    ):
         assert not CODE_RUNNING_LOADERS.search(line), line
