@@ -1,8 +1,9 @@
 """The tf.Example / TFRecord wire codec in plain Python: the fallback when `_wire` is not built.
 
 Same functions, arguments, results and errors as the C extension (`_wire.pyi`), one record at
-a time, so 10-100x slower; `example_wire` uses it only when the extension cannot be imported
-(a platform without a wheel and no compiler) or HEADWATER_IO_PURE_PYTHON=1 asks for it.
+a time, so about 100x slower (CRC32C far more); `example_wire` uses it only when the extension
+cannot be imported (a platform without a wheel and no compiler) or HEADWATER_IO_PURE_PYTHON=1
+asks for it.
 """
 
 from __future__ import annotations

@@ -8,7 +8,7 @@ the records of a TFRecord buffer.
 
 Without the extension (no wheel for the platform and no compiler when installing from source),
 or with HEADWATER_IO_PURE_PYTHON=1, the same calls run on `_wire_py`, a plain-Python codec that
-gives identical results 10-100x slower; a warning is logged once when that happens.
+gives identical results about 100x slower; a warning is logged once when that happens.
 """
 
 from __future__ import annotations
@@ -47,7 +47,7 @@ def _load_codec() -> tuple[ModuleType, bool]:
 
         _log.warning(
             "headwater.io: HEADWATER_IO_PURE_PYTHON is set; the tf.Example / TFRecord codec runs "
-            "in plain Python (10-100x slower than the compiled extension)"
+            "in plain Python (about 100x slower than the compiled extension)"
         )
         return _wire_py, False
     try:
@@ -57,7 +57,7 @@ def _load_codec() -> tuple[ModuleType, bool]:
 
         _log.warning(
             "headwater.io: the compiled codec headwater.io._wire is not available (%s); "
-            "tf.Example / TFRecord encoding and decoding run in plain Python, 10-100x slower. "
+            "tf.Example / TFRecord encoding and decoding run in plain Python, about 100x slower. "
             "Install a headwater-io wheel for this platform, or build from source with a C "
             "compiler, to get it.",
             exc,
