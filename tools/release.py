@@ -98,6 +98,14 @@ def release_version() -> str:
     return str(_toml(ROOT / "pyproject.toml")["project"]["version"])
 
 
+def project_url() -> str:
+    """The project's one public URL: `repo_url` in mkdocs.yml (the docs and READMEs use it too)."""
+    found = re.search(r"^repo_url:\s*(\S+)\s*$", (ROOT / "mkdocs.yml").read_text(), re.M)
+    if not found:
+        raise ReleaseError("mkdocs.yml: expected a repo_url line")
+    return found.group(1).rstrip("/")
+
+
 def package_dirs() -> list[Path]:
     """Every workspace package, in name order."""
     return sorted(p.parent for p in PACKAGES.glob("*/pyproject.toml"))
@@ -117,7 +125,7 @@ def _requirements(project: dict) -> list[str]:
 def check_metadata() -> list[str]:
     """Problems with the packages' metadata (empty when every package is fit to publish)."""
     version, siblings, problems = release_version(), _sibling_names(), []
-    urls = None
+    base = project_url()
     for d in package_dirs():
         project = _toml(d / "pyproject.toml")["project"]
         name = project["name"]
@@ -132,10 +140,16 @@ def check_metadata() -> list[str]:
         missing = [c for c in _REQUIRED_CLASSIFIERS if c not in project.get("classifiers", [])]
         if missing:
             problems.append(f"{name}: classifiers lack {missing}")
-        homepage = project.get("urls", {}).get("Homepage")
-        urls = urls or homepage
-        if not homepage or homepage != urls:
-            problems.append(f"{name}: project URL {homepage!r}, the others use {urls!r}")
+        expected_urls = {
+            "Homepage": base,
+            "Documentation": f"{base}/tree/main/docs",
+            "Source": f"{base}/tree/main/packages/{d.name}",
+            "Issues": f"{base}/issues",
+        }
+        if project.get("urls") != expected_urls:
+            problems.append(
+                f"{name}: [project.urls] {project.get('urls')}, expected {expected_urls}"
+            )
         typed = list((d / "src" / "headwater").glob("*/py.typed"))
         if len(typed) != 1:
             problems.append(f"{name}: needs exactly one py.typed, found {len(typed)}")
