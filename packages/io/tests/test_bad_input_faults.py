@@ -96,11 +96,17 @@ def test_beam_readers_refuse_repeated_names(tmp_path):
     path.write_text("a,a\n1,2\n")
     with pytest.raises(InputError, match="duplicate column names"):
         ReadCsv(str(path))
-    with pytest.raises(InputError, match="duplicate column names"), TestPipeline(runner="FnApiRunner") as p:
+    with (
+        pytest.raises(InputError, match="duplicate column names"),
+        TestPipeline(runner="FnApiRunner") as p,
+    ):
         _ = p | ReadCsv(str(path), column_types={"a": pa.int64()})
     pq_path = tmp_path / "dup.parquet"
     pq.write_table(pa.table([pa.array([1]), pa.array([2])], names=["a", "a"]), pq_path)
-    with pytest.raises(InputError, match="duplicate column names"), TestPipeline(runner="FnApiRunner") as p:
+    with (
+        pytest.raises(InputError, match="duplicate column names"),
+        TestPipeline(runner="FnApiRunner") as p,
+    ):
         _ = p | ReadParquet(str(pq_path))
 
 
