@@ -4,7 +4,8 @@ When the version holds TF Serving's `assets.extra/tf_serving_warmup_requests` (a
 of PredictionLog records), every logged Predict, Classify, Regress or MultiInference request is
 replayed against the new model and any failure fails the load. Without that file one synthetic
 batch of one example runs through the default signature, so a model that cannot run at all is
-never reported AVAILABLE.
+never reported AVAILABLE; every other signature then runs once too (a failure there is logged,
+not fatal), so no first request pays for tracing.
 """
 
 from __future__ import annotations
@@ -93,7 +94,7 @@ def _synthetic_feed(spec: SignatureSpec) -> dict[str, np.ndarray]:
 
 
 def warm_up(model: LoadedModel, version_dir: str) -> int:
-    """Run the version's warm-up requests (or one synthetic call); returns how many ran."""
+    """Run the version's warm-up requests (or a synthetic call per signature); returns how many."""
     path = os.path.join(version_dir, WARMUP_FILE)
     if os.path.isfile(path):
         records = _read_records(path)
@@ -107,14 +108,28 @@ def warm_up(model: LoadedModel, version_dir: str) -> int:
         return len(records)
     if not model.signatures:
         raise ServingError("FAILED_PRECONDITION", f"{version_dir}: the model has no signatures")
-    name = (
+    default = (
         DEFAULT_SIGNATURE if DEFAULT_SIGNATURE in model.signatures else sorted(model.signatures)[0]
     )
+    _synthetic_call(model, default, version_dir)
+    # Every other signature is traced and run once too, so that its first request is not the one
+    # paying for it; one that fails here is logged and still served (TF Serving loads it too).
+    for name in sorted(set(model.signatures) - {default}):
+        try:
+            _synthetic_call(model, name, version_dir)
+        except Exception as exc:
+            _LOG.warning("synthetic warm-up of %s signature %r failed: %s", version_dir, name, exc)
+    return len(model.signatures)
+
+
+def _synthetic_call(model: LoadedModel, name: str, version_dir: str) -> None:
     try:
         model.run(name, _synthetic_feed(model.signatures[name]))
     except ModelInputError as exc:
         # The model ran and rejected all-zero / empty inputs (a parse or a check op): it runs.
         _LOG.debug(
-            "synthetic warm-up of %s rejected its inputs (the model runs): %s", version_dir, exc
+            "synthetic warm-up of %s signature %r rejected its inputs (the model runs): %s",
+            version_dir,
+            name,
+            exc,
         )
-    return 1
