@@ -20,7 +20,7 @@ import numpy as np
 from headwater.infra_validator.errors import InfraValidatorError
 from headwater.infra_validator.requests import CanaryRequest
 from headwater.infra_validator.server import Endpoint
-from headwater.io import SignatureSpec, TensorSpec
+from headwater.io import DTYPE_BY_TF, SignatureSpec, TensorSpec
 
 __all__ = [
     "GrpcClient",
@@ -30,22 +30,6 @@ __all__ = [
     "make_client",
     "signatures_from_metadata",
 ]
-
-_DTYPES = {
-    "DT_FLOAT": "float32",
-    "DT_DOUBLE": "float64",
-    "DT_HALF": "float16",
-    "DT_INT8": "int8",
-    "DT_INT16": "int16",
-    "DT_INT32": "int32",
-    "DT_INT64": "int64",
-    "DT_UINT8": "uint8",
-    "DT_UINT16": "uint16",
-    "DT_UINT32": "uint32",
-    "DT_UINT64": "uint64",
-    "DT_BOOL": "bool",
-    "DT_STRING": "string",
-}
 
 
 class RequestFailedError(InfraValidatorError):
@@ -65,7 +49,7 @@ def _tensor_spec(key: str, info: Mapping[str, Any]) -> TensorSpec:
     else:
         dims = [int(d.get("size", -1)) for d in shape_info.get("dim", [])]
         shape = tuple(None if d < 0 else d for d in dims)
-    return TensorSpec(key, _DTYPES.get(tf_dtype, tf_dtype), shape, tf_dtype)
+    return TensorSpec(key, DTYPE_BY_TF.get(tf_dtype, tf_dtype), shape, tf_dtype)
 
 
 def signatures_from_metadata(signature_def_map: Mapping[str, Any]) -> dict[str, SignatureSpec]:

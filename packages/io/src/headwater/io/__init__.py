@@ -27,6 +27,7 @@ from headwater.io.example_codec import decode_examples, encode_examples
 from headwater.io.extras import MissingExtraError
 from headwater.io.model_seam import (
     CLASSIFY_METHOD,
+    DTYPE_BY_TF,
     PREDICT_METHOD,
     REGRESS_METHOD,
     LoadedModel,
@@ -50,6 +51,7 @@ from headwater.io.writers import write_parquet, write_tfrecord
 
 __all__ = [
     "CLASSIFY_METHOD",
+    "DTYPE_BY_TF",
     "PREDICT_METHOD",
     "REGRESS_METHOD",
     "Batches",

@@ -33,6 +33,7 @@ from headwater.io.example_codec import encode_examples
 
 __all__ = [
     "CLASSIFY_METHOD",
+    "DTYPE_BY_TF",
     "PREDICT_METHOD",
     "REGRESS_METHOD",
     "LoadedModel",
@@ -59,6 +60,26 @@ class ModelLoadError(HeadwaterError, OSError):
 
 class ModelInputError(HeadwaterError, ValueError):
     """Inputs that do not fit a signature: unknown or missing name, wrong dtype or shape."""
+
+
+DTYPE_BY_TF: Mapping[str, str] = {
+    "DT_FLOAT": "float32",
+    "DT_DOUBLE": "float64",
+    "DT_HALF": "float16",
+    "DT_INT8": "int8",
+    "DT_INT16": "int16",
+    "DT_INT32": "int32",
+    "DT_INT64": "int64",
+    "DT_UINT8": "uint8",
+    "DT_UINT16": "uint16",
+    "DT_UINT32": "uint32",
+    "DT_UINT64": "uint64",
+    "DT_BOOL": "bool",
+    "DT_STRING": "string",
+    "DT_COMPLEX64": "complex64",
+    "DT_COMPLEX128": "complex128",
+}
+"""TensorFlow's DataType enum name (TF Serving's metadata, TensorProto) -> TensorSpec.dtype."""
 
 
 class ModelRunError(HeadwaterError, RuntimeError):

@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 
+from headwater.io import DTYPE_BY_TF
 from headwater.model_server.errors import ServingError
 
 __all__ = [
@@ -22,24 +23,6 @@ __all__ = [
     "tf_dtype_name",
 ]
 
-DTYPE_BY_TF: dict[str, str] = {
-    "DT_FLOAT": "float32",
-    "DT_DOUBLE": "float64",
-    "DT_HALF": "float16",
-    "DT_INT8": "int8",
-    "DT_INT16": "int16",
-    "DT_INT32": "int32",
-    "DT_INT64": "int64",
-    "DT_UINT8": "uint8",
-    "DT_UINT16": "uint16",
-    "DT_UINT32": "uint32",
-    "DT_UINT64": "uint64",
-    "DT_BOOL": "bool",
-    "DT_STRING": "string",
-    "DT_COMPLEX64": "complex64",
-    "DT_COMPLEX128": "complex128",
-}
-"""TF DataType enum name -> the seam's dtype name (numpy's, or "string")."""
 TF_BY_DTYPE: dict[str, str] = {v: k for k, v in DTYPE_BY_TF.items()}
 
 # Which typed repeated field of TensorProto holds values of each dtype.
