@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from headwater.orchestration.artifacts import STANDARD_TYPES
+
 SAME = "same"
 RENAMED = "renamed"
 NOT_YET = "not yet"
@@ -258,26 +260,7 @@ CATALOG: dict[str, dict[str, Entry]] = {
         "standard_artifacts": _same("headwater.orchestration.tfx_v1.types.standard_artifacts"),
     },
     "types.standard_artifacts": {
-        **{
-            name: _same(f"{_HW}.{name}")
-            for name in (
-                "ExampleAnomalies",
-                "ExampleStatistics",
-                "Examples",
-                "HyperParameters",
-                "InferenceResult",
-                "InfraBlessing",
-                "Model",
-                "ModelBlessing",
-                "ModelEvaluation",
-                "ModelRun",
-                "PushedModel",
-                "Schema",
-                "TransformCache",
-                "TransformGraph",
-                "TunerResults",
-            )
-        },
+        **{t.__name__: _same(f"{_HW}.{t.__name__}") for t in STANDARD_TYPES},
         **{
             name: _same(
                 f"headwater.orchestration.tfx_v1.types.standard_artifacts.{name}",
