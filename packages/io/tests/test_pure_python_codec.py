@@ -131,6 +131,9 @@ def test_every_codec_function_matches_the_c_extension() -> None:
     corrupt = framed[:30] + bytes([framed[30] ^ 1]) + framed[31:]
     assert _wire_py.unframe(corrupt) == _wire.unframe(corrupt)
     assert _wire_py.unframe(framed[:-3]) == _wire.unframe(framed[:-3])
+    for k in (1, 2, 3):
+        pieces = records[: 6 // k * k]
+        assert _wire_py.frame(pieces, k) == _wire.frame(pieces, k)
     for blob in (b"", b"123456789", gzip.compress(b"x" * 1000)):
         assert _wire_py.masked_crc32c(blob) == _wire.masked_crc32c(blob)
         assert _wire_py.sha256(blob) == hashlib.sha256(blob).digest()

@@ -14,7 +14,7 @@ from headwater.io import (
     read_tfrecord,
     write_tfrecord,
 )
-from headwater.io.example_wire import masked_crc32c
+from headwater.io.example_wire import frame_records, masked_crc32c, unframe
 
 
 def _batch(n=10):
@@ -33,6 +33,19 @@ def _frame(records):
         out += header + struct.pack("<I", masked_crc32c(header)) + r
         out += struct.pack("<I", masked_crc32c(r))
     return out
+
+
+def test_frame_records_joins_pieces_into_framed_records():
+    pieces = [b"ab", b"", b"cde", b"f", b"", b""]
+    assert frame_records(pieces) == _frame(pieces)
+    assert frame_records(pieces, 2) == _frame([b"ab", b"cdef", b""])
+    assert frame_records([]) == b""
+    starts, ends, consumed, error = unframe(frame_records(pieces, 3))
+    assert error is None and consumed == 2 * 16 + 6 and list(ends - starts) == [5, 1]
+    with pytest.raises(ValueError, match="5 pieces are not records of 2 pieces each"):
+        frame_records(pieces[:5], 2)
+    with pytest.raises(TypeError, match="record 1 is str"):
+        frame_records([b"a", "b"])
 
 
 def test_masked_crc_matches_tensorflow_constant():

@@ -5,7 +5,8 @@
  * encode() (_wire_encode.c): per-feature columnar buffers -> serialized tf.Examples, TFRecord
  *     framed or not, or their hash-split buckets.
  * record_buckets(), span_buckets(), sha256() (_wire_hash.c): TFX's SHA-256 hash-split buckets.
- * unframe() (here): TFRecord framing -> record spans, every CRC (_wire_crc.c) checked.
+ * unframe() (here): TFRecord framing -> record spans, every CRC (_wire_crc.c) checked;
+ *     frame(): records (each k pieces joined) -> TFRecord framing.
  * The Python side (example_wire.py) turns these buffers into numpy / Arrow arrays. No Python
  * object is created per value; all loops over records and values are in C.
  */
@@ -61,6 +62,54 @@ done:
     return result;
 }
 
+/* frame(pieces, k): TFRecord framing of records that are each k consecutive pieces (bytes)
+ * joined: one buffer `len | masked_crc(len) | data | masked_crc(data)` per record, little-endian.
+ * Callers build records from shared parts (a prefix, the example, a response row) without
+ * joining them in Python first. */
+static PyObject *frame(PyObject *self, PyObject *args) {
+    PyObject *pieces;
+    Py_ssize_t k;
+    Spans spans;
+    if (!PyArg_ParseTuple(args, "On", &pieces, &k)) return NULL;
+    if (k < 1) {
+        PyErr_SetString(PyExc_ValueError, "k must be >= 1");
+        return NULL;
+    }
+    if (hw_spans_of_records(&spans, pieces) < 0) return NULL;
+    if (spans.n % k) {
+        PyErr_Format(PyExc_ValueError, "%zd pieces are not records of %zd pieces each", spans.n, k);
+        hw_spans_release(&spans);
+        return NULL;
+    }
+    Py_ssize_t records = spans.n / k, total = 16 * records;
+    for (Py_ssize_t i = 0; i < spans.n; i++) total += spans.lens[i];
+    PyObject *out = PyBytes_FromStringAndSize(NULL, total);
+    if (!out) {
+        hw_spans_release(&spans);
+        return NULL;
+    }
+    uint8_t *o = (uint8_t *)PyBytes_AsString(out);
+    Py_BEGIN_ALLOW_THREADS
+    for (Py_ssize_t r = 0; r < records; r++) {
+        uint64_t len = 0;
+        for (Py_ssize_t j = 0; j < k; j++) len += (uint64_t)spans.lens[r * k + j];
+        memcpy(o, &len, 8);
+        uint32_t crc = hw_masked_crc(o, 8);
+        memcpy(o + 8, &crc, 4);
+        uint8_t *data = o + 12, *w = data;
+        for (Py_ssize_t j = 0; j < k; j++) {
+            memcpy(w, spans.ptrs[r * k + j], (size_t)spans.lens[r * k + j]);
+            w += spans.lens[r * k + j];
+        }
+        crc = hw_masked_crc(data, (size_t)len);
+        memcpy(w, &crc, 4);
+        o = w + 4;
+    }
+    Py_END_ALLOW_THREADS
+    hw_spans_release(&spans);
+    return out;
+}
+
 static PyObject *py_crc_instruction(PyObject *self, PyObject *args) {
     return PyBool_FromLong(hw_crc_instruction());
 }
@@ -82,6 +131,8 @@ static PyMethodDef METHODS[] = {
      "encode(n, [(key, kind, counts, values, offsets|None)], mode, buckets=0, threads=1) -> list[bytes] | bytes"},
     {"unframe", unframe, METH_VARARGS,
      "unframe(data) -> (starts, ends, consumed, None | (message, record, offset))"},
+    {"frame", frame, METH_VARARGS,
+     "frame(pieces, k) -> bytes: TFRecord-framed records, each k consecutive pieces joined"},
     {"masked_crc32c", py_masked_crc, METH_VARARGS, "TensorFlow's masked CRC32C of data."},
     {"crc_instruction", py_crc_instruction, METH_NOARGS,
      "Whether CRC32C runs on the CPU's CRC32 instruction."},

@@ -21,6 +21,7 @@ __all__ = [
     "decode",
     "decode_records",
     "encode",
+    "frame",
     "masked_crc32c",
     "record_buckets",
     "sha256",
@@ -122,6 +123,25 @@ def unframe(data: Any) -> tuple[bytes, bytes, int, tuple[str, int, int] | None]:
         pos,
         error,
     )
+
+
+def frame(pieces: Sequence[bytes], k: int) -> bytes:
+    """TFRecord-framed records, each the join of k consecutive pieces (bytes)."""
+    if k < 1:
+        raise ValueError("k must be >= 1")
+    pieces = tuple(pieces)
+    for r, item in enumerate(pieces):
+        if not isinstance(item, bytes):
+            raise TypeError(f"record {r} is {type(item).__name__}, not bytes")
+    if len(pieces) % k:
+        raise ValueError(f"{len(pieces)} pieces are not records of {k} pieces each")
+    out = []
+    for r in range(0, len(pieces), k):
+        data = b"".join(pieces[r : r + k])
+        header = struct.pack("<Q", len(data))
+        out += [header, struct.pack("<I", masked_crc32c(header)), data]
+        out.append(struct.pack("<I", masked_crc32c(data)))
+    return b"".join(out)
 
 
 # ------------------------------------------------------------------------------ protobuf wire

@@ -31,6 +31,7 @@ __all__ = [
     "encode_buckets",
     "encode_columns",
     "encode_features",
+    "frame_records",
     "masked_crc32c",
     "record_buckets",
     "span_buckets",
@@ -240,6 +241,15 @@ def unframe(data: bytes) -> tuple[np.ndarray, np.ndarray, int, tuple[str, int, i
         consumed,
         error,
     )
+
+
+def frame_records(pieces: Sequence[bytes], k: int = 1) -> bytes:
+    """TFRecord framing (uncompressed) of records that are each `k` consecutive pieces joined.
+
+    With k > 1 a caller builds records from shared parts (a prefix, a payload, a suffix) without
+    joining them first; the pieces must be bytes.
+    """
+    return _wire.frame(pieces, k)
 
 
 def masked_crc32c(data: bytes) -> int:
