@@ -83,7 +83,7 @@ from headwater.model_analysis.metrics_regression import (
     RootMeanSquaredError,
     SquaredPearsonCorrelation,
 )
-from headwater.model_analysis.report import render_html
+from headwater.model_analysis.report import render_html, slice_order
 from headwater.model_analysis.results import (
     EvalResult,
     SliceMetrics,
@@ -207,6 +207,7 @@ __all__ = [
     "run_model_analysis",
     "slice_groups",
     "slice_key_str",
+    "slice_order",
     "write_blessing",
     "write_eval_result",
 ]
