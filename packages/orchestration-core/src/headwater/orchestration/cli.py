@@ -100,6 +100,10 @@ def _parser() -> argparse.ArgumentParser:
     arts.add_argument("--lineage", action="store_true", help="show producer and consumers")
     arts.set_defaults(func=_artifacts)
 
+    from headwater.orchestration.cli_orchestrate import add_commands
+
+    add_commands(pipeline, runs, sub, argparse.RawDescriptionHelpFormatter)
+
     ui = sub.add_parser("ui", help="serve a read-only web page over ML Metadata")
     ui.add_argument("--metadata", help="a SQLite MLMD file (default: the registry)")
     ui.add_argument("--store", help="postgresql://USER@HOST/DB, mysql://..., or a SQLite file")
@@ -189,33 +193,10 @@ def _pipeline_run(args: argparse.Namespace) -> int:
 
 def load_pipeline(path: str, name: str | None = None) -> Pipeline:
     """The Pipeline a Python file defines (a module-level Pipeline, or create_pipeline())."""
-    import runpy
+    from headwater.orchestration.compiler import load_pipeline as load
 
-    from headwater.orchestration.errors import HeadwaterError, WiringError
-    from headwater.orchestration.pipeline import Pipeline
-    from headwater.orchestration.training.user_code import user_code_error
-
-    if not os.path.isfile(path):
-        raise FileNotFoundError(f"no pipeline file at {path}")
-    try:
-        namespace = runpy.run_path(path, run_name="__headwater__")
-        found = [v for v in namespace.values() if isinstance(v, Pipeline)]
-        if not found and callable(namespace.get("create_pipeline")):
-            made = namespace["create_pipeline"]()
-            found = [made] if isinstance(made, Pipeline) else []
-    except HeadwaterError:
-        raise  # already says what is wrong (a wiring mistake, a bad config)
-    except Exception as exc:  # a syntax error, a failed import, a bug in the file
-        raise user_code_error(exc, f"loading pipeline file {path}", path) from exc
-    if name is not None:
-        found = [p for p in found if p.name == name]
-    if len(found) != 1:
-        names = [p.name for p in found]
-        raise WiringError(
-            f"{path}: expected one Pipeline (a module-level variable or create_pipeline()), "
-            f"found {len(found)} {names}; pick one with --pipeline NAME"
-        )
-    return found[0]
+    pipeline: Pipeline = load(path, name)
+    return pipeline
 
 
 def _pipeline_list(args: argparse.Namespace) -> int:

@@ -171,6 +171,7 @@ class Node:
         )
         self.enable_cache: bool | None = None
         self.beam_pipeline_args: list[str] = []
+        self.resources: dict[str, Any] = {}
 
     def with_id(self, id: str) -> Node:
         """Give the node an id (needed when one component is used twice in a pipeline)."""
@@ -195,6 +196,24 @@ class Node:
                 f"{self.id}: beam_pipeline_args must be a list of strings, got {args!r}"
             )
         self.beam_pipeline_args = [str(a) for a in args]
+        return self
+
+    def with_resources(
+        self, *, cpu: str | None = None, memory: str | None = None, gpu: int | None = None
+    ) -> Node:
+        """What an orchestrator should reserve for this node (Kubernetes quantities: cpu "2",
+        memory "4Gi"); recorded in the compiled description, ignored by the local runner.
+
+        Example:
+            Trainer(...).with_resources(cpu="4", memory="8Gi", gpu=1)
+        """
+        for name, value in (("cpu", cpu), ("memory", memory)):
+            if value is not None and (not isinstance(value, str) or not value.strip()):
+                raise WiringError(f"{self.id}: {name} must be a quantity string, got {value!r}")
+        if gpu is not None and (not isinstance(gpu, int) or gpu < 0):
+            raise WiringError(f"{self.id}: gpu must be a count >= 0, got {gpu!r}")
+        given = {"cpu": cpu, "memory": memory, "gpu": gpu}
+        self.resources = {k: v for k, v in given.items() if v is not None}
         return self
 
     def upstream(self) -> list[Node]:

@@ -26,7 +26,7 @@ import sys
 import tempfile
 import time
 import traceback
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, TextIO
 
@@ -136,21 +136,25 @@ class LocalDagRunner:
         total = len(pipeline.components)
         for i, node in enumerate(pipeline.components, 1):
             t0 = time.perf_counter()
-            node_ctx = store.ensure_context(NODE_CONTEXT, f"{pipeline.name}.{node.id}")
-            contexts = [pipeline_ctx, run_ctx, node_ctx]
-            inputs = _resolve_inputs(store, pipeline_ctx, node, produced)
-            for line in cancel_dead_executions(store, pipeline, node.id, node_ctx):
-                self._say(f"[{i}/{total}] {node.id}  {line}")
+            prefix = f"[{i}/{total}] {node.id}"
+
+            def say(line: str, prefix: str = prefix) -> None:
+                self._say(f"{prefix}  {line}")
+
             try:
-                if node.kind == "component":
-                    result = _run_component(
-                        store, pipeline, run_id, node, node_ctx, contexts, inputs
-                    )
-                else:
-                    result = node.execute(store, pipeline_ctx, contexts, inputs)  # type: ignore[attr-defined]
+                result = execute_node(
+                    store,
+                    pipeline,
+                    run_id,
+                    node,
+                    pipeline_ctx,
+                    run_ctx,
+                    produced=produced,
+                    say=say,
+                )
             except ComponentFailedError as exc:
                 elapsed = time.perf_counter() - t0
-                self._say(f"[{i}/{total}] {node.id}  FAILED after {elapsed:.2f} s")
+                self._say(f"{prefix}  FAILED after {elapsed:.2f} s")
                 self._say(f"    {type(exc.cause).__name__}: {exc.cause}")
                 where = user_frame(exc.cause)
                 if where:
@@ -185,6 +189,40 @@ class LocalDagRunner:
     def _say(self, line: str) -> None:
         if not self._quiet:
             print(line, file=self._out or sys.stdout, flush=True)
+
+
+def execute_node(
+    store: MetadataStore,
+    pipeline: Pipeline,
+    run_id: str,
+    node: Node,
+    pipeline_ctx: Any,
+    run_ctx: Any,
+    *,
+    produced: Mapping[tuple[str, str], list[Artifact]] | None = None,
+    say: Callable[[str], None] = lambda line: None,
+) -> NodeResult:
+    """Run one node of run `run_id`: resolve its inputs, clean up after dead executions, apply
+    the cache, run, publish. The one code path of every runner (local, Beam, `node run`).
+
+    `produced` holds the outputs of upstream nodes that ran in this process (LocalDagRunner);
+    without it each input is read from ML Metadata: the outputs the upstream node's COMPLETE or
+    CACHED execution in this run recorded (UpstreamMissingError when it has none).
+    """
+    node_ctx = store.ensure_context(NODE_CONTEXT, f"{pipeline.name}.{node.id}")
+    contexts = [pipeline_ctx, run_ctx, node_ctx]
+    if produced is not None:
+        inputs = _resolve_inputs(store, pipeline_ctx, node, produced)
+    else:
+        from headwater.orchestration.run_records import resolve_inputs_from_run
+
+        inputs = resolve_inputs_from_run(store, pipeline.name, pipeline_ctx, run_ctx, node)
+    for line in cancel_dead_executions(store, pipeline, node.id, node_ctx):
+        say(line)
+    if node.kind == "component":
+        return _run_component(store, pipeline, run_id, node, node_ctx, contexts, inputs)
+    result: NodeResult = node.execute(store, pipeline_ctx, contexts, inputs)  # type: ignore[attr-defined]
+    return result
 
 
 def _outcome(artifact: Artifact) -> str:
