@@ -182,3 +182,33 @@ def test_validation_reports_metric_value_threshold_and_both_sizes() -> None:
     assert len(measured) == 3
     fixed = dv.validate_statistics(current, report.fixed_schema, previous_statistics=previous)
     assert not fixed.anomaly_info
+
+
+def test_feature_distances_between_two_statistics() -> None:
+    import pyarrow as pa
+
+    current = dv.generate_statistics(
+        pa.table({"s": CUR_S, "x": CUR_X[: len(CUR_S)], "new": [1] * len(CUR_S)})
+    )
+    baseline = dv.generate_statistics(
+        pa.table({"s": PREV_S, "x": PREV_X[: len(PREV_S)], "gone": ["g"] * len(PREV_S)})
+    )
+    found = {d.feature: d for d in dv.feature_distances(current, baseline)}
+    assert list(found) == ["gone", "new", "s", "x"]
+    p, q = _union(_freqs(CUR_S), _freqs(PREV_S))
+    s = found["s"]
+    assert s.type == "STRING"
+    assert s.values["l_infinity"] == pytest.approx(np.abs(p - q).max(), abs=1e-12)
+    assert s.values["jensen_shannon_divergence"] == pytest.approx(_plain_jsd(p, q), abs=1e-12)
+    assert "maximum difference" in s.details["l_infinity"]
+    x = found["x"]  # numeric: JS divergence of the histograms, no L-infinity
+    assert x.type == "FLOAT"
+    assert set(x.values) == {"jensen_shannon_divergence"}
+    assert 0.0 < x.values["jensen_shannon_divergence"] <= 1.0
+    assert found["new"].missing == "only in the current statistics"
+    assert found["gone"].missing == "only in the baseline statistics"
+    assert found["new"].values == {}
+    same = dv.feature_distances(current, current, ("jensen_shannon_divergence",))
+    assert all(d.values["jensen_shannon_divergence"] == 0.0 for d in same)
+    with pytest.raises(ValueError, match="unknown metrics"):
+        dv.feature_distances(current, baseline, ("chi2",))

@@ -9,7 +9,12 @@ from typing import TYPE_CHECKING, Any
 from headwater.data_validation.anomalies_gate import AnomaliesFoundError, raise_for_anomalies
 from headwater.data_validation.anomalies_view import AnomaliesView, visualize_anomalies
 from headwater.data_validation.combiner import DEFAULT_SLICE_KEY, StatisticsCombiner
-from headwater.data_validation.drift import Comparator, DriftResult
+from headwater.data_validation.drift import (
+    Comparator,
+    DriftResult,
+    FeatureDistances,
+    feature_distances,
+)
 from headwater.data_validation.example_validation import (
     AnomalousExample,
     ExampleValidationResult,
@@ -93,6 +98,7 @@ __all__ = [
     "Comparator",
     "DriftResult",
     "ExampleValidationResult",
+    "FeatureDistances",
     "GenerateStatistics",
     "InvalidStatisticsError",
     "SchemaChange",
@@ -109,6 +115,7 @@ __all__ = [
     "display_anomalies",
     "display_schema",
     "exclude_from_environment",
+    "feature_distances",
     "generate_statistics",
     "generate_statistics_from_csv",
     "generate_statistics_from_dataframe",

@@ -30,14 +30,16 @@ from dataclasses import dataclass
 import numpy as np
 from tensorflow_metadata.proto.v0 import schema_pb2, statistics_pb2
 
-from headwater.data_validation._stats_view import FeatureView
+from headwater.data_validation._stats_view import FeatureView, feature_views, select_dataset
 
 __all__ = [
     "METRICS",
     "Comparator",
     "DriftResult",
+    "FeatureDistances",
     "NotComparableError",
     "comparators_of",
+    "feature_distances",
     "jensen_shannon_divergence",
     "kolmogorov_smirnov",
     "l_infinity_distance",
@@ -382,3 +384,66 @@ def measure(metric: str, current: FeatureView, baseline: FeatureView) -> tuple[f
     if metric == "wasserstein":
         return normalized_wasserstein(current, baseline), ""
     raise ValueError(f"unknown metric {metric!r}; expected one of {', '.join(METRICS)}")
+
+
+@dataclass(frozen=True)
+class FeatureDistances:
+    """How far one feature's distribution moved between two statistics (no threshold)."""
+
+    feature: str
+    type: str
+    """The statistics type of the current side, e.g. 'STRING', 'INT', 'FLOAT'."""
+    values: Mapping[str, float]
+    """Metric -> distance, for each requested metric the two statistics allow."""
+    details: Mapping[str, str]
+    """Metric -> evidence, e.g. the value whose frequency moved most (L-infinity)."""
+    missing: str = ""
+    """Why a feature has no distance: seen on one side only, or what its statistics lack."""
+
+
+DEFAULT_DISTANCES = ("l_infinity", "jensen_shannon_divergence")
+
+
+def feature_distances(
+    current: statistics_pb2.DatasetFeatureStatisticsList,
+    baseline: statistics_pb2.DatasetFeatureStatisticsList,
+    metrics: tuple[str, ...] = DEFAULT_DISTANCES,
+) -> list[FeatureDistances]:
+    """Every feature's distances between the unsliced datasets of two statistics, by name.
+
+    The drift comparators' numbers without a schema or thresholds: by default L-infinity
+    (string features) and Jensen-Shannon divergence (strings, and numbers by histogram).
+
+    Example:
+        for d in feature_distances(today, yesterday):
+            print(d.feature, d.values.get("jensen_shannon_divergence"))
+    """
+    unknown = [m for m in metrics if m not in METRICS]
+    if unknown:
+        raise ValueError(f"unknown metrics {unknown}; expected some of {', '.join(METRICS)}")
+    left = feature_views(select_dataset(current, "current statistics"))
+    right = feature_views(select_dataset(baseline, "baseline statistics"))
+    out: list[FeatureDistances] = []
+    for name in sorted(set(left) | set(right)):
+        a, b = left.get(name), right.get(name)
+        if a is None or b is None:
+            side, only = ("baseline", b) if a is None else ("current", a)
+            kind = only.type_name if only is not None else ""
+            out.append(FeatureDistances(name, kind, {}, {}, f"only in the {side} statistics"))
+            continue
+        values: dict[str, float] = {}
+        details: dict[str, str] = {}
+        why: list[str] = []
+        for metric in metrics:
+            try:
+                value, detail = measure(metric, a, b)
+            except NotComparableError as exc:
+                why.append(f"{metric}: {exc}")
+                continue
+            values[metric] = value
+            if detail:
+                details[metric] = detail
+        out.append(
+            FeatureDistances(name, a.type_name, values, details, "" if values else "; ".join(why))
+        )
+    return out
