@@ -14,23 +14,27 @@ so a serialized tf.Example signature is a ConversionError naming the op.
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
-import hashlib
 import json
 import logging
 import os
 import shutil
 import subprocess
-import sys
 import tempfile
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
 
+from headwater.io.isolated_env import (
+    IsolatedEnvError,
+    cache_root,
+    digest,
+    isolated_python,
+    locked,
+    run_tool,
+)
 from headwater.pusher.filesystem import PushError
 from headwater.pusher.parity import ConversionError, Parity, Tolerance, compare_outputs
 from headwater.pusher.parity import reference_outputs as _reference_outputs
@@ -63,81 +67,27 @@ class ToolingError(PushError, OSError):
     """The isolated converter or Node verifier cannot be installed or started."""
 
 
-def cache_root() -> Path:
-    """Where the tooling lives: $HEADWATER_CACHE_DIR, else $XDG_CACHE_HOME/headwater."""
-    explicit = os.environ.get("HEADWATER_CACHE_DIR")
-    if explicit:
-        return Path(explicit)
-    xdg = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(xdg) / "headwater"
-
-
-def _digest(*files: Path) -> str:
-    h = hashlib.sha256()
-    for f in files:
-        h.update(f.read_bytes())
-    return h.hexdigest()[:16]
-
-
-@contextlib.contextmanager
-def _locked(path: Path) -> Iterator[None]:
-    """An exclusive lock on `path` (one process installs, the others wait and reuse)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "w") as f:
-        fcntl.flock(f, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(f, fcntl.LOCK_UN)
-
-
 def _run(argv: list[str], what: str, timeout: float, cwd: str | None = None) -> None:
     try:
-        done = subprocess.run(
-            argv, capture_output=True, text=True, timeout=timeout, cwd=cwd, check=False
-        )
-    except (OSError, subprocess.TimeoutExpired) as exc:
-        raise ToolingError(f"{what}: {exc}") from exc
-    if done.returncode != 0:
-        tail = " | ".join((done.stderr or done.stdout).strip().splitlines()[-6:])
-        raise ToolingError(f"{what} failed (exit {done.returncode}): {tail}")
+        run_tool(argv, what, timeout, cwd)
+    except IsolatedEnvError as exc:
+        raise ToolingError(str(exc)) from exc
 
 
 def converter_python() -> str:
     """The isolated converter environment's python, created on first use (minutes, once)."""
-    requirements = TOOLING / "requirements.txt"
-    env = cache_root() / f"tfjs-converter-{_digest(requirements)}"
-    python = env / "bin" / "python"
-    done = env / ".complete"
-    if done.exists():
-        return str(python)
-    with _locked(env.with_name(env.name + ".lock")):
-        if done.exists():
-            return str(python)
-        shutil.rmtree(env, ignore_errors=True)  # a creation that was interrupted
-        logger.info("creating the TensorFlow.js converter environment in %s", env)
-        uv = shutil.which("uv")
-        base = sys.executable if sys.version_info[:2] == (3, 11) else "3.11"
-        what = f"creating the TensorFlow.js converter environment {env}"
-        try:
-            if uv:
-                _run([uv, "venv", "--quiet", "--python", base, str(env)], what, 300)
-                install = [uv, "pip", "install", "--quiet", "--python", str(python)]
-            else:
-                _run([sys.executable, "-m", "venv", str(env)], what, 300)
-                install = [str(python), "-m", "pip", "install", "--quiet"]
-            _run([*install, "--require-hashes", "-r", str(requirements)], what, _INSTALL_TIMEOUT_S)
-        except ToolingError:
-            shutil.rmtree(env, ignore_errors=True)
-            raise
-        done.write_text("ok\n")
-    return str(python)
+    try:
+        return isolated_python(
+            "tfjs-converter", TOOLING / "requirements.txt", description="TensorFlow.js converter"
+        )
+    except IsolatedEnvError as exc:
+        raise ToolingError(str(exc)) from exc
 
 
 def node_verifier() -> Path:
     """A directory holding verify.mjs and its node_modules (`npm ci`, on first use)."""
     files = [TOOLING / "package.json", TOOLING / "package-lock.json", TOOLING / "verify.mjs"]
-    target = cache_root() / f"tfjs-node-{_digest(*files)}"
+    target = cache_root() / f"tfjs-node-{digest(*files)}"
     done = target / ".complete"
     if done.exists():
         return target
@@ -147,7 +97,7 @@ def node_verifier() -> Path:
             "verifying a TensorFlow.js model needs Node.js 18+ and npm on PATH; found "
             f"node={node}, npm={npm}"
         )
-    with _locked(target.with_name(target.name + ".lock")):
+    with locked(target.with_name(target.name + ".lock")):
         if done.exists():
             return target
         shutil.rmtree(target, ignore_errors=True)
