@@ -12,6 +12,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 from bulk_inferrer_models import logit, save_heads_model, save_predict_model, sigmoid
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 import headwater.bulk_inferrer as bi
 import headwater.io as hio
@@ -394,3 +396,58 @@ def test_a_users_own_model_handler_runs_in_both_drivers(tmp_path):
     table = pq.read_table(str(tmp_path / "columns-00000-of-00001.parquet"))
     assert table["id"].to_pylist() == list(range(50))
     np.testing.assert_allclose(table["y"].to_numpy(), expected)
+
+
+_OUTPUT_DTYPES = ("float32", "float64", "int32", "int64", "float16", "uint8")
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    lengths=st.lists(
+        st.sampled_from([0, 1, 100, 127, 128, 300, 16250, 16383, 16384, 70000]),
+        min_size=1,
+        max_size=6,
+    ),
+    widths=st.lists(st.integers(1, 3), min_size=1, max_size=3),
+    dtype=st.sampled_from(_OUTPUT_DTYPES),
+    signature_name=st.text("ab_/", min_size=1, max_size=130),
+    seed=st.integers(0, 2**16),
+)
+def test_framed_predict_logs_are_the_records_framed(lengths, widths, dtype, signature_name, seed):
+    import tensorflow as tf
+    from tensorflow_serving.apis import prediction_log_pb2
+
+    from headwater.io.example_wire import frame_records, unframe
+
+    rng = np.random.default_rng(seed)
+    n = len(lengths)
+    examples_in = np.empty(n, dtype=object)
+    examples_in[:] = [rng.bytes(length) for length in lengths]
+    outputs = {
+        f"out{i}": (rng.normal(size=(n, w)) * 100).astype(dtype)
+        if w > 1
+        else (rng.normal(size=n) * 100).astype(dtype)
+        for i, w in enumerate(widths)
+    }
+    signature = hio.SignatureSpec(name=signature_name, method_name=hio.PREDICT_METHOD)
+    result = bi.InferenceBatch(
+        examples=pa.record_batch({"i": np.arange(n)}),
+        feeds={"examples": examples_in},
+        outputs={signature_name: outputs},
+        signatures=(signature,),
+        kind="predict",
+    )
+    framed = bi.prediction_log_framed(result)
+    assert framed == frame_records(bi.prediction_log_records(result))
+    starts, ends, consumed, error = unframe(framed)
+    assert error is None
+    assert consumed == len(framed)
+    assert len(starts) == n
+    for i, (a, b) in enumerate(zip(starts, ends, strict=True)):
+        log = prediction_log_pb2.PredictionLog.FromString(framed[a:b])
+        predict = log.predict_log
+        assert predict.request.model_spec.signature_name == signature_name
+        assert predict.response.model_spec.signature_name == signature_name
+        assert predict.request.inputs["examples"].string_val == [examples_in[i]]
+        for name, array in outputs.items():
+            assert predict.response.outputs[name] == tf.make_tensor_proto(array[i : i + 1])

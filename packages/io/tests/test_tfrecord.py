@@ -41,7 +41,9 @@ def test_frame_records_joins_pieces_into_framed_records():
     assert frame_records(pieces, 2) == _frame([b"ab", b"cdef", b""])
     assert frame_records([]) == b""
     starts, ends, consumed, error = unframe(frame_records(pieces, 3))
-    assert error is None and consumed == 2 * 16 + 6 and list(ends - starts) == [5, 1]
+    assert error is None
+    assert consumed == 2 * 16 + 6
+    assert list(ends - starts) == [5, 1]
     with pytest.raises(ValueError, match="5 pieces are not records of 2 pieces each"):
         frame_records(pieces[:5], 2)
     with pytest.raises(TypeError, match="record 1 is str"):

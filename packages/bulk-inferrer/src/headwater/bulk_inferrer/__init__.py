@@ -17,7 +17,7 @@ from headwater.bulk_inferrer.columns import inference_columns, output_column_nam
 from headwater.bulk_inferrer.config import DataSpec, ModelSpec
 from headwater.bulk_inferrer.errors import InferenceOutputError, InferenceSpecError
 from headwater.bulk_inferrer.inference import InferenceBatch, Inferrer, run_bulk_inference
-from headwater.bulk_inferrer.prediction_log import prediction_log_records
+from headwater.bulk_inferrer.prediction_log import prediction_log_framed, prediction_log_records
 from headwater.bulk_inferrer.writers import (
     PREDICTION_LOGS_PREFIX,
     InferenceOutputs,
@@ -52,6 +52,7 @@ __all__ = [
     "WritePredictionLogs",
     "inference_columns",
     "output_column_names",
+    "prediction_log_framed",
     "prediction_log_records",
     "run_bulk_inference",
     "shard_name",

@@ -24,7 +24,7 @@ import headwater.io as hio
 from headwater.bulk_inferrer.columns import inference_columns
 from headwater.bulk_inferrer.config import ModelSpec
 from headwater.bulk_inferrer.inference import InferenceBatch, Inferrer
-from headwater.bulk_inferrer.prediction_log import prediction_log_records
+from headwater.bulk_inferrer.prediction_log import prediction_log_framed
 from headwater.bulk_inferrer.writers import (
     PredictionLogWriter,
     published,
@@ -117,17 +117,23 @@ class WritePredictionLogs(beam.PTransform):
             with published(finals[shard]) as tmp:
                 writer = PredictionLogWriter(tmp)
                 try:
-                    for records in grouped["records"]:
-                        writer.write_records(records)
+                    for framed, num_records in grouped["records"]:
+                        writer.write_framed(framed, num_records)
                 finally:
                     writer.close()
             return finals[shard]
 
-        records = results | "Records" >> beam.Map(prediction_log_records)
+        # One framed buffer per batch crosses the shuffle, not one bytes object per example.
+        records = results | "Records" >> beam.Map(_framed_logs)
         keyed = records | "Deal" >> beam.ParDo(_DealToShards(len(finals)))
         shards = results.pipeline | "Shards" >> beam.Create([(i, None) for i in range(len(finals))])
         grouped = {"records": keyed, "shard": shards} | "Group" >> beam.CoGroupByKey()
         return grouped | "Write" >> beam.Map(write_shard)
+
+
+def _framed_logs(result: InferenceBatch) -> tuple[bytes, int]:
+    """(the batch's PredictionLogs TFRecord-framed, their number)."""
+    return prediction_log_framed(result), result.num_rows
 
 
 class WriteInferenceColumns(beam.PTransform):

@@ -31,8 +31,9 @@ import numpy as np
 
 from headwater.bulk_inferrer.errors import InferenceOutputError
 from headwater.bulk_inferrer.inference import InferenceBatch
+from headwater.io.example_wire import frame_records
 
-__all__ = ["prediction_log_records"]
+__all__ = ["prediction_log_framed", "prediction_log_records"]
 
 _DT = {
     "float32": 1,
@@ -146,6 +147,76 @@ def prediction_log_records(result: InferenceBatch) -> list[bytes]:
         _ld(4, _ld(1, request) + _ld(2, b"".join(row)))
         for request, *row in zip(requests, *heads, strict=True)
     ]
+
+
+def prediction_log_framed(result: InferenceBatch) -> bytes:
+    """The PredictionLogs of `result` as TFRecord-framed records (uncompressed), ready to write.
+
+    The same records as `prediction_log_records`. For the common predict signature over
+    serialized tf.Examples with numeric outputs, each record is framed from three shared parts,
+    never joined in Python: a prefix that depends only on the example's length, the example's
+    own bytes, and the response row of a byte matrix.
+    """
+    pieces = _predict_pieces(result) if result.kind == "predict" else None
+    if pieces is not None:
+        return frame_records(pieces, 3)
+    return frame_records(prediction_log_records(result))
+
+
+def _predict_pieces(result: InferenceBatch) -> list[bytes] | None:
+    """(prefix, example, response) per row of a predict log whose request is one string per row
+    and whose response rows have one length; None when the batch is not of that shape."""
+    if len(result.feeds) != 1:
+        return None
+    ((key, array),) = result.feeds.items()
+    if array.dtype != object or array.ndim != 1 or array.shape[0] == 0:
+        return None
+    examples = array.tolist()
+    if not all(type(x) is bytes for x in examples):
+        return None
+    signature = result.signatures[0]
+    named = sorted(result.outputs[signature.name].items())
+    fixed = [_fixed_entries(1, name, output) for name, output in named]
+    if not all(m is not None for m in fixed):
+        return None
+    n = len(examples)
+    response_spec = _ld(2, _ld(3, signature.name.encode()))
+    spec_bytes = np.frombuffer(response_spec, np.uint8)
+    width = sum(m.shape[1] for m in fixed if m is not None) + len(spec_bytes)
+    head = np.frombuffer(b"\x12" + _varint(width), np.uint8)
+    matrix = np.hstack(
+        [
+            np.broadcast_to(head, (n, len(head))),
+            *(m for m in fixed if m is not None),
+            np.broadcast_to(spec_bytes, (n, len(spec_bytes))),
+        ]
+    )
+    raw, step = matrix.tobytes(), matrix.shape[1]
+    request_spec = _ld(1, _ld(3, signature.name.encode()))
+    key_field = _ld(1, key.encode())
+    header = b"\x08" + _varint(_DT_STRING) + _shape_field(array)
+    varint, prefixes = _varint, {}
+
+    def prefix(length: int) -> bytes:
+        tensor = len(header) + 1 + len(varint(length)) + length
+        entry = len(key_field) + 1 + len(varint(tensor)) + tensor
+        request = len(request_spec) + 1 + len(varint(entry)) + entry
+        size = 1 + len(varint(request)) + request + step
+        made = b"".join(
+            [
+                b"\x32" + varint(size) + b"\x0a" + varint(request) + request_spec,
+                b"\x12" + varint(entry) + key_field + b"\x12" + varint(tensor) + header,
+                b"\x42" + varint(length),
+            ]
+        )
+        prefixes[length] = made
+        return made
+
+    pieces: list[bytes] = [b""] * (3 * n)
+    pieces[0::3] = [prefixes.get(len(x)) or prefix(len(x)) for x in examples]
+    pieces[1::3] = examples
+    pieces[2::3] = [raw[i : i + step] for i in range(0, n * step, step)]
+    return pieces
 
 
 def _examples(result: InferenceBatch) -> list[bytes]:
