@@ -15,6 +15,7 @@ from ml_metadata.proto import metadata_store_pb2 as mlmd
 from headwater.orchestration import (
     ComponentFailedError,
     Examples,
+    ExampleStatistics,
     InputArtifact,
     LocalDagRunner,
     MetadataStore,
@@ -388,3 +389,42 @@ def test_an_artifact_reused_by_many_runs_lists_the_newest(tmp_path):
     assert "in run run-0" in page.split("<td>produced by</td>")[1].split("</tr>")[0]
     assert graph.count('class="node execution') == 1 + 12
     assert "58 older readers not drawn" in graph
+
+
+@component
+def Count(statistics: OutputArtifact[ExampleStatistics], colours: Parameter[str]) -> None:
+    """Statistics of a split whose `colour` column holds the comma-separated `colours`."""
+    import pyarrow as pa
+
+    from headwater import data_validation as dv
+
+    values = colours.split(",")
+    table = pa.table({"colour": values, "size": [float(len(v)) for v in values]})
+    statistics.write_split("train", dv.generate_statistics(table))
+
+
+def test_compare_shows_drift_distances_per_feature(tmp_path):
+    root = str(tmp_path / "root")
+    first, second = "red,red,red,blue", "red,blue,blue,blue,green"
+    for colours in (first, second):
+        LocalDagRunner().run(Pipeline("drift", root, [Count(colours=colours)]))
+    path = os.path.join(root, "metadata.sqlite")
+    store = MetadataStore(sqlite_metadata_connection_config(path), read_only=True)
+    runs = [c.name for c in store.store.get_contexts_by_type(RUN_CONTEXT)]
+    with running([store]) as base:
+        status, compare, _ = get(base + f"/p/drift/compare?a={runs[0]}&b={runs[1]}")
+    assert status == 200
+    drift = compare.split("<table class='drift drift-train'>")[1].split("</table>")[0]
+    rows = [re.findall(r"<td>([^<]*)</td>", r) for r in drift.split("</tr>")[1:-1]]
+    found = {r[0]: r for r in rows}
+    assert [found["colour"][1], found["size"][1]] == ["STRING", "FLOAT"]
+    largest = [max(float(x) for x in r[2:4] if x != "-") for r in rows]
+    assert largest == sorted(largest, reverse=True)  # the largest move first
+    # L-infinity: the largest move of a value's share, from run 1 to run 2 (red: 3/4 -> 1/5).
+    a, b = first.split(","), second.split(",")
+    shares = {v: (a.count(v) / len(a), b.count(v) / len(b)) for v in {*a, *b}}
+    colour, size = found["colour"], found["size"]
+    assert float(colour[2]) == pytest.approx(max(abs(x - y) for x, y in shares.values()), 1e-3)
+    assert colour[4].endswith(max(shares, key=lambda v: abs(shares[v][0] - shares[v][1])))
+    assert size[2] == "-"  # no L-infinity for a number; JS divergence of the histograms
+    assert 0.0 < float(size[3]) <= 1.0

@@ -206,9 +206,25 @@ async def _compare(request: web.Request) -> web.Response:
     splits = [
         (x, y, split) for x, y in stats for split in x.split_name_list if split in y.split_name_list
     ]
+    drift = [_drift(x, y, split) for x, y, split in splits]
     metrics = [_metric_rows(x, y) for x, y in _paired(left, right, "ModelEvaluation")]
     name = request.match_info["pipeline"]
-    return _html(pages.compare_page(name, left, right, splits, metrics))
+    return _html(pages.compare_page(name, left, right, splits, metrics, drift))
+
+
+def _drift(a: Any, b: Any, split: str) -> list[Any] | str:
+    """Each feature's drift distances of `split` from run a's statistics to run b's, or why
+    they cannot be measured."""
+    from headwater import data_validation as dv
+
+    try:
+        loaded = [
+            dv.load_stats_binary(resolve_file(x.uri, f"Split-{split}/FeatureStats.pb", (".pb",)))
+            for x in (a, b)
+        ]
+        return list(dv.feature_distances(loaded[1], loaded[0]))
+    except (OSError, ValueError) as exc:  # UnsafePathError is a PermissionError (an OSError)
+        return f"no drift distances: {exc}"
 
 
 def _paired(a: data.RunDetail, b: data.RunDetail, type_name: str) -> list[tuple[Any, Any]]:
@@ -231,6 +247,8 @@ def _metric_rows(a: Any, b: Any) -> list[tuple[str, str, float | None, float | N
     from headwater import model_analysis as ma
 
     values: dict[tuple[str, str], list[float | None]] = {}
+    keys: dict[str, Any] = {}
+    specs: list[tuple[str, ...]] = []
     for index, artifact in enumerate((a, b)):
         if artifact_dir(artifact.uri) is None:
             continue
@@ -239,13 +257,19 @@ def _metric_rows(a: Any, b: Any) -> list[tuple[str, str, float | None, float | N
         except (OSError, ValueError, KeyError):
             continue
         candidate = result.eval_config.candidate.name
+        specs += [tuple(spec.columns) for spec in result.eval_config.slicing_specs]
         for s in result.slices:
             if s.model_name != candidate:
                 continue
+            keys.setdefault(ma.slice_key_str(s.slice_key), s.slice_key)
             for metric, value in s.metrics.items():
                 pair = values.setdefault((ma.slice_key_str(s.slice_key), metric), [None, None])
                 pair[index] = float(value)
-    return [(k[0], k[1], v[0], v[1]) for k, v in values.items()]
+    order = {
+        ma.slice_key_str(k): i for i, k in enumerate(ma.slice_order(list(keys.values()), specs))
+    }
+    rows = sorted(values.items(), key=lambda kv: order[kv[0][0]])  # stable: metric order kept
+    return [(k[0], k[1], v[0], v[1]) for k, v in rows]
 
 
 async def _compare_statistics(request: web.Request) -> web.Response:

@@ -343,8 +343,11 @@ def compare_page(
     b: RunDetail,
     splits: Sequence[tuple[Artifact, Artifact, str]] = (),
     metrics: Sequence[Sequence[tuple[str, str, float | None, float | None]]] = (),
+    drift: Sequence[Sequence[Any] | str] = (),
 ) -> str:
-    """Two runs side by side: node states and changes, statistics per split, metric deltas."""
+    """Two runs side by side: node states and changes, statistics per split with each
+    feature's drift distances (`drift[i]` for `splits[i]`: FeatureDistances, or why none),
+    metric deltas per slice."""
     left = {n.execution.node_id: n for n in a.nodes}
     right = {n.execution.node_id: n for n in b.nodes}
     rows = []
@@ -363,9 +366,10 @@ def compare_page(
     heads = [f"run {a.summary.run_id}", f"run {b.summary.run_id}"]
     frames = [
         f"<h3>{e(split)}: ExampleStatistics #{x.id} vs #{y.id}</h3>"
-        f"<iframe class='view' sandbox='allow-scripts' title='statistics {e(split)}' "
+        + (_drift_table(split, drift[i]) if i < len(drift) else "")
+        + f"<iframe class='view' sandbox='allow-scripts' title='statistics {e(split)}' "
         f"src='/p/{e(q(pipeline))}/compare/statistics/{x.id}/{y.id}/{e(q(split))}'></iframe>"
-        for x, y, split in splits
+        for i, (x, y, split) in enumerate(splits)
     ]
     metric_tables = [
         table(
@@ -394,6 +398,34 @@ def compare_page(
         + (f"<h2>Statistics</h2>{''.join(frames)}" if frames else "")
     )
     return page("Compare runs", body, [(pipeline, f"/p/{q(pipeline)}")])
+
+
+DRIFT_METRICS = (("l_infinity", "L-infinity"), ("jensen_shannon_divergence", "JS divergence"))
+
+
+def _drift_table(split: str, distances: Sequence[Any] | str) -> str:
+    """Each feature's distances from the first run to the second, the largest first."""
+    if isinstance(distances, str):
+        return f"<p class='empty'>{e(distances)}</p>"
+
+    def largest(d: Any) -> float:
+        return max(d.values.values(), default=-1.0)
+
+    rows = [
+        [
+            e(d.feature),
+            e(d.type),
+            *[_num(d.values.get(metric)) for metric, _ in DRIFT_METRICS],
+            e(d.missing or "; ".join(d.details.values())),
+        ]
+        for d in sorted(distances, key=lambda d: (-largest(d), d.feature))
+    ]
+    header = ["feature", "type", *[label for _, label in DRIFT_METRICS], "note"]
+    return (
+        f"<p>Drift of {e(split)} from the first run to the second, per feature "
+        "(headwater.data_validation's drift distances, largest first):</p>"
+        + table(header, rows, f"drift drift-{split}")
+    )
 
 
 def _num(value: float | None) -> str:
