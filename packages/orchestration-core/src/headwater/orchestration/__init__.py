@@ -10,6 +10,8 @@ Example:
     LocalDagRunner().run(Pipeline("demo", "/tmp/demo", [gen, count]))
 """
 
+from typing import TYPE_CHECKING
+
 from headwater.orchestration.artifacts import (
     FORMAT_PARQUET,
     FORMAT_TF_EXAMPLE,
@@ -33,6 +35,7 @@ from headwater.orchestration.artifacts import (
     TunerResults,
     register_artifact_type,
 )
+from headwater.orchestration.compiler import PipelineDescription, compile_pipeline
 from headwater.orchestration.components.bulk_inferrer import BulkInferrer
 from headwater.orchestration.components.csv_example_gen import CsvExampleGen
 from headwater.orchestration.components.evaluator import Evaluator
@@ -105,11 +108,15 @@ from headwater.orchestration.training import (
     warm_start,
 )
 
+if TYPE_CHECKING:
+    from headwater.orchestration.beam_dag_runner import BeamDagRunner
+
 __all__ = [
     "FORMAT_PARQUET",
     "FORMAT_TF_EXAMPLE",
     "STANDARD_TYPES",
     "Artifact",
+    "BeamDagRunner",
     "BulkInferrer",
     "Channel",
     "ComponentFactory",
@@ -151,6 +158,7 @@ __all__ = [
     "OutputConfig",
     "Parameter",
     "Pipeline",
+    "PipelineDescription",
     "PipelineRootError",
     "PushedModel",
     "Pusher",
@@ -178,6 +186,7 @@ __all__ = [
     "UserCodeError",
     "WiringError",
     "beam_pipeline",
+    "compile_pipeline",
     "component",
     "current_context",
     "default_pipeline_root",
@@ -196,3 +205,12 @@ __all__ = [
     "sqlite_metadata_connection_config",
     "warm_start",
 ]
+
+
+def __getattr__(name: str) -> object:
+    """BeamDagRunner on first use: importing Beam costs about a second, and only it needs it."""
+    if name == "BeamDagRunner":
+        from headwater.orchestration.beam_dag_runner import BeamDagRunner
+
+        return BeamDagRunner
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

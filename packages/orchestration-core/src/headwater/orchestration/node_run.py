@@ -85,8 +85,12 @@ def run_node(
     *,
     say: Callable[[str], None] = lambda line: None,
     store: MetadataStore | None = None,
+    own_temporary_directory: bool = True,
 ) -> NodeResult:
     """Run node `node_id` of run `run_id`; its result (COMPLETE, CACHED).
+
+    `own_temporary_directory=False` leaves `tempfile`'s directory to the caller (a runner that
+    holds one for the whole run).
 
     Raises ComponentFailedError when the component fails (recorded FAILED), UpstreamMissingError
     when an upstream node has no output in this run, and lets KeyboardInterrupt / Terminated
@@ -116,7 +120,8 @@ def run_node(
         for tmp in _temporary_dirs_of(execution, pipeline.root, node_id):
             shutil.rmtree(tmp, ignore_errors=True)
         say(f"execution {execution.id} was left RUNNING by an attempt ({who}): marked CANCELED")
-    with run_temporary_directory(), cancel_on_sigterm():
+    tempdir = run_temporary_directory() if own_temporary_directory else contextlib.nullcontext()
+    with tempdir, cancel_on_sigterm():
         return execute_node(
             store, pipeline, run_id, node, pipeline_ctx, run_ctx, produced=None, say=say
         )
