@@ -381,3 +381,33 @@ def test_tensorflow_errors_say_their_cause_and_whose_fault(classify_model, tmp_p
     model = hio.SavedModelHandler(tmp_path / "reader").load_model()
     with pytest.raises(hio.ModelRunError, match=r"signature 'read' failed: .*gone\.txt"):
         model.run("read", {"n": np.zeros(1, np.int64)})
+
+
+def test_signatures_read_without_tensorflow_equal_the_loaded_ones(models, tmp_path):
+    """read_signatures parses saved_model.pb alone: the same specs as the loaded model, and a
+    fresh process that calls it never imports TensorFlow."""
+    import subprocess
+    import sys
+
+    for name in ("predict", "classify"):
+        loaded = hio.SavedModelHandler(models[name]).load_model().signatures
+        assert hio.read_signatures(models[name]) == loaded
+    script = (
+        "import sys, headwater.io as hio; "
+        f"s = hio.read_signatures({str(models['predict'])!r}); "
+        "print(sorted(s), 'tensorflow' in sys.modules)"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=True, timeout=120
+    )
+    assert out.stdout.split("]")[1].strip() == "False"
+    assert "'serving_default', 'strings'" in out.stdout
+    with pytest.raises(ModelLoadError, match=r"no MetaGraph tagged \['train'\]; tag sets are"):
+        hio.read_signatures(models["predict"], tags=("train",))
+    corrupt = tmp_path / "corrupt"
+    corrupt.mkdir()
+    (corrupt / "saved_model.pb").write_bytes(b"\x12\xff\xff")
+    with pytest.raises(ModelLoadError, match=rf"SavedModel {corrupt}: corrupt saved_model.pb"):
+        hio.read_signatures(corrupt)
+    with pytest.raises(ModelLoadError, match=r"no saved_model\.pb or saved_model\.pbtxt"):
+        hio.read_signatures(tmp_path)

@@ -46,6 +46,7 @@ from headwater.io.readers import (
     read_tfrecord,
     read_tfrecord_parts,
 )
+from headwater.io.saved_model_signatures import read_signatures
 from headwater.io.splits import assign_splits, partition_keys, record_buckets, split_buckets
 from headwater.io.writers import write_parquet, write_tfrecord
 
@@ -87,6 +88,7 @@ __all__ = [
     "read_csv",
     "read_dataframe",
     "read_parquet",
+    "read_signatures",
     "read_tfrecord",
     "read_tfrecord_parts",
     "record_buckets",
