@@ -228,72 +228,71 @@ def to_feeds(
     batch: pa.RecordBatch, spec: FeatureSpec, placeholders: Mapping[str, Any]
 ) -> dict[Any, Any]:
     """A session feed dict for the features of `placeholders` from one RecordBatch."""
+    feeds: dict[Any, Any] = {}
+    for name, ph in placeholders.items():
+        value = feature_value(batch, name, spec[name])
+        if hasattr(ph, "row_splits"):  # ragged: (flat values, row splits)
+            feeds[ph.flat_values], feeds[ph.row_splits] = value
+        else:
+            feeds[ph] = value
+    return feeds
+
+
+def feature_value(batch: pa.RecordBatch, name: str, f: Any) -> Any:
+    """One raw feature of a RecordBatch as TensorFlow wants it: a numpy array (dense), a
+    SparseTensorValue (VarLenFeature) or (flat values, row splits) (RaggedFeature)."""
     import tensorflow as tf
 
-    feeds: dict[Any, Any] = {}
     n = batch.num_rows
-    for name, ph in placeholders.items():
-        f = spec[name]
-        if batch.schema.get_field_index(name) < 0 and not isinstance(f, tf.io.FixedLenFeature):
-            col = pa.nulls(n, _arrow_type(f.dtype))  # absent from this batch: missing in every row
-        else:
-            col = _column(batch, name)
-        if isinstance(f, tf.io.FixedLenFeature):
-            size = int(np.prod(f.shape)) if f.shape else 1
-            if _is_list(col.type):
-                lengths, flat = _list_parts(col)
-                if flat.null_count or (lengths != size).any():
-                    row = int(np.flatnonzero(lengths != size)[0]) if (lengths != size).any() else -1
-                    raise FeatureSpecError(
-                        f"feature {name!r} is dense with {size} value(s) per row, "
-                        f"found {lengths[row] if row >= 0 else 'a null'} in row {row}"
-                    )
-                values = _numpy(flat, f.dtype, name)
-            else:
-                if size != 1:
-                    raise FeatureSpecError(
-                        f"feature {name!r} needs {size} values per row, found a flat column"
-                    )
-                if col.null_count:
-                    if f.default_value is None:
-                        row = int(np.flatnonzero(col.is_null().to_numpy(zero_copy_only=False))[0])
-                        raise FeatureSpecError(
-                            f"feature {name!r} is required (FixedLenFeature without default) "
-                            f"but row {row} is missing it"
-                        )
-                    col = pc.fill_null(col, pa.scalar(f.default_value).cast(col.type))
-                values = _numpy(col, f.dtype, name)
-            feeds[ph] = values.reshape([n, *f.shape])
-        elif isinstance(f, tf.io.VarLenFeature):
-            if _is_list(col.type):
-                lengths, flat = _list_parts(col)
-                if flat.null_count:
-                    raise FeatureSpecError(f"feature {name!r} has null values inside its lists")
-            else:
-                valid = ~col.is_null().to_numpy(zero_copy_only=False)
-                lengths = valid.astype(np.int64)
-                flat = col.drop_null() if col.null_count else col
+    if batch.schema.get_field_index(name) < 0 and not isinstance(f, tf.io.FixedLenFeature):
+        col = pa.nulls(n, _arrow_type(f.dtype))  # absent from this batch: missing in every row
+    else:
+        col = _column(batch, name)
+    if isinstance(f, tf.io.FixedLenFeature):
+        size = int(np.prod(f.shape)) if f.shape else 1
+        if _is_list(col.type):
+            lengths, flat = _list_parts(col)
+            if flat.null_count or (lengths != size).any():
+                row = int(np.flatnonzero(lengths != size)[0]) if (lengths != size).any() else -1
+                raise FeatureSpecError(
+                    f"feature {name!r} is dense with {size} value(s) per row, "
+                    f"found {lengths[row] if row >= 0 else 'a null'} in row {row}"
+                )
             values = _numpy(flat, f.dtype, name)
-            rows = np.repeat(np.arange(n, dtype=np.int64), lengths)
-            starts = np.cumsum(lengths) - lengths
-            cols = np.arange(rows.size, dtype=np.int64) - np.repeat(starts, lengths)
-            width = int(lengths.max()) if n else 0
-            feeds[ph] = tf.compat.v1.SparseTensorValue(
-                np.stack([rows, cols], axis=1), values, np.array([n, width], np.int64)
-            )
         else:
-            if _is_list(col.type):
-                lengths, flat = _list_parts(col)
-            else:
-                valid = ~col.is_null().to_numpy(zero_copy_only=False)
-                lengths = valid.astype(np.int64)
-                flat = col.drop_null() if col.null_count else col
-            splits = np.concatenate(([0], np.cumsum(lengths))).astype(
-                f.row_splits_dtype.as_numpy_dtype
-            )
-            feeds[ph.flat_values] = _numpy(flat, f.dtype, name)
-            feeds[ph.row_splits] = splits
-    return feeds
+            if size != 1:
+                raise FeatureSpecError(
+                    f"feature {name!r} needs {size} values per row, found a flat column"
+                )
+            if col.null_count:
+                if f.default_value is None:
+                    row = int(np.flatnonzero(col.is_null().to_numpy(zero_copy_only=False))[0])
+                    raise FeatureSpecError(
+                        f"feature {name!r} is required (FixedLenFeature without default) "
+                        f"but row {row} is missing it"
+                    )
+                col = pc.fill_null(col, pa.scalar(f.default_value).cast(col.type))
+            values = _numpy(col, f.dtype, name)
+        return values.reshape([n, *f.shape])
+    if _is_list(col.type):
+        lengths, flat = _list_parts(col)
+        if flat.null_count and isinstance(f, tf.io.VarLenFeature):
+            raise FeatureSpecError(f"feature {name!r} has null values inside its lists")
+    else:
+        valid = ~col.is_null().to_numpy(zero_copy_only=False)
+        lengths = valid.astype(np.int64)
+        flat = col.drop_null() if col.null_count else col
+    values = _numpy(flat, f.dtype, name)
+    if isinstance(f, tf.io.VarLenFeature):
+        rows = np.repeat(np.arange(n, dtype=np.int64), lengths)
+        starts = np.cumsum(lengths) - lengths
+        cols = np.arange(rows.size, dtype=np.int64) - np.repeat(starts, lengths)
+        width = int(lengths.max()) if n else 0
+        return tf.compat.v1.SparseTensorValue(
+            np.stack([rows, cols], axis=1), values, np.array([n, width], np.int64)
+        )
+    splits = np.concatenate(([0], np.cumsum(lengths))).astype(f.row_splits_dtype.as_numpy_dtype)
+    return values, splits
 
 
 def output_spec(outputs: Mapping[str, Any]) -> FeatureSpec:

@@ -11,11 +11,9 @@ from typing import Any
 from google.protobuf import text_format
 from tensorflow_metadata.proto.v0 import schema_pb2
 
-from headwater.transform.errors import FeatureSpecError
 from headwater.transform.features import DatasetMetadata, feature_spec
 from headwater.transform.saved_transform import (
     RAW_METADATA_DIR,
-    SIGNATURE,
     TRANSFORM_FN_DIR,
     TRANSFORMED_METADATA_DIR,
 )
@@ -113,78 +111,36 @@ class TransformOutput:
         return len(self.vocabulary_by_name(vocab_filename))
 
     @cached_property
-    def _loaded(self) -> Any:
-        import tensorflow as tf
+    def _function(self) -> Any:
+        from headwater.transform.saved_transform import TransformFunction
 
-        return tf.saved_model.load(self.transform_savedmodel_dir)
+        return TransformFunction(self.transform_savedmodel_dir)
+
+    @property
+    def _loaded(self) -> Any:
+        """The loaded SavedModel (tracked by a Keras layer so that its tables and assets save)."""
+        return self._function.loaded
 
     def transform_raw_features(
         self, raw_features: Mapping[str, Any], drop_unused_features: bool = True
     ) -> dict[str, Any]:
         """Apply the saved graph to a dict of raw tensors (eager or inside a tf.function).
 
-        Raw features that are absent are fed as empty batches, and outputs that depend on them
+        Raw features that are absent are fed as empty values, and outputs that depend on them
         are left out, so a serving path without the label transforms everything else.
         """
-        import tensorflow as tf
+        from headwater.transform.saved_transform import as_input
 
-        fn = self._loaded.signatures[SIGNATURE]
-        spec = self.raw_feature_spec()
-        args: dict[str, Any] = {}
-        missing = set()
-        for name, f in spec.items():
-            value = raw_features.get(name)
-            if value is None:
-                missing.add(name)
-            if isinstance(f, tf.io.VarLenFeature):
-                if value is None:
-                    value = tf.SparseTensor(
-                        tf.zeros([0, 2], tf.int64), tf.zeros([0], f.dtype), [0, 1]
-                    )
-                elif not isinstance(value, tf.SparseTensor):
-                    value = tf.sparse.from_dense(tf.convert_to_tensor(value, f.dtype))
-                args[f"{name}_indices"] = value.indices
-                args[f"{name}_values"] = value.values
-                args[f"{name}_dense_shape"] = value.dense_shape
-            elif isinstance(f, tf.io.FixedLenFeature):
-                if value is None:
-                    value = tf.zeros([0, *f.shape], f.dtype)
-                args[name] = tf.convert_to_tensor(value, f.dtype)
-            else:
-                raise FeatureSpecError(f"raw feature {name!r}: ragged inputs need TransformDataset")
-        outputs = fn(**args)
-        if missing:
-            outputs = {k: v for k, v in outputs.items() if k not in self._depends_on(missing)}
+        fn = self._function
+        args = {
+            name: as_input(value, fn.input_specs[name])
+            for name, value in raw_features.items()
+            if name in fn.input_specs
+        }
+        outputs = fn(args)
         if not drop_unused_features:
             outputs = {**{k: v for k, v in raw_features.items() if k not in outputs}, **outputs}
         return dict(outputs)
-
-    def _depends_on(self, features: set[str]) -> set[str]:
-        """Outputs whose value depends on any of the given raw features."""
-        import tensorflow as tf
-
-        key = frozenset(features)
-        cache: dict[frozenset[str], set[str]] = self.__dict__.setdefault("_dep_cache", {})
-        if key in cache:
-            return cache[key]
-        graph = tf.Graph()
-        with graph.as_default():
-            sess = tf.compat.v1.Session(graph=graph)
-            meta = tf.compat.v1.saved_model.loader.load(
-                sess, [tf.saved_model.SERVING], self.transform_savedmodel_dir
-            )
-            sig = meta.signature_def[SIGNATURE]
-            from headwater.transform.graph import closure, parts
-
-            get = tf.compat.v1.saved_model.utils.get_tensor_from_tensor_info
-            raw_ops = {p.op.name for n in features for p in parts(get(sig.inputs[n], graph))}
-            dependent = set()
-            for name, info in sig.outputs.items():
-                if closure(parts(get(info, graph))) & raw_ops:
-                    dependent.add(name)
-            sess.close()
-        cache[key] = dependent
-        return dependent
 
     def transform_features_layer(self) -> Any:
         """A Keras layer applying the transform (put it in front of a model for serving)."""

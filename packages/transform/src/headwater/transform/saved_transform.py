@@ -1,8 +1,9 @@
 """Save the analyzed graph as a SavedModel in TFT's layout, and run a saved one on batches.
 
 Layout of an output directory (as TFT and the TFX Transform component write it):
-    transform_fn/                 SavedModel: signature "transform_signature" (raw feature
-                                  tensors in, transformed tensors out) and "serving_default"
+    transform_fn/                 TF2 SavedModel as TFT 1.x writes it by default: a function
+                                  `transform_fn` (dict of raw dense / sparse / ragged tensors in,
+                                  dict of transformed tensors out), signature "serving_default"
                                   (serialized tf.Examples in), vocabularies in assets/
     transformed_metadata/schema.pbtxt   schema of the outputs (int domains for vocab/buckets)
     transformed_metadata/asset_map      vocabulary name -> asset file name (JSON)
@@ -23,22 +24,22 @@ from google.protobuf import text_format
 from tensorflow_metadata.proto.v0 import schema_pb2
 
 from headwater.transform.analysis import VOCAB_SIZE_KEY, VOCABULARY_KINDS
+from headwater.transform.errors import FeatureSpecError
 from headwater.transform.features import (
     FeatureSpec,
-    make_placeholders,
+    feature_value,
     output_spec,
     schema_from_spec,
-    to_feeds,
     to_record_batch,
 )
-from headwater.transform.graph import TracedGraph, closure, component_names, parts, rebuild
+from headwater.transform.graph import TracedGraph, parts, rebuild
 
 TRANSFORM_FN_DIR = "transform_fn"
 TRANSFORMED_METADATA_DIR = "transformed_metadata"
 RAW_METADATA_DIR = "metadata"
-SIGNATURE = "transform_signature"
 SERVING_SIGNATURE = "serving_default"
 EXAMPLES_INPUT = "examples"
+_SCOPE = "transform"
 
 
 def write_schema(schema: schema_pb2.Schema, directory: str) -> None:
@@ -73,6 +74,68 @@ def _domains(traced: TracedGraph, results: dict[str, Any]) -> dict[str, tuple[in
     return domains
 
 
+def _input_signature(traced: TracedGraph) -> dict[str, Any]:
+    """The TensorSpec / SparseTensorSpec / RaggedTensorSpec of each raw feature."""
+    import tensorflow as tf
+
+    specs: dict[str, Any] = {}
+    for name, f in traced.spec.items():
+        if isinstance(f, tf.io.FixedLenFeature):
+            specs[name] = tf.TensorSpec([None, *f.shape], f.dtype)
+        elif isinstance(f, tf.io.VarLenFeature):
+            specs[name] = tf.SparseTensorSpec([None, None], f.dtype)
+        else:
+            specs[name] = tf.RaggedTensorSpec(
+                [None, None], f.dtype, ragged_rank=1, row_splits_dtype=f.row_splits_dtype
+            )
+    return specs
+
+
+def _transform_module(traced: TracedGraph, results: dict[str, Any]) -> Any:
+    """A tf.Module whose `transform_fn` applies the traced graph with analyzer results bound.
+
+    This is TFT's TF2 export: `transform_fn` takes and returns a dict of (composite) tensors,
+    and its ops are inlined, so an output depends on exactly the inputs it reads. Vocabularies
+    are tracked `tf.saved_model.Asset`s, copied into assets/ and re-pointed on load.
+    """
+    import tensorflow as tf
+
+    gd = tf.compat.v1.GraphDef()
+    gd.ParseFromString(traced.graph_def)
+    module = tf.Module()
+    assets: dict[str, Any] = {}
+    values: dict[str, Any] = {}
+    for node in traced.analyzers:
+        for ph in node.outputs:
+            if node.kind in VOCABULARY_KINDS:
+                assets[ph] = tf.saved_model.Asset(results[ph])
+            else:
+                values[ph] = (np.asarray(results[ph]), graph_dtype(gd, ph))
+    module.vocabulary_assets = list(assets.values())
+
+    @tf.function(input_signature=[_input_signature(traced)], autograph=False)
+    def transform_fn(inputs: dict[str, Any]) -> dict[str, Any]:
+        graph = tf.compat.v1.get_default_graph()
+        input_map: dict[str, Any] = {ph: tf.identity(a.asset_path) for ph, a in assets.items()}
+        input_map.update({ph: tf.constant(v, dtype=d) for ph, (v, d) in values.items()})
+        for name, (_, names) in traced.inputs.items():
+            for src, t in zip(names, parts(inputs[name]), strict=True):
+                input_map[src] = t
+        tf.graph_util.import_graph_def(gd, input_map=input_map, return_elements=[], name=_SCOPE)
+        return {
+            name: rebuild(graph, kind, [f"{_SCOPE}/{n}" for n in names])
+            for name, (kind, names) in traced.outputs.items()
+        }
+
+    @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name=EXAMPLES_INPUT)])
+    def serve_examples(examples: Any) -> dict[str, Any]:
+        return transform_fn(tf.io.parse_example(examples, traced.spec))
+
+    module.transform_fn = transform_fn
+    module.serve_examples = serve_examples
+    return module
+
+
 def save_transform(
     traced: TracedGraph,
     results: dict[str, Any],
@@ -84,66 +147,22 @@ def save_transform(
 
     os.makedirs(output_dir, exist_ok=True)
     staging = tempfile.mkdtemp(prefix=".transform_fn-", dir=output_dir)
-    graph = tf.Graph()
-    gd = tf.compat.v1.GraphDef()
-    gd.ParseFromString(traced.graph_def)
-    with graph.as_default():
-        constants: dict[str, Any] = {}
-        asset_map: dict[str, str] = {}
-        for node in traced.analyzers:
-            for ph in node.outputs:
-                value = results[ph]
-                if node.kind in VOCABULARY_KINDS:
-                    c = tf.constant(value, name=f"asset_{node.index}")
-                    graph.add_to_collection(tf.compat.v1.GraphKeys.ASSET_FILEPATHS, c)
-                    asset_map[node.config["vocab_filename"]] = os.path.basename(value)
-                else:
-                    dtype = graph_dtype(gd, ph)
-                    c = tf.constant(np.asarray(value), dtype=dtype)
-                constants[ph] = c
-        raw = make_placeholders(traced.spec)
-        serialized = tf.compat.v1.placeholder(tf.string, [None], name=EXAMPLES_INPUT)
-        parsed = tf.io.parse_example(serialized, traced.spec)
-        inits = []
-        sig_outputs = []
-        for scope, features in (("transform", raw), ("serving", parsed)):
-            input_map = dict(constants)
-            for name, (_, names) in traced.inputs.items():
-                for src, dst in zip(names, component_names(features[name]), strict=True):
-                    input_map[src] = graph.get_tensor_by_name(dst)
-            tf.graph_util.import_graph_def(gd, input_map=input_map, return_elements=[], name=scope)
-            inits += [
-                graph.get_operation_by_name(f"{scope}/{op}") for op in traced.table_initializers
-            ]
-            outs = {
-                name: rebuild(graph, kind, [f"{scope}/{n}" for n in names])
-                for name, (kind, names) in traced.outputs.items()
-            }
-            sig_outputs.append(outs)
-        info = tf.compat.v1.saved_model.utils.build_tensor_info
-        transform_sig = tf.compat.v1.saved_model.signature_def_utils.build_signature_def(
-            inputs={name: info(t) for name, t in raw.items()},
-            outputs={name: info(t) for name, t in sig_outputs[0].items()},
-            method_name="tensorflow/serving/predict",
-        )
-        serving_sig = tf.compat.v1.saved_model.signature_def_utils.build_signature_def(
-            inputs={EXAMPLES_INPUT: info(serialized)},
-            outputs={name: info(t) for name, t in sig_outputs[1].items()},
-            method_name="tensorflow/serving/predict",
-        )
-        main_op = tf.group(*inits, name="main_op")
-        with tf.compat.v1.Session(graph=graph) as sess:
-            builder = tf.compat.v1.saved_model.Builder(os.path.join(staging, TRANSFORM_FN_DIR))
-            builder.add_meta_graph_and_variables(
-                sess,
-                [tf.saved_model.SERVING],
-                signature_def_map={SIGNATURE: transform_sig, SERVING_SIGNATURE: serving_sig},
-                assets_collection=graph.get_collection(tf.compat.v1.GraphKeys.ASSET_FILEPATHS),
-                main_op=main_op,
-                strip_default_attrs=True,
-            )
-            builder.save()
-    out_schema = schema_from_spec(output_spec(sig_outputs[0]), _domains(traced, results))
+    asset_map = {
+        node.config["vocab_filename"]: os.path.basename(results[ph])
+        for node in traced.analyzers
+        if node.kind in VOCABULARY_KINDS
+        for ph in node.outputs
+    }
+    module = _transform_module(traced, results)
+    concrete = module.transform_fn.get_concrete_function()
+    tf.saved_model.save(
+        module,
+        os.path.join(staging, TRANSFORM_FN_DIR),
+        signatures={SERVING_SIGNATURE: module.serve_examples.get_concrete_function()},
+    )
+    out_schema = schema_from_spec(
+        output_spec(concrete.structured_outputs), _domains(traced, results)
+    )
     write_schema(out_schema, os.path.join(staging, TRANSFORMED_METADATA_DIR))
     with open(os.path.join(staging, TRANSFORMED_METADATA_DIR, "asset_map"), "w") as f:
         json.dump(asset_map, f)
@@ -171,46 +190,187 @@ def graph_dtype(gd: Any, tensor_name: str) -> Any:
     raise KeyError(tensor_name)
 
 
+def _batch_size(value: Any) -> Any:
+    import tensorflow as tf
+
+    if isinstance(value, tf.SparseTensor):
+        return value.dense_shape[0]
+    if isinstance(value, tf.RaggedTensor):
+        return value.nrows(out_type=tf.int64)
+    return tf.shape(value, out_type=tf.int64)[0]
+
+
+def _empty_input(spec: Any, batch_size: Any) -> Any:
+    """A batch of `batch_size` rows with no values for an input that was not given."""
+    import tensorflow as tf
+
+    if isinstance(spec, tf.SparseTensorSpec):
+        rank = spec.shape.rank or 2
+        return tf.SparseTensor(
+            tf.zeros([0, rank], tf.int64),
+            tf.zeros([0], spec.dtype),
+            tf.concat([[batch_size], tf.ones([rank - 1], tf.int64)], 0),
+        )
+    if isinstance(spec, tf.RaggedTensorSpec):
+        splits = tf.zeros([batch_size + 1], spec.row_splits_dtype)
+        return tf.RaggedTensor.from_row_splits(tf.zeros([0], spec.dtype), splits, validate=False)
+    dims = [d if d is not None else 1 for d in spec.shape[1:]]
+    return tf.zeros(tf.concat([[batch_size], tf.constant(dims, tf.int64)], 0), spec.dtype)
+
+
+class TransformFunction:
+    """A saved transform graph's `transform_fn` (Headwater's or TFT 1.x's TF2 export): call it
+    on a dict of raw tensors; raw features not given get empty values and the outputs that
+    depend on them are left out (as TFT's TransformFeaturesLayer does)."""
+
+    def __init__(self, transform_fn_dir: str) -> None:
+        import tensorflow as tf
+
+        self.loaded = tf.saved_model.load(transform_fn_dir)
+        fn = getattr(self.loaded, "transform_fn", None)
+        if fn is None:
+            raise FeatureSpecError(
+                f"{transform_fn_dir} has no transform_fn function: it was written with TF1 "
+                "APIs (TFT's force_tf_compat_v1=True, or Headwater before 0.x); re-run the "
+                "Transform to write a TF2 transform graph"
+            )
+        if hasattr(fn, "concrete_functions"):
+            fn = fn.concrete_functions[0]
+        self.fn = fn
+        self.input_specs: dict[str, Any] = dict(fn.structured_input_signature[0][0])
+        self._deps: dict[str, set[str]] | None = None
+
+    def dependencies(self) -> dict[str, set[str]]:
+        """For each output, the raw features it reads (data edges only, as TFT walks them)."""
+        if self._deps is not None:
+            return self._deps
+        import tensorflow as tf
+
+        graph = self.fn.graph
+        owner: dict[str, str] = {}
+        inputs = iter(graph.inputs)
+        for name in sorted(self.input_specs):
+            for _ in tf.nest.flatten(self.input_specs[name], expand_composites=True):
+                owner[next(inputs).op.name] = name
+        outputs = tf.nest.pack_sequence_as(
+            graph.structured_outputs, graph.outputs, expand_composites=True
+        )
+        deps: dict[str, set[str]] = {}
+        for name, out in outputs.items():
+            seen: set[str] = set()
+            stack = [t.op for t in tf.nest.flatten(out, expand_composites=True)]
+            while stack:
+                op = stack.pop()
+                if op.name not in seen:
+                    seen.add(op.name)
+                    stack.extend(t.op for t in op.inputs)
+            deps[name] = {owner[n] for n in seen if n in owner}
+        self._deps = deps
+        return deps
+
+    def __call__(self, features: dict[str, Any]) -> dict[str, Any]:
+        import tensorflow as tf
+
+        unknown = set(features) - set(self.input_specs)
+        if unknown:
+            raise KeyError(
+                f"raw features {sorted(unknown)} are not inputs of the transform graph "
+                f"(inputs: {sorted(self.input_specs)})"
+            )
+        missing = set(self.input_specs) - set(features)
+        args = dict(features)
+        if missing:
+            size = (
+                _batch_size(next(iter(features.values()))) if features else tf.constant(1, tf.int64)
+            )
+            args.update({k: _empty_input(self.input_specs[k], size) for k in missing})
+        outputs = self.fn(args)
+        if missing:
+            deps = self.dependencies()
+            outputs = {k: v for k, v in outputs.items() if not deps[k] & missing}
+        return dict(outputs)
+
+
+def as_input(value: Any, spec: Any) -> Any:
+    """A numpy array, SparseTensorValue, (values, splits) pair or tensor as the tensor `spec`
+    (a TensorSpec, SparseTensorSpec or RaggedTensorSpec) wants."""
+    import tensorflow as tf
+
+    if isinstance(spec, tf.SparseTensorSpec):
+        if isinstance(value, tf.SparseTensor):
+            return value
+        if hasattr(value, "indices"):
+            return tf.SparseTensor(
+                value.indices, tf.constant(value.values, spec.dtype), value.dense_shape
+            )
+        return tf.sparse.from_dense(tf.convert_to_tensor(value, spec.dtype))
+    if isinstance(spec, tf.RaggedTensorSpec):
+        if isinstance(value, tuple):
+            return tf.RaggedTensor.from_row_splits(
+                tf.constant(value[0], spec.dtype),
+                tf.constant(value[1], spec.row_splits_dtype),
+                validate=False,
+            )
+        return value
+    return tf.convert_to_tensor(value, spec.dtype)
+
+
 class SavedTransformRunner:
-    """Apply a saved transform_fn to RecordBatches in one session (lazily loaded; picklable)."""
+    """Apply a saved transform_fn to RecordBatches (lazily loaded; picklable)."""
 
     def __init__(self, transform_fn_dir: str, spec: FeatureSpec) -> None:
         self.transform_fn_dir = transform_fn_dir
         self.spec = spec
-        self._session: Any = None
+        self._fn: TransformFunction | None = None
 
     def __getstate__(self) -> dict[str, Any]:
         state = dict(self.__dict__)
-        state["_session"] = None
+        state["_fn"] = None
         return state
-
-    def _ensure(self) -> None:
-        if self._session is not None:
-            return
-        import tensorflow as tf
-
-        graph = tf.Graph()
-        session = tf.compat.v1.Session(graph=graph)
-        with graph.as_default():
-            meta = tf.compat.v1.saved_model.loader.load(
-                session, [tf.saved_model.SERVING], self.transform_fn_dir
-            )
-            sig = meta.signature_def[SIGNATURE]
-            get = tf.compat.v1.saved_model.utils.get_tensor_from_tensor_info
-            self._names = sorted(sig.outputs)
-            self._outputs = [get(sig.outputs[n], graph) for n in self._names]
-            needed = closure([p for o in self._outputs for p in parts(o)])
-            self._placeholders = {}
-            for name, info in sig.inputs.items():
-                t = get(info, graph)
-                if any(p.op.name in needed for p in parts(t)) and name in self.spec:
-                    self._placeholders[name] = t
-        self._session = session
 
     def run(self, batch: pa.RecordBatch) -> pa.RecordBatch:
         """Transformed columns for one batch of raw rows."""
-        self._ensure()
-        feeds = to_feeds(batch, self.spec, self._placeholders)
-        values = self._session.run(self._outputs, feed_dict=feeds)
-        values = [(v.flat_values, v.row_splits) if hasattr(v, "row_splits") else v for v in values]
-        return to_record_batch(self._names, values, batch.num_rows)
+        if self._fn is None:
+            self._fn = TransformFunction(self.transform_fn_dir)
+        fn = self._fn
+        columns = set(batch.schema.names)
+        given = [
+            name
+            for name in fn.input_specs
+            if name in self.spec
+            and (name in columns or not isinstance(self.spec[name], tf_fixed_len()))
+        ]
+        absent = set(fn.input_specs) - set(given)
+        for out, needs in fn.dependencies().items():
+            if needs & absent:
+                name = sorted(needs & absent)[0]
+                raise FeatureSpecError(
+                    f"feature {name!r} is not a column of the batch (columns: "
+                    f"{batch.schema.names}); transformed feature {out!r} needs it"
+                )
+        features = {
+            name: as_input(feature_value(batch, name, self.spec[name]), fn.input_specs[name])
+            for name in given
+        }
+        outputs = fn(features)
+        names = sorted(outputs)
+        values = [_to_numpy(outputs[n]) for n in names]
+        return to_record_batch(names, values, batch.num_rows)
+
+
+def tf_fixed_len() -> type:
+    import tensorflow as tf
+
+    return tf.io.FixedLenFeature
+
+
+def _to_numpy(t: Any) -> Any:
+    if hasattr(t, "row_splits"):
+        return (t.flat_values.numpy(), t.row_splits.numpy())
+    if hasattr(t, "indices"):
+        import tensorflow as tf
+
+        return tf.compat.v1.SparseTensorValue(
+            t.indices.numpy(), t.values.numpy(), t.dense_shape.numpy()
+        )
+    return t.numpy()
