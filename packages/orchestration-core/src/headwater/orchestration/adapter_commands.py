@@ -85,10 +85,11 @@ def _overrides(
     extra: list[str] = []
     if data.get("pipeline_attr"):
         extra += ["--pipeline", str(data["pipeline_attr"])]
-    if metadata:
-        extra += ["--metadata", metadata]
+    if metadata:  # a path as the nodes will see it (absolute), a URL unchanged
+        remote = "://" in metadata and not metadata.startswith("sqlite://")
+        extra += ["--metadata", metadata if remote else os.path.abspath(metadata)]
     if root:
-        extra += ["--root", root]
+        extra += ["--root", root if "://" in root else os.path.abspath(root)]
     if no_cache:
         extra.append("--no-cache")
     return extra
@@ -126,5 +127,23 @@ def adapter_nodes(
                 resources=dict(raw.get("resources") or {}),
             )
         )
-    finish = [*prefix, "run", "finish", str(data["pipeline_file"]), "--run-id", RUN_ID, *extra]
-    return nodes, tuple(finish)
+    # run finish takes the overrides the nodes' commands carry (compiled with --root, ...).
+    common = _common_flags([str(a) for a in data["nodes"][0]["command"]]) if data["nodes"] else []
+    if "--pipeline" in common:
+        extra = extra[2:] if data.get("pipeline_attr") else extra
+    finish = [*prefix, "run", "finish", str(data["pipeline_file"]), "--run-id", RUN_ID]
+    return nodes, tuple([*finish, *common, *extra])
+
+
+def _common_flags(argv: list[str]) -> list[str]:
+    """A node command's flags other than --node and --run-id (`headwater node run FILE ...`)."""
+    flags = argv[4:]
+    out: list[str] = []
+    i = 0
+    while i < len(flags):
+        if flags[i] in ("--node", "--run-id"):
+            i += 2
+            continue
+        out.append(flags[i])
+        i += 1
+    return out
