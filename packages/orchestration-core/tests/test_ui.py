@@ -428,3 +428,72 @@ def test_compare_shows_drift_distances_per_feature(tmp_path):
     assert colour[4].endswith(max(shares, key=lambda v: abs(shares[v][0] - shares[v][1])))
     assert size[2] == "-"  # no L-infinity for a number; JS divergence of the histograms
     assert 0.0 < float(size[3]) <= 1.0
+
+
+def _saved_model_bytes() -> bytes:
+    """A saved_model.pb with one "serve" MetaGraph and two signatures, built with TensorFlow's
+    own MetaGraphDef proto (TensorBoard's copy, which needs no TensorFlow)."""
+    meta_graph_pb2 = pytest.importorskip("tensorboard.compat.proto.meta_graph_pb2")
+    graph = meta_graph_pb2.MetaGraphDef()
+    graph.meta_info_def.tags.append("serve")
+    predict = graph.signature_def["serving_default"]
+    predict.method_name = "tensorflow/serving/predict"
+    predict.inputs["examples"].name = "serving_default_examples:0"
+    predict.inputs["examples"].dtype = 7  # DT_STRING
+    predict.inputs["examples"].tensor_shape.dim.add(size=-1)
+    predict.outputs["species"].dtype = 1  # DT_FLOAT
+    predict.outputs["species"].tensor_shape.dim.add(size=-1)
+    predict.outputs["species"].tensor_shape.dim.add(size=3)
+    raw = graph.signature_def["serving_raw"]
+    raw.method_name = "tensorflow/serving/predict"
+    raw.inputs["body_mass_g"].dtype = 9  # DT_INT64
+    raw.inputs["body_mass_g"].tensor_shape.unknown_rank = True
+    payload = graph.SerializeToString()
+    size, length = len(payload), b""
+    while True:  # SavedModel.meta_graphs is field 2, length-delimited
+        byte, size = size & 0x7F, size >> 7
+        length += bytes([byte | (0x80 if size else 0)])
+        if not size:
+            break
+    return b"\x12" + length + payload
+
+
+@component
+def Export(model: OutputArtifact[Model], how: Parameter[str]) -> None:
+    """A model directory: a SavedModel in Format-Serving, a corrupt one, or none."""
+    os.makedirs(os.path.join(model.uri, "Format-Serving"))
+    path = os.path.join(model.uri, "Format-Serving", "saved_model.pb")
+    if how == "saved_model":
+        with open(path, "wb") as f:
+            f.write(_saved_model_bytes())
+    elif how == "corrupt":
+        with open(path, "wb") as f:
+            f.write(b"\x12\xff\xff")
+    elif how == "outside":
+        os.symlink("/etc/passwd", path)
+
+
+def test_model_page_shows_its_signatures(tmp_path):
+    _saved_model_bytes()  # skips when TensorBoard's protos are absent
+    root = str(tmp_path / "root")
+    for how in ("saved_model", "corrupt", "none", "outside"):
+        LocalDagRunner().run(Pipeline("models", root, [Export(how=how)]))
+    path = os.path.join(root, "metadata.sqlite")
+    store = MetadataStore(sqlite_metadata_connection_config(path), read_only=True)
+    ids = [a.id for a in store.store.get_artifacts()]
+    with running([store]) as base:
+        pages = [get(base + f"/p/models/artifacts/{i}")[1] for i in ids]
+    good, corrupt, none, outside = pages
+    tables = re.findall(r"<h3 class='signature'>(.*?)</table>", good)
+    assert [re.match(r"[^ ]+", t).group(0) for t in tables] == ["serving_default", "serving_raw"]
+    rows = [re.findall(r"<td>(.*?)</td>", r) for r in tables[0].split("</tr>")[1:-1]]
+    assert rows == [
+        ["input", "<code>examples</code>", "string", "DT_STRING", "[None]"],
+        ["output", "<code>species</code>", "float32", "DT_FLOAT", "[None, 3]"],
+    ]
+    assert "<td>int64</td><td>DT_INT64</td><td>unknown rank</td>" in tables[1]
+    assert "tensorflow/serving/predict" in tables[0]
+    assert "corrupt saved_model.pb" in corrupt
+    assert "Signatures" not in none
+    assert "Signatures" not in outside  # a link out of the artifact is not followed
+    assert "root:" not in outside

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -303,7 +303,31 @@ async def _artifact(request: web.Request) -> web.Response:
     found = links.lineage
     uri = found.artifact.uri
     renders = found.artifact.TYPE_NAME in _RENDERERS and artifact_dir(uri) is not None
-    return _html(pages.artifact_page(name, links, view_files(uri), "yes" if renders else None))
+    signatures = _signatures(uri) if found.artifact.TYPE_NAME == "Model" else None
+    return _html(
+        pages.artifact_page(name, links, view_files(uri), "yes" if renders else None, signatures)
+    )
+
+
+SAVED_MODEL_FILES = ("Format-Serving/saved_model.pb", "saved_model.pb")
+
+
+def _signatures(uri: str) -> Mapping[str, Any] | str | None:
+    """A Model's SavedModel signatures, read from saved_model.pb without TensorFlow (TFX's
+    Format-Serving directory, else the artifact's own); a message when they cannot be read;
+    None when the model is not a SavedModel inside the artifact's directory."""
+    import headwater.io as hio
+
+    for relative in SAVED_MODEL_FILES:
+        try:
+            path = resolve_file(uri, relative, (".pb",))
+        except UnsafePathError:
+            continue
+        try:
+            return hio.read_signatures(path.parent)
+        except hio.ModelLoadError as exc:
+            return str(exc)
+    return None
 
 
 async def _lineage(request: web.Request) -> web.Response:

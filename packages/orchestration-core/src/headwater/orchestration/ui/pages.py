@@ -250,9 +250,14 @@ def _execution_link(pipeline: str, info: ExecutionInfo) -> str:
 
 
 def artifact_page(
-    pipeline: str, links: ArtifactLinks, views: Sequence[str], rendered: str | None
+    pipeline: str,
+    links: ArtifactLinks,
+    views: Sequence[str],
+    rendered: str | None,
+    signatures: Mapping[str, Any] | str | None = None,
 ) -> str:
-    """An artifact: type, URI, properties, producer and consumers, and its views inline."""
+    """An artifact: type, URI, properties, producer and consumers, its views inline, and for a
+    Model its signatures (SignatureSpecs by name, or why they could not be read)."""
     found = links.lineage
     a = found.artifact
     base = artifact_url(pipeline, a.id)
@@ -283,10 +288,37 @@ def artifact_page(
         f"<p><a class='lineage-link' href='{e(base)}/lineage'>Lineage</a></p>"
         f"<h2>Properties</h2>{_properties({**a.properties, **a.custom_properties})}"
         f"<h2>Producer and consumers</h2>{table(['', 'execution'], people, 'lineage')}"
-        f"<h2>Views</h2>{''.join(frames) or '<p class=empty>(no view)</p>'}"
+        + (_signatures(signatures) if signatures is not None else "")
+        + f"<h2>Views</h2>{''.join(frames) or '<p class=empty>(no view)</p>'}"
     )
     crumbs = [(pipeline, f"/p/{q(pipeline)}"), (f"{a.TYPE_NAME} #{a.id}", base)]
     return page(f"{a.TYPE_NAME} #{a.id}", body, crumbs)
+
+
+def _shape(shape: Sequence[int | None] | None) -> str:
+    if shape is None:
+        return "unknown rank"
+    return "[" + ", ".join("None" if d is None else str(d) for d in shape) + "]"
+
+
+def _signatures(signatures: Mapping[str, Any] | str) -> str:
+    """A SavedModel's signatures: per signature, its method and every input and output."""
+    if isinstance(signatures, str):
+        return f"<h2>Signatures</h2><p class='error'>{e(signatures)}</p>"
+    parts = ["<h2>Signatures</h2>"]
+    for name, spec in signatures.items():
+        rows = [
+            [e(role), f"<code>{e(t.name)}</code>", e(t.dtype), e(t.tf_dtype), e(_shape(t.shape))]
+            for role, tensors in (("input", spec.inputs), ("output", spec.outputs))
+            for t in tensors.values()
+        ]
+        parts.append(
+            f"<h3 class='signature'>{e(name)} <small>{e(spec.method_name)}</small></h3>"
+            + table(["", "name", "dtype", "TensorFlow dtype", "shape"], rows, "signature")
+        )
+    if len(parts) == 1:
+        parts.append("<p class='empty'>(no signature)</p>")
+    return "".join(parts)
 
 
 def lineage_page(pipeline: str, graph: LineageGraph, hops: int) -> str:
