@@ -2,14 +2,17 @@
 
 import glob
 
-import apache_beam as beam
 import pandas as pd
 import pyarrow as pa
 import pytest
-from apache_beam.testing import test_pipeline
-from apache_beam.testing.util import assert_that, equal_to
 
-from headwater.io import (
+# The Beam transforms are headwater-io[beam]: without that extra this module skips.
+beam = pytest.importorskip("apache_beam")
+
+from apache_beam.testing import test_pipeline  # noqa: E402
+from apache_beam.testing.util import assert_that, equal_to  # noqa: E402
+
+from headwater.io import (  # noqa: E402
     ReadCsv,
     ReadDataFrame,
     ReadParquet,

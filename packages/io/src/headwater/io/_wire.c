@@ -53,8 +53,18 @@ static PyObject *unframe(PyObject *self, PyObject *args) {
     }
     PyObject *error = bad ? Py_BuildValue("(snn)", bad, starts.len / 8, pos) : Py_NewRef(Py_None);
     if (!error) goto done;
-    result = Py_BuildValue("(y#y#nN)", starts.p ? starts.p : "", starts.len, ends.p ? ends.p : "",
-                           ends.len, pos, error);
+    /* No '#' format here: CPython 3.13's headers call Py_BuildValue itself even for the 3.11
+     * stable ABI, and on a 3.11 or 3.12 interpreter that symbol is the int-length variant, which
+     * refuses '#' ("PY_SSIZE_T_CLEAN macro must be defined") -- so a wheel built by 3.13 broke
+     * on older Pythons. Bytes objects built here and passed with "N" work under every header. */
+    PyObject *s = PyBytes_FromStringAndSize(starts.p ? starts.p : "", starts.len);
+    PyObject *e = s ? PyBytes_FromStringAndSize(ends.p ? ends.p : "", ends.len) : NULL;
+    if (!e) {
+        Py_XDECREF(s);
+        Py_DECREF(error);
+        goto done;
+    }
+    result = Py_BuildValue("(NNnN)", s, e, pos, error);
 done:
     buf_free(&starts);
     buf_free(&ends);
