@@ -88,6 +88,7 @@ def test_dataframe_with_a_repeated_column_name_is_refused():
 
 
 def test_beam_readers_refuse_repeated_names(tmp_path):
+    pytest.importorskip("apache_beam")  # the beam extra
     from apache_beam.testing.test_pipeline import TestPipeline
 
     from headwater.io import ReadCsv, ReadParquet
@@ -156,6 +157,7 @@ def test_the_csv_modules_field_limit_is_left_as_it_was(tmp_path):
 
 
 def test_beam_reads_a_huge_field(tmp_path):
+    pytest.importorskip("apache_beam")  # the beam extra
     from apache_beam.testing.test_pipeline import TestPipeline
     from apache_beam.testing.util import assert_that, equal_to
 

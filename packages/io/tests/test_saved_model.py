@@ -4,6 +4,7 @@ a string signature; specs as TF Serving reports them, outputs against numpy, cle
 
 from __future__ import annotations
 
+import importlib.util
 import shutil
 import threading
 from pathlib import Path
@@ -21,6 +22,12 @@ from headwater.io import (
     ModelLoadError,
     SignatureSpec,
     TensorSpec,
+)
+
+# Every test here saves a real SavedModel: TensorFlow is headwater-io's `tensorflow` extra.
+pytestmark = pytest.mark.skipif(
+    importlib.util.find_spec("tensorflow") is None,
+    reason="needs TensorFlow: pip install 'headwater-io[tensorflow]'",
 )
 
 W = np.array([0.5, -1.25, 2.0], np.float32)

@@ -9,9 +9,8 @@ from headwater.io import decode_examples, encode_examples, read_tfrecord, write_
 
 @pytest.fixture(scope="module")
 def tf():
-    import tensorflow
-
-    return tensorflow
+    # TensorFlow is headwater-io's `tensorflow` extra (and a workspace dev dependency).
+    return pytest.importorskip("tensorflow")
 
 
 def _batch():

@@ -53,6 +53,7 @@ def test_tfrecords_split_by_a_partition_feature_as_tfx():
 
 
 def test_beam_read_tfrecord_parts_splits_like_the_plain_reader(tmp_path):
+    pytest.importorskip("apache_beam")  # the beam extra
     import apache_beam as beam
 
     from headwater.io import ReadTFRecordParts
