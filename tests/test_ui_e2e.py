@@ -19,9 +19,12 @@ from headwater.orchestration import (
     ExampleValidator,
     LocalDagRunner,
     MetadataStore,
+    ModelEvaluation,
+    OutputArtifact,
     Pipeline,
     SchemaGen,
     StatisticsGen,
+    component,
     sqlite_metadata_connection_config,
 )
 from headwater.orchestration.ui import running
@@ -200,6 +203,11 @@ def test_navigate_pipeline_run_node_artifact_lineage_compare(ui):
         r'<iframe class="view"[^>]* src="([^"]+/compare/statistics/[^"]+)"', compare
     )
     assert [v.rsplit("/", 1)[1] for v in side_by_side] == ["train", "eval"]
+    # The second run reused the first one's statistics (cached): no feature moved.
+    drift = compare.split('<table class="drift drift-train">')[1].split("</table>")[0]
+    rows = [re.findall(r"<td>([^<]*)</td>", r) for r in drift.split("</tr>")[1:-1]]
+    assert sorted(r[0] for r in rows) == FEATURES
+    assert {r[3] for r in rows} == {"0"}  # JS divergence
     both = open_page(ui + side_by_side[0])
     for feature in FEATURES:
         assert feature in both
@@ -237,3 +245,90 @@ def test_a_running_run_polls_until_it_finishes(tmp_path):
         done = open_page(base + "/p/live/runs/run-1", budget_ms=3000)
         assert 'data-state="COMPLETE"' in done
         assert 'class="node state-complete"' in done
+
+
+HOURS = [0, 2, 7, 10, 15, 23]
+
+
+@component
+def EvaluateTaxiLike(evaluation: OutputArtifact[ModelEvaluation]) -> None:
+    """A real evaluation of a candidate against a baseline (prediction columns of synthetic
+    taxi-like data): hour and payment slices, bootstrap intervals, a value and a change
+    threshold on AUC."""
+    import numpy as np
+    import pyarrow as pa
+
+    from headwater import model_analysis as ma
+
+    rng = np.random.default_rng(3)
+    n = 2000
+    y = rng.integers(0, 2, n)
+    table = pa.table(
+        {
+            "tips": y,
+            "candidate": np.clip(0.45 * y + 0.55 * rng.random(n), 0, 1),
+            "baseline": np.clip(0.3 * y + 0.7 * rng.random(n), 0, 1),
+            "pickup_hour": rng.choice(HOURS, n),
+            "payment_type": rng.choice(["Cash", "Credit Card"], n),
+        }
+    )
+    auc = ma.MetricThreshold(
+        value_threshold=ma.GenericValueThreshold(lower_bound=0.9),
+        change_threshold=ma.GenericChangeThreshold(
+            direction=ma.MetricDirection.HIGHER_IS_BETTER, absolute=0.0
+        ),
+    )
+    config = ma.EvalConfig(
+        model_specs=(
+            ma.ModelSpec(name="candidate", label_key="tips", prediction_key="candidate"),
+            ma.ModelSpec(
+                name="baseline", label_key="tips", prediction_key="baseline", is_baseline=True
+            ),
+        ),
+        slicing_specs=(
+            ma.SlicingSpec(),
+            ma.SlicingSpec(feature_keys=("payment_type",)),
+            ma.SlicingSpec(feature_keys=("pickup_hour",)),
+        ),
+        metrics_specs=(
+            ma.MetricsSpec(
+                metrics=(
+                    ma.MetricConfig(class_name="ExampleCount"),
+                    ma.MetricConfig(class_name="AUC", threshold=auc),
+                    ma.MetricConfig(class_name="CalibrationPlot"),
+                )
+            ),
+        ),
+        options=ma.Options(compute_confidence_intervals=True),
+    )
+    ma.run_model_analysis(config, table, output_path=evaluation.uri)
+
+
+@needs_chromium
+def test_evaluation_view_in_the_ui_filters_by_slice_feature(tmp_path):
+    """The evaluation rendered inside the UI (sandboxed, inline script only) runs without a
+    console error and its slicing browser applies the feature filter from the URL."""
+    root = str(tmp_path / "root")
+    LocalDagRunner(quiet=True).run(Pipeline("taxi_eval", root, [EvaluateTaxiLike()]))
+    store = MetadataStore(
+        sqlite_metadata_connection_config(os.path.join(root, "metadata.sqlite")), read_only=True
+    )
+    [evaluation] = store.store.get_artifacts()
+    with running([store]) as base:
+        page = open_page(f"{base}/p/taxi_eval/artifacts/{evaluation.id}")
+        assert f'src="/p/taxi_eval/artifacts/{evaluation.id}/render"' in page
+        view = open_page(f"{base}/p/taxi_eval/artifacts/{evaluation.id}/render#feature=pickup_hour")
+        keep_screenshot(f"{base}/p/taxi_eval/artifacts/{evaluation.id}/render", "evaluation.png")
+    rows = re.findall(
+        r'<tr data-slice="([^"]+)" data-group="[^"]*"( style="display: none;")?', view
+    )
+    assert [name for name, hidden in rows if not hidden] == [
+        "Overall",
+        *[f"pickup_hour={h}" for h in HOURS],
+    ]
+    assert [name for name, hidden in rows if hidden] == [
+        "payment_type=Cash",
+        "payment_type=Credit Card",
+    ]
+    assert 'id="blessing">BLESSED' in view
+    assert view.count('class="bar-cand') == 1 + 2 + len(HOURS)
