@@ -1,6 +1,9 @@
 """The `headwater` command: run pipelines, list pipelines and runs, show a run's artifacts.
 
     headwater pipeline run examples/penguin/pipeline.py
+    headwater pipeline create | update | delete | compile | run | list
+    headwater node run pipeline.py --node ID --run-id RUN   (what orchestrators call)
+    headwater run list | status | delete | finish
     headwater pipeline list
     headwater run list penguin
     headwater artifacts <run id> [--lineage]
@@ -70,25 +73,52 @@ def _quiet_library_logs() -> None:
     logging.getLogger("tensorflow").setLevel(logging.ERROR)
 
 
+RUN_EXAMPLES = """\
+examples:
+  headwater pipeline run examples/penguin/pipeline.py
+  headwater pipeline run penguin                  # created with `headwater pipeline create`
+  headwater pipeline run pipeline.py --engine beam --no-cache
+"""
+
+
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="headwater", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="headwater",
+        description=__doc__.splitlines()[0],
+        epilog="examples:\n" + __doc__.split("\n\n")[1],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("--home", help="Headwater home (default $HEADWATER_HOME or ~/.headwater)")
     sub = parser.add_subparsers(metavar="COMMAND")
 
-    pipeline = sub.add_parser("pipeline", help="run or list pipelines").add_subparsers(
-        metavar="ACTION"
+    pipeline = sub.add_parser(
+        "pipeline", help="create, update, delete, compile, run or list pipelines"
+    ).add_subparsers(metavar="ACTION")
+    run = pipeline.add_parser(
+        "run",
+        help="run a pipeline: a Python file, or the name of a created pipeline",
+        epilog=RUN_EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    run = pipeline.add_parser("run", help="run the pipeline defined in a Python file")
-    run.add_argument("file", help="a .py file defining a Pipeline (or create_pipeline())")
+    run.add_argument("file", help="a .py file defining a Pipeline, or a created pipeline's name")
     run.add_argument("--pipeline", help="which Pipeline, if the file defines several")
+    run.add_argument("--engine", help="local (default) or beam; default: the created pipeline's")
+    run.add_argument(
+        "--metadata", help="ML Metadata store instead of the pipeline's own ($HEADWATER_METADATA)"
+    )
+    run.add_argument(
+        "--root", help="pipeline root instead of the pipeline's own ($HEADWATER_PIPELINE_ROOT)"
+    )
     run.add_argument("--no-cache", action="store_true", help="run every component")
     run.add_argument("--traceback", action="store_true", help="show the full traceback")
     run.set_defaults(func=_pipeline_run)
-    plist = pipeline.add_parser("list", help="pipelines recorded in ML Metadata")
-    plist.add_argument("--metadata", help="a SQLite MLMD file (default: the registry)")
+    plist = pipeline.add_parser("list", help="pipelines created or recorded in ML Metadata")
+    plist.add_argument("--metadata", help="a SQLite MLMD file or a URL (default: the registry)")
     plist.set_defaults(func=_pipeline_list)
 
-    runs = sub.add_parser("run", help="runs of a pipeline").add_subparsers(metavar="ACTION")
+    runs = sub.add_parser("run", help="list, inspect, delete or finish runs").add_subparsers(
+        metavar="ACTION"
+    )
     rlist = runs.add_parser("list", help="runs of PIPELINE, oldest first")
     rlist.add_argument("pipeline")
     rlist.add_argument("--metadata", help="a SQLite MLMD file (default: the registry)")
@@ -103,6 +133,9 @@ def _parser() -> argparse.ArgumentParser:
     from headwater.orchestration.cli_orchestrate import add_commands
 
     add_commands(pipeline, runs, sub, argparse.RawDescriptionHelpFormatter)
+    from headwater.orchestration.cli_lifecycle import add_commands as add_lifecycle
+
+    add_lifecycle(pipeline, runs, argparse.RawDescriptionHelpFormatter)
 
     ui = sub.add_parser("ui", help="serve a read-only web page over ML Metadata")
     ui.add_argument("--metadata", help="a SQLite MLMD file (default: the registry)")
@@ -140,6 +173,10 @@ def _stores(metadata: str | None) -> list[tuple[str, MetadataStore]]:
         sqlite_metadata_connection_config,
     )
 
+    if metadata and "://" in metadata and not metadata.startswith("sqlite://"):
+        from headwater.orchestration.ui.stores import open_store
+
+        return [(metadata, open_store(metadata))]
     paths = [metadata] if metadata else sorted(set(_registry().values()))
     stores = []
     for path in paths:
@@ -170,15 +207,53 @@ def _store_with_pipeline(name: str, metadata: str | None) -> MetadataStore:
 
 # -- commands ----------------------------------------------------------------------------
 def _pipeline_run(args: argparse.Namespace) -> int:
+    from headwater.orchestration.compiler import load_with_overrides
     from headwater.orchestration.errors import ComponentFailedError, WiringError
-    from headwater.orchestration.runner import LocalDagRunner
+    from headwater.orchestration.lifecycle import check_engine, read_definition
 
-    pipeline = load_pipeline(args.file, args.pipeline)
+    definition = None if os.path.isfile(args.file) else read_definition(args.file)
+    if definition is not None:
+        pipeline = load_with_overrides(
+            definition.pipeline_file,
+            definition.pipeline_attr,
+            metadata=args.metadata or definition.metadata,
+            root=args.root or definition.root,
+        )
+    else:
+        pipeline = load_with_overrides(
+            args.file, args.pipeline, metadata=args.metadata, root=args.root
+        )
     if args.no_cache:
         pipeline.enable_cache = False
+    engine = check_engine(args.engine or (definition.engine if definition else "local"))
+    if engine not in ("local", "beam"):
+        from headwater.orchestration.cli_lifecycle import _how_to_run
+
+        print(
+            f"error: pipeline {pipeline.name} runs on {engine}: {_how_to_run(definition)}"
+            if definition
+            else f"error: --engine {engine}: create the pipeline for it first "
+            f"(`headwater pipeline create {args.file} --engine {engine}`)",
+            file=sys.stderr,
+        )
+        return 2
     _register(pipeline)
     try:
-        LocalDagRunner().run(pipeline)
+        if engine == "beam":
+            from headwater.orchestration.beam_dag_runner import BeamDagRunner, PipelineSource
+
+            source = PipelineSource(
+                definition.pipeline_file if definition else os.path.abspath(args.file),
+                definition.pipeline_attr if definition else args.pipeline,
+                metadata=args.metadata or (definition.metadata if definition else None),
+                root=pipeline.root,
+                no_cache=args.no_cache,
+            )
+            BeamDagRunner().run(pipeline, pipeline_source=source)
+        else:
+            from headwater.orchestration.runner import LocalDagRunner
+
+            LocalDagRunner().run(pipeline)
     except ComponentFailedError as exc:
         if args.traceback:
             raise
@@ -200,23 +275,31 @@ def load_pipeline(path: str, name: str | None = None) -> Pipeline:
 
 
 def _pipeline_list(args: argparse.Namespace) -> int:
+    from headwater.orchestration.lifecycle import DELETED, list_definitions
+    from headwater.orchestration.metadata import PIPELINE_CONTEXT
     from headwater.orchestration.query import list_pipelines, pipeline_runs
 
+    engines = {d.pipeline_name: d.engine for d in list_definitions()}
     rows = []
     for path, store in _stores(args.metadata):
         for name in list_pipelines(store):
             runs = pipeline_runs(store, name)
             last = runs[-1] if runs else None
+            ctx = store.get_context(PIPELINE_CONTEXT, name)
+            deleted = ctx is not None and DELETED in ctx.custom_properties and name not in engines
             rows.append(
                 (
                     name,
                     str(len(runs)),
                     last.run_id if last else "-",
-                    last.state if last else "-",
+                    "DELETED" if deleted else last.state if last else "-",
                     path,
+                    engines.pop(name, "-"),
                 )
             )
-    _table(["pipeline", "runs", "last run", "state", "metadata"], rows)
+    if not args.metadata:
+        rows += [(name, "0", "-", "-", "-", engine) for name, engine in sorted(engines.items())]
+    _table(["pipeline", "runs", "last run", "state", "metadata", "engine"], rows)
     return 0
 
 

@@ -41,6 +41,8 @@ COMPILE_EXAMPLES = """\
 examples:
   headwater pipeline compile examples/penguin/pipeline.py
   headwater pipeline compile pipeline.py --output pipeline.json --metadata /data/mlmd.sqlite
+  headwater pipeline compile pipeline.py --engine airflow --output dags/penguin.py \
+      --option schedule=@daily
 """
 
 
@@ -71,6 +73,18 @@ def add_commands(
     )
     comp.add_argument("file", help="a .py file defining a Pipeline")
     comp.add_argument("--output", "-o", help="write here instead of stdout")
+    comp.add_argument(
+        "--engine",
+        default="local",
+        help="local or beam: the description (JSON); airflow: a DAG file; kubeflow: KFP YAML",
+    )
+    comp.add_argument(
+        "--option",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="an option of the engine's generator (repeatable)",
+    )
     add_overrides(comp)
     comp.set_defaults(func=_compile)
 
@@ -130,16 +144,32 @@ def _say(line: str) -> None:
 
 
 def _compile(args: argparse.Namespace) -> int:
-    from headwater.orchestration.compiler import compile_pipeline
+    import tempfile
 
+    from headwater.orchestration.compiler import compile_pipeline
+    from headwater.orchestration.lifecycle import check_engine, engine_options, write_engine_files
+
+    engine = check_engine(args.engine)
     description = compile_pipeline(args.file, args.pipeline, metadata=args.metadata, root=args.root)
     text = description.to_json()
-    if args.output:
+    if engine in ("airflow", "kubeflow"):
+        with tempfile.TemporaryDirectory() as tmp:
+            described = os.path.join(tmp, "pipeline.json")
+            with open(described, "w") as f:
+                f.write(text)
+            target = args.output or os.path.join(tmp, "out")
+            write_engine_files(engine, described, target, engine_options(args.option))
+            if not args.output:
+                with open(target) as f:
+                    sys.stdout.write(f.read())
+                return 0
+    elif args.output:
         with open(args.output, "w") as f:
             f.write(text)
-        print(f"wrote {args.output}: {len(description.nodes)} nodes of {description.pipeline_name}")
     else:
         sys.stdout.write(text)
+        return 0
+    print(f"wrote {args.output}: {len(description.nodes)} nodes of {description.pipeline_name}")
     return 0
 
 
