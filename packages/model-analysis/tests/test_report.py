@@ -366,3 +366,43 @@ def test_slices_are_ordered_by_value():
         "city=b",
         "hour=2,city=a",
     ]
+
+
+def test_many_threshold_checks_list_the_failures_and_fold_the_rest():
+    config = ma.EvalConfig(model_specs=(ma.ModelSpec(label_key="y"),))
+    hours = list(range(14))
+    slices = tuple(
+        ma.SliceMetrics(
+            slice_key=(("hour", h),),
+            model_name="",
+            example_count=10,
+            weighted_example_count=10.0,
+            metrics={"auc": 0.5 if h == 11 else 0.9},
+        )
+        for h in hours
+    )
+    outcomes = tuple(
+        ma.ThresholdOutcome(
+            metric_name="auc",
+            slice_key=(("hour", h),),
+            model_name="",
+            kind="value",
+            value=0.5 if h == 11 else 0.9,
+            baseline_value=None,
+            bound={"lower_bound": 0.8, "upper_bound": None},
+            status=ma.ThresholdStatus.FAILED if h == 11 else ma.ThresholdStatus.PASSED,
+            reason="",
+        )
+        for h in reversed(hours)
+    )
+    validation = ma.ValidationResult(validation_ok=False, outcomes=outcomes, reason="1 failed")
+    page = ma.EvalResult(eval_config=config, slices=slices, validation=validation).to_html()
+    shown = page.split('id="thresholds">')[1].split("</table>")[0]
+    folded = page.split('id="thresholds-rest">')[1].split("</table>")[0]
+    assert re.findall(r'<td class="s">(hour=\d+)</td>', shown) == ["hour=11"]
+    assert "≥ 0.8" in shown
+    assert re.findall(r'<td class="s">(hour=\d+)</td>', folded) == [
+        f"hour={h}" for h in hours if h != 11
+    ]
+    assert "the other 13 checks (13 passed)" in page
+    assert 'candidate <b id="candidate-name">candidate (unnamed model spec)</b>' in page

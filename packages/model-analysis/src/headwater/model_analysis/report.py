@@ -38,7 +38,7 @@ body{font:14px system-ui,sans-serif;margin:1.5em;color:#222}
 h1{font-size:1.4em}h2{font-size:1.15em;margin-top:1.6em}
 table{border-collapse:collapse;margin:.5em 0}
 th,td{border:1px solid #ccc;padding:3px 8px;text-align:right;vertical-align:top}
-th{background:#f3f3f3;cursor:pointer;user-select:none}td.s,th.s{text-align:left}
+th{background:#f3f3f3}#metrics th{cursor:pointer;user-select:none}td.s,th.s{text-align:left}
 .badge{display:inline-block;padding:4px 12px;border-radius:4px;color:#fff;font-weight:600}
 .ok{background:#2e7d32}.bad{background:#c62828}
 .PASSED{color:#2e7d32}.FAILED{color:#c62828;font-weight:600}.SKIPPED{color:#777}
@@ -376,6 +376,31 @@ def _chart(
     return "".join(parts)
 
 
+MAX_THRESHOLD_ROWS = 12
+"""More threshold checks than this: the failures are listed, the others folded away."""
+
+
+def _threshold_table(outcomes: Sequence[Any], table_id: str) -> str:
+    rows = [
+        f'<tr class="outcome-{o.status.value}">'
+        f'<td class="s {o.status.value}">{o.status.value}</td>'
+        f'<td class="s">{html.escape(o.metric_name)}</td>'
+        f'<td class="s">{html.escape(o.slice_name)}</td>'
+        f'<td class="s">{html.escape(_model_label(o.model_name, "candidate"))}</td>'
+        f'<td class="s">{o.kind}</td>'
+        f'<td class="s">{html.escape(_bound_text(o.kind, o.bound))}</td>'
+        f"{_num_cell(o.value)}{_num_cell(o.baseline_value)}"
+        f'<td class="s">{html.escape(o.reason)}</td></tr>'
+        for o in outcomes
+    ]
+    return (
+        f'<table id="{table_id}"><thead><tr><th class="s">status</th><th class="s">metric</th>'
+        '<th class="s">slice</th><th class="s">model</th><th class="s">kind</th>'
+        '<th class="s">bound</th><th>value</th><th>baseline</th>'
+        "<th class='s'>reason</th></tr></thead><tbody>" + "".join(rows) + "</tbody></table>"
+    )
+
+
 def _embed(text: str) -> str:
     """Text safe inside a <script> element."""
     return text.replace("</", "<\\/")
@@ -440,26 +465,37 @@ def render_html(result: Any, title: str = "Model evaluation") -> str:
 
     out.append("<h2>Thresholds that decided the blessing</h2>")
     if v.outcomes:
-        out.append(
-            '<table id="thresholds"><thead><tr><th class="s">status</th><th class="s">metric</th>'
-            '<th class="s">slice</th><th class="s">model</th><th class="s">kind</th>'
-            '<th class="s">bound</th><th>value</th><th>baseline</th>'
-            "<th class='s'>reason</th></tr></thead><tbody>"
+        position = {slice_key_str(k): i for i, k in enumerate(keys)}
+        ordered = sorted(
+            v.outcomes,
+            key=lambda o: (
+                _STATUS_RANK.get(o.status.value, 3),
+                position.get(o.slice_name, len(position)),
+                o.metric_name,
+            ),
         )
-        ordered = sorted(v.outcomes, key=lambda o: _STATUS_RANK.get(o.status.value, 3))
-        for o in ordered:
-            out.append(
-                f'<tr class="outcome-{o.status.value}">'
-                f'<td class="s {o.status.value}">{o.status.value}</td>'
-                f'<td class="s">{html.escape(o.metric_name)}</td>'
-                f'<td class="s">{html.escape(o.slice_name)}</td>'
-                f'<td class="s">{html.escape(_model_label(o.model_name, "candidate"))}</td>'
-                f'<td class="s">{o.kind}</td>'
-                f'<td class="s">{html.escape(_bound_text(o.kind, o.bound))}</td>'
-                f"{_num_cell(o.value)}{_num_cell(o.baseline_value)}"
-                f'<td class="s">{html.escape(o.reason)}</td></tr>'
+        shown = (
+            ordered
+            if len(ordered) <= MAX_THRESHOLD_ROWS
+            else [o for o in ordered if o.status.value == "FAILED"]
+        )
+        rest = ordered[len(shown) :]
+        out.append(
+            _threshold_table(shown, "thresholds")
+            if shown
+            else "<p class='note'>No check failed.</p>"
+        )
+        if rest:
+            counts = ", ".join(
+                f"{sum(o.status.value == st for o in rest)} {st.lower()}"
+                for st in _STATUS_RANK
+                if any(o.status.value == st for o in rest)
             )
-        out.append("</tbody></table>")
+            out.append(
+                f"<details><summary>the other {len(rest)} checks ({counts})</summary>"
+                + _threshold_table(rest, "thresholds-rest")
+                + "</details>"
+            )
     else:
         out.append("<p class='note'>No thresholds configured.</p>")
     if v.missing_slices:
