@@ -12,6 +12,8 @@ import os
 import tempfile
 from pathlib import Path
 
+from headwater.io import filesystems
+
 __all__ = ["umask_file_mode", "write_atomic"]
 
 
@@ -36,7 +38,15 @@ def umask_file_mode() -> int:
 
 def write_atomic(path: str | os.PathLike[str], data: bytes) -> None:
     """Write `data` to `path` atomically: a temporary file in the same directory renamed into
-    place (readers see the old file or the new one, never a part), mode as `umask_file_mode`."""
+    place (readers see the old file or the new one, never a part), mode as `umask_file_mode`.
+
+    `path` may be a URL (`s3://...`): the object is uploaded under a temporary key and copied
+    into place (`headwater.io.filesystems.staged`).
+    """
+    if filesystems.is_url(path):
+        with filesystems.staged([os.fspath(path)]) as (tmp,), filesystems.open_output(tmp) as f:
+            f.write(data)
+        return
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)

@@ -5,12 +5,15 @@ give the same batches. Readers resolve their files and pin the schema when the p
 (so every file decodes to the same columns), then read one file per element (`beam.Create`
 already spreads several files over the workers).
 Sinks deal batches to shards, group by shard and write each shard atomically.
+Paths may be URLs (`s3://`, `gs://`, ...): every file these transforms list, read or write goes
+through Beam's `FileSystems` (`headwater.io.filesystems.using_beam`), with the pipeline's options.
 """
 
 from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from typing import TypeVar
 
 import pandas as pd
 import pyarrow as pa
@@ -24,6 +27,7 @@ except ModuleNotFoundError as _exc:
         _exc, "apache_beam", "headwater-io[beam]", "headwater.io's Beam sources and sinks"
     ) from _exc
 
+from headwater.io import filesystems
 from headwater.io.batching import rebatch
 from headwater.io.csv_files import csv_schema, read_csv_file
 from headwater.io.errors import SkippedRows
@@ -55,6 +59,19 @@ __all__ = [
 ]
 
 _NAMESPACE = "headwater.io"
+T = TypeVar("T")
+
+
+def _with_beam_files(items: Iterator[T]) -> Iterator[T]:
+    """`items`, produced with URLs going through Beam's FileSystems."""
+    with filesystems.using_beam():
+        yield from items
+
+
+def _files(pattern: str | os.PathLike[str]) -> list[str]:
+    """The files of `pattern`, listed by Beam's FileSystems when it is a URL."""
+    with filesystems.using_beam():
+        return resolve_files(pattern)
 
 
 class RecordBatchCoder(beam.coders.Coder):
@@ -102,7 +119,7 @@ class _ReadCsvFile(beam.DoFn):
             skip_bad_rows=skip_bad_rows,
             skipped=skipped,
         )
-        for batch in rebatch(batches, batch_size):
+        for batch in _with_beam_files(rebatch(batches, batch_size)):
             self._rows.inc(batch.num_rows)
             yield batch
         self._skipped.inc(len(skipped))
@@ -125,14 +142,15 @@ class ReadCsv(beam.PTransform):
         skip_bad_rows: bool = False,
     ) -> None:
         super().__init__()
-        self._files = resolve_files(pattern)
+        self._files = _files(pattern)
         self._batch_size = batch_size
         self._column_names = column_names
         self._skip = skip_bad_rows
         self._types = dict(column_types) if column_types is not None else None
         if self._types is None:
             # Pin the types of the first file's first block for every file, like read_csv.
-            schema = csv_schema(self._files[0], column_names=column_names)
+            with filesystems.using_beam():
+                schema = csv_schema(self._files[0], column_names=column_names)
             self._types = {f.name: f.type for f in schema}
 
     def expand(self, pbegin: beam.pvalue.PBegin) -> beam.PCollection:
@@ -157,7 +175,7 @@ class ReadParquet(beam.PTransform):
         columns: Sequence[str] | None = None,
     ) -> None:
         super().__init__()
-        self._files = resolve_files(pattern)
+        self._files = _files(pattern)
         self._batch_size = batch_size
         self._columns = list(columns) if columns is not None else None
 
@@ -168,7 +186,9 @@ class ReadParquet(beam.PTransform):
             | "Files" >> beam.Create(self._files)
             | "ReadFiles"
             >> beam.FlatMap(
-                lambda p: read_parquet_file(p, batch_size=batch_size, columns=columns)
+                lambda p: _with_beam_files(
+                    read_parquet_file(p, batch_size=batch_size, columns=columns)
+                )
             ).with_output_types(pa.RecordBatch)
         )
 
@@ -184,7 +204,7 @@ class ReadTFRecord(beam.PTransform):
         batch_size: int = 65536,
     ) -> None:
         super().__init__()
-        self._files = resolve_files(pattern)
+        self._files = _files(pattern)
         self._batch_size = batch_size
         self._inferred = schema is None
         if schema is None:
@@ -199,8 +219,10 @@ class ReadTFRecord(beam.PTransform):
             | "Files" >> beam.Create(self._files)
             | "ReadFiles"
             >> beam.FlatMap(
-                lambda p: read_tfrecord_file(
-                    p, schema=schema, batch_size=batch_size, schema_inferred=inferred
+                lambda p: _with_beam_files(
+                    read_tfrecord_file(
+                        p, schema=schema, batch_size=batch_size, schema_inferred=inferred
+                    )
                 )
             ).with_output_types(pa.RecordBatch)
         )
@@ -212,8 +234,10 @@ class _TFRecordParts(beam.DoFn):
 
     def process(self, path: str) -> Iterator[beam.pvalue.TaggedOutput]:
         ratios, schema, batch_size = self._args
-        for parts in read_tfrecord_file_parts(
-            path, ratios, schema=schema, batch_size=batch_size, schema_inferred=True
+        for parts in _with_beam_files(
+            read_tfrecord_file_parts(
+                path, ratios, schema=schema, batch_size=batch_size, schema_inferred=True
+            )
         ):
             for name, part in parts.items():
                 if part.num_rows:
@@ -238,7 +262,7 @@ class ReadTFRecordParts(beam.PTransform):
     ) -> None:
         super().__init__()
         check_ratios(ratios)
-        self._files = resolve_files(pattern)
+        self._files = _files(pattern)
         self._ratios = dict(ratios)
         self._batch_size = batch_size
         self._schema = schema if schema is not None else _first_schema(self._files, batch_size)
@@ -260,9 +284,10 @@ class ReadTFRecordParts(beam.PTransform):
 
 
 def _first_schema(files: list[str], batch_size: int) -> pa.Schema:
-    for path in files:
-        for batch in read_tfrecord_file(path, schema=None, batch_size=batch_size):
-            return batch.schema
+    with filesystems.using_beam():
+        for path in files:
+            for batch in read_tfrecord_file(path, schema=None, batch_size=batch_size):
+                return batch.schema
     return pa.schema([])
 
 
@@ -312,7 +337,7 @@ def _write_sink(
     ) -> str:
         shard, grouped = item
         shard_batches = list(grouped["batches"])
-        with publishing([finals[shard]]) as (tmp,):
+        with filesystems.using_beam(), publishing([finals[shard]]) as (tmp,):
             write(shard_batches, tmp, schemas[0] if schemas else None)
         return finals[shard]
 

@@ -14,16 +14,18 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import io
 import os
 import re
 import threading
 from collections.abc import Iterator, Mapping, Sequence
-from typing import NoReturn
+from typing import IO, NoReturn
 
 import pyarrow as pa
 import pyarrow.compute as pc
 from pyarrow import csv as pacsv
 
+from headwater.io import filesystems
 from headwater.io.batching import Batches, rebatch, with_empty_fallback
 from headwater.io.convention import check_names, normalize_type
 from headwater.io.errors import InputError, SkippedRow, SkippedRows
@@ -90,14 +92,24 @@ def _open(
     block_size: int = BLOCK_SIZE,
 ) -> pacsv.CSVStreamingReader:
     options = _options(column_names, column_types, on_bad_row, skip, block_size)
+    if filesystems.is_url(path):
+        # The reader keeps the remote file open while it streams; it closes with the reader.
+        return pacsv.open_csv(filesystems.open_input(path), **options)
     return pacsv.open_csv(path, **options)
+
+
+def _open_text(path: str) -> IO[str]:
+    """`path` as text for the csv module (undecodable bytes replaced; pyarrow names them)."""
+    return io.TextIOWrapper(
+        filesystems.open_input(path), newline="", encoding="utf-8", errors="replace"
+    )
 
 
 def _larger_block(path: str, block: int, exc: pa.ArrowInvalid) -> int:
     """The next block size to try after `exc`; re-raises `exc` unless a row outgrew the block."""
     if "straddl" not in str(exc):  # "straddling object straddles two block boundaries"
         raise exc
-    limit = min(os.path.getsize(path) + 1, MAX_BLOCK_SIZE)
+    limit = min(filesystems.size(path) + 1, MAX_BLOCK_SIZE)
     if block >= limit:
         raise InputError(
             "a row is longer than the largest block pyarrow can parse",
@@ -157,9 +169,9 @@ def _pieces(path: str) -> Iterator[tuple[pa.Buffer, bool]]:
 
     A row longer than a piece makes the piece grow until the row fits.
     """
-    size = os.path.getsize(path)
+    size = filesystems.size(path)
     offset, piece_size = 0, PIECE_SIZE
-    with open(path, "rb") as f:
+    with filesystems.open_input(path) as f:
         while offset < size:
             f.seek(offset)
             data = f.read(piece_size)
@@ -210,7 +222,7 @@ def _field_limit(path: str) -> Iterator[None]:
     """
     with _FIELD_LIMIT_LOCK:
         before = csv.field_size_limit()
-        csv.field_size_limit(max(before, min(os.path.getsize(path) + 1, MAX_BLOCK_SIZE)))
+        csv.field_size_limit(max(before, min(filesystems.size(path) + 1, MAX_BLOCK_SIZE)))
         try:
             yield
         finally:
@@ -227,7 +239,7 @@ def _bad_rows(
         if _is_numeric(f.type)
     ]
     found: list[tuple[SkippedRow, InputError]] = []
-    with _field_limit(path), open(path, newline="", encoding="utf-8", errors="replace") as f:
+    with _field_limit(path), _open_text(path) as f:
         reader = csv.reader(f)
         if has_header:
             next(reader, None)
@@ -349,7 +361,7 @@ def csv_schema(
     column_types: Mapping[str, pa.DataType] | None = None,
 ) -> pa.Schema:
     """The schema `read_csv` pins for `path`, from its first block only (cheap)."""
-    if os.path.getsize(path) == 0:
+    if filesystems.size(path) == 0:
         if column_names is None:
             raise InputError("empty file", path=path, expected="a header line with column names")
         check_names(column_names, path=path)
@@ -369,7 +381,7 @@ def read_csv_file(
 ) -> Iterator[pa.RecordBatch]:
     """Batches of one CSV file (as pyarrow cuts them); the pinned schema goes to `schema_out`."""
     has_header = column_names is None
-    if os.path.getsize(path) == 0:
+    if filesystems.size(path) == 0:
         if has_header:
             raise InputError("empty file", path=path, expected="a header line with column names")
         assert column_names is not None
@@ -422,7 +434,7 @@ def _header_schema(
 ) -> pa.Schema:
     """Column names (from the header or given), typed as given or else as text."""
     if column_names is None:
-        with _field_limit(path), open(path, newline="", encoding="utf-8", errors="replace") as f:
+        with _field_limit(path), _open_text(path) as f:
             column_names = next(csv.reader(f), [])
     types = column_types or {}
     return pa.schema([(n, normalize_type(types.get(n, pa.string()))) for n in column_names])

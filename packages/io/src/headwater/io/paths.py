@@ -7,10 +7,10 @@ before it becomes one directory or file name, so that no name can point outside 
 
 from __future__ import annotations
 
-import glob
 import os
 
-from headwater.io.errors import HeadwaterError, InputNotFoundError
+from headwater.io.errors import HeadwaterError
+from headwater.io.filesystems import match_files
 
 __all__ = ["UnsafePathError", "resolve_files", "safe_path_component"]
 
@@ -48,24 +48,9 @@ def safe_path_component(name: str, *, what: str = "name") -> str:
 
 
 def resolve_files(pattern: str | os.PathLike[str]) -> list[str]:
-    """Files named by `pattern`: a file, a glob, or a directory (its non-hidden files)."""
-    text = os.fspath(pattern)
-    if os.path.isdir(text):
-        files = [
-            os.path.join(text, name)
-            for name in sorted(os.listdir(text))
-            if not name.startswith((".", "_")) and os.path.isfile(os.path.join(text, name))
-        ]
-        if not files:
-            raise InputNotFoundError(
-                "directory holds no files", path=text, expected="at least one data file"
-            )
-        return files
-    if os.path.isfile(text):
-        return [text]
-    if glob.has_magic(text):
-        files = sorted(p for p in glob.glob(text) if os.path.isfile(p))
-        if files:
-            return files
-        raise InputNotFoundError("pattern matches no file", path=text)
-    raise InputNotFoundError("no such file or directory", path=text)
+    """Files named by `pattern`: a file, a glob, or a directory (its non-hidden files).
+
+    `pattern` is a local path or a URL (`s3://bucket/data/*.csv`, `gs://...`): see
+    `headwater.io.filesystems`.
+    """
+    return match_files(os.fspath(pattern))

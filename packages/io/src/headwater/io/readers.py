@@ -7,6 +7,7 @@ yields one empty batch with the right columns when the columns are known.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 from collections.abc import Iterator, Mapping, Sequence
@@ -16,9 +17,10 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from headwater.io import filesystems
 from headwater.io.batching import rebatch, with_empty_fallback
 from headwater.io.convention import check_columns, check_names, normalize_batch, normalize_schema
-from headwater.io.errors import InputError
+from headwater.io.errors import InputError, InputNotFoundError
 from headwater.io.example_codec import decode_framed
 from headwater.io.example_wire import span_buckets
 from headwater.io.paths import resolve_files
@@ -46,37 +48,49 @@ def read_parquet_file(
 ) -> Iterator[pa.RecordBatch]:
     """Batches of one Parquet file; repeated names or nested columns raise InputError."""
     try:
-        if os.path.getsize(path) == 0:
+        if filesystems.size(path) == 0:
             raise InputError("empty file", path=path, expected="a Parquet file")
-        file = pq.ParquetFile(path)
-        wanted = list(columns) if columns is not None else None
-        if wanted is not None:
-            check_names(wanted)
-        check_columns(
-            pa.schema([f for f in file.schema_arrow if wanted is None or f.name in wanted]),
-            path=path,
-        )
-        schema = normalize_schema(file.schema_arrow)
-        if wanted is not None:
-            missing = [c for c in wanted if c not in schema.names]
-            if missing:
-                raise InputError(
-                    "requested columns are missing",
-                    path=path,
-                    expected=str(missing),
-                    found=str(schema.names),
-                )
-            schema = pa.schema([schema.field(c) for c in wanted])
-        any_rows = False
-        for batch in file.iter_batches(batch_size=batch_size, columns=wanted):
-            any_rows = True
-            yield normalize_batch(batch)
-        if not any_rows:
-            yield pa.RecordBatch.from_pylist([], schema=schema)
+        with contextlib.ExitStack() as stack:
+            yield from _parquet_batches(path, stack, batch_size, columns)
+    except InputNotFoundError:
+        raise
     except (pa.ArrowInvalid, OSError) as exc:
         raise InputError(
             f"cannot read Parquet ({exc})", path=path, expected="a Parquet file"
         ) from exc
+
+
+def _parquet_batches(
+    path: str, stack: contextlib.ExitStack, batch_size: int, columns: Sequence[str] | None
+) -> Iterator[pa.RecordBatch]:
+    if filesystems.is_url(path):
+        file = pq.ParquetFile(stack.enter_context(filesystems.open_input(path)))
+    else:
+        file = pq.ParquetFile(path)
+    wanted = list(columns) if columns is not None else None
+    if wanted is not None:
+        check_names(wanted)
+    check_columns(
+        pa.schema([f for f in file.schema_arrow if wanted is None or f.name in wanted]),
+        path=path,
+    )
+    schema = normalize_schema(file.schema_arrow)
+    if wanted is not None:
+        missing = [c for c in wanted if c not in schema.names]
+        if missing:
+            raise InputError(
+                "requested columns are missing",
+                path=path,
+                expected=str(missing),
+                found=str(schema.names),
+            )
+        schema = pa.schema([schema.field(c) for c in wanted])
+    any_rows = False
+    for batch in file.iter_batches(batch_size=batch_size, columns=wanted):
+        any_rows = True
+        yield normalize_batch(batch)
+    if not any_rows:
+        yield pa.RecordBatch.from_pylist([], schema=schema)
 
 
 def read_parquet(

@@ -19,6 +19,7 @@ from isal import isal_zlib
 
 from headwater.io.errors import InputError
 from headwater.io.example_wire import unframe
+from headwater.io.filesystems import open_input
 
 __all__ = ["GZIP_LEVEL", "iter_record_chunks"]
 
@@ -39,7 +40,7 @@ standard gzip that TensorFlow reads, about 4x faster to write and 2x faster to r
 
 def _raw_chunks(path: str) -> Generator[bytes, None, None]:
     """The uncompressed bytes of `path`, chunk by chunk."""
-    with open(path, "rb") as f:
+    with open_input(path) as f:
         first = f.read(_GZ_CHUNK)
         if not first.startswith(_GZIP_MAGIC):
             while first:

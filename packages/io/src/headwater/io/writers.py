@@ -3,21 +3,23 @@
 Shards are named like TFX's: `<prefix>-00000-of-00002.parquet`, `<prefix>-00000-of-00001.gz`.
 Every shard is written into a hidden temporary directory next to the final path and renamed into
 place only when all shards are complete; on an error the temporary directory is removed, so no
-half-written file ever appears under a final name.
+half-written file ever appears under a final name. A URL prefix (`s3://bucket/out/data`) is
+written the same way through `headwater.io.filesystems` (copied into place: object stores have
+no rename).
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
-import shutil
-import tempfile
-from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Iterable
+from typing import IO
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 from isal import isal_zlib
 
+from headwater.io import filesystems
 from headwater.io.convention import normalize_batch
 from headwater.io.example_wire import encode_framed
 from headwater.io.feature_columns import feature_columns
@@ -47,19 +49,13 @@ def tfrecord_suffix(compression: str | None) -> str:
     return ".gz" if compression == "gzip" else ""
 
 
-@contextmanager
-def publishing(final_paths: list[str]) -> Iterator[list[str]]:
-    """Temporary paths to write; renamed onto `final_paths` on success, removed on error."""
-    directory = os.path.dirname(os.path.abspath(final_paths[0]))
-    os.makedirs(directory, exist_ok=True)
-    tmp_dir = tempfile.mkdtemp(prefix=".headwater-tmp-", dir=directory)
-    try:
-        tmp_paths = [os.path.join(tmp_dir, os.path.basename(p)) for p in final_paths]
-        yield tmp_paths
-        for tmp, final in zip(tmp_paths, final_paths, strict=True):
-            os.replace(tmp, final)
-    finally:
-        shutil.rmtree(tmp_dir, ignore_errors=True)
+def publishing(final_paths: list[str]) -> contextlib.AbstractContextManager[list[str]]:
+    """Temporary paths to write; published onto `final_paths` on success, removed on error.
+
+    Local paths are renamed into place; on object stores (URLs) each file is copied onto its
+    final key by the store: see `headwater.io.filesystems.staged`.
+    """
+    return filesystems.staged(final_paths)
 
 
 class _ParquetShards:
@@ -68,6 +64,7 @@ class _ParquetShards:
     def __init__(self, paths: list[str], schema: pa.Schema | None) -> None:
         self._paths = paths
         self._writers: list[pq.ParquetWriter | None] = [None] * len(paths)
+        self._handles: list[IO[bytes]] = []
         self.schema = schema
 
     def write(self, shard: int, batch: pa.RecordBatch) -> None:
@@ -76,23 +73,32 @@ class _ParquetShards:
             self.schema = batch.schema
         writer = self._writers[shard]
         if writer is None:
-            writer = self._writers[shard] = pq.ParquetWriter(self._paths[shard], batch.schema)
+            writer = self._writers[shard] = self._open(shard, batch.schema)
         writer.write_batch(batch)
 
     def close(self, complete: bool) -> None:
         for shard, writer in enumerate(self._writers):
             if writer is None and complete:
                 schema = self.schema if self.schema is not None else pa.schema([])
-                writer = pq.ParquetWriter(self._paths[shard], schema)
+                writer = self._open(shard, schema)
             if writer is not None:
                 writer.close()
+        for handle in self._handles:
+            handle.close()
+
+    def _open(self, shard: int, schema: pa.Schema) -> pq.ParquetWriter:
+        path = self._paths[shard]
+        if not filesystems.is_url(path):
+            return pq.ParquetWriter(path, schema)
+        self._handles.append(filesystems.open_output(path))
+        return pq.ParquetWriter(self._handles[-1], schema)
 
 
 class _TFRecordShards:
     """TFRecord files for the shards, each with its own gzip stream when compressed."""
 
     def __init__(self, paths: list[str], compression: str | None) -> None:
-        self._files = [open(p, "wb") for p in paths]  # noqa: SIM115 - closed in close()
+        self._files = [filesystems.open_output(p) for p in paths]
         self._deflaters = [
             isal_zlib.compressobj(GZIP_LEVEL, isal_zlib.DEFLATED, 31)
             if compression == "gzip"

@@ -1,5 +1,8 @@
 """Batched predictions from a SavedModel signature, through headwater.io's model-running seam.
 
+TensorFlow is the extra `headwater-model-analysis[tensorflow]`: without it, loading a model raises
+`MissingExtraError` naming the extra; evaluating a prediction column never imports it.
+
 The model is loaded by `headwater.io.SavedModelHandler` and its inputs are built by
 `headwater.io.signature_feeds`: a signature with a single string input is fed serialized
 tf.Examples encoded from the Arrow batch, any other signature the columns named by its inputs
@@ -18,6 +21,7 @@ import pyarrow as pa
 
 from headwater.io import ModelInputError, SignatureSpec, TensorSpec, signature_feeds
 from headwater.io import ModelLoadError as SeamLoadError
+from headwater.io.extras import missing_extra
 from headwater.model_analysis.config import EvalConfig, ModelSpec
 from headwater.model_analysis.errors import EvalInputError, ModelLoadError
 
@@ -35,11 +39,18 @@ class ModelPredictor:
         self.path, self.spec, self.chunk_size = str(path), spec, chunk_size
         if not os.path.isdir(self.path):
             raise ModelLoadError(f"model {spec.name!r}: no SavedModel directory at {self.path}")
-        handler = SavedModelHandler(self.path, signature_names=(spec.signature_name,))
         try:
+            handler = SavedModelHandler(self.path, signature_names=(spec.signature_name,))
             self._model = handler.load_model()
         except SeamLoadError as exc:
             raise ModelLoadError(f"model {spec.name!r}: {exc}") from exc
+        except ModuleNotFoundError as exc:
+            raise missing_extra(
+                exc,
+                "tensorflow",
+                "headwater-model-analysis[tensorflow]",
+                f"evaluating model {spec.name!r} (a SavedModel at {self.path})",
+            ) from exc
         self.signature: SignatureSpec = self._model.signatures[spec.signature_name]
         self.inputs: dict[str, TensorSpec] = dict(self.signature.inputs)
         outputs = self.signature.outputs
