@@ -3,7 +3,10 @@
     uv run --frozen python tools/ui_screenshots.py [--out docs/images] [--metadata FILE]
 
 Without --metadata it runs a small pipeline (CsvExampleGen, StatisticsGen, SchemaGen,
-ExampleValidator on the penguin data) twice into a temporary root. Needs Debian's chromium.
+ExampleValidator on the penguin data) twice (the second cached), then once on the heavier
+half of the penguins (so that the comparison shows drift), and a synthetic evaluation of a
+candidate against a baseline on taxi-like slices, into a temporary root. Needs Debian's
+chromium.
 """
 
 from __future__ import annotations
@@ -33,8 +36,7 @@ FLAGS = [
 ]
 
 
-def make_store(root: str) -> str:
-    """Two runs of a four-node pipeline (the second cached); returns the SQLite store's path."""
+def _penguin_run(root: str, data: str) -> None:
     from headwater.orchestration import (
         CsvExampleGen,
         ExampleValidator,
@@ -44,14 +46,101 @@ def make_store(root: str) -> str:
         StatisticsGen,
     )
 
+    gen = CsvExampleGen(input_base=data)
+    stats = StatisticsGen(examples=gen.outputs["examples"])
+    schema = SchemaGen(statistics=stats.outputs["statistics"])
+    check = ExampleValidator(
+        statistics=stats.outputs["statistics"], schema=schema.outputs["schema"]
+    )
+    LocalDagRunner(quiet=True).run(Pipeline("penguin_data", root, [gen, stats, schema, check]))
+
+
+def _evaluate(evaluation_uri: str) -> None:
+    """A candidate and a baseline (prediction columns of synthetic taxi-like data) evaluated
+    on hour and payment slices with bootstrap intervals and thresholds on AUC."""
+    import numpy as np
+    import pyarrow as pa
+
+    from headwater import model_analysis as ma
+
+    rng = np.random.default_rng(3)
+    n = 4000
+    y = rng.integers(0, 2, n)
+    hours = rng.integers(0, 24, n)
+    noise = 0.62 + 0.25 * (hours >= 20)  # the candidate is worse late at night
+    table = pa.table(
+        {
+            "tips": y,
+            "candidate": np.clip((1 - noise) * y + noise * rng.random(n), 0, 1),
+            "baseline": np.clip(0.35 * y + 0.65 * rng.random(n), 0, 1),
+            "pickup_hour": hours,
+            "payment_type": rng.choice(["Cash", "Credit Card", "Mobile"], n),
+        }
+    )
+    auc = ma.MetricThreshold(
+        value_threshold=ma.GenericValueThreshold(lower_bound=0.85),
+        change_threshold=ma.GenericChangeThreshold(
+            direction=ma.MetricDirection.HIGHER_IS_BETTER, absolute=0.0
+        ),
+    )
+    late = ma.PerSliceMetricThreshold(
+        slicing_specs=(ma.SlicingSpec(feature_keys=("pickup_hour",)),),
+        threshold=ma.MetricThreshold(value_threshold=ma.GenericValueThreshold(lower_bound=0.8)),
+    )
+    config = ma.EvalConfig(
+        model_specs=(
+            ma.ModelSpec(name="wide_deep", label_key="tips", prediction_key="candidate"),
+            ma.ModelSpec(
+                name="last_blessed", label_key="tips", prediction_key="baseline", is_baseline=True
+            ),
+        ),
+        slicing_specs=(
+            ma.SlicingSpec(),
+            ma.SlicingSpec(feature_keys=("pickup_hour",)),
+            ma.SlicingSpec(feature_keys=("payment_type",)),
+        ),
+        metrics_specs=(
+            ma.MetricsSpec(
+                metrics=(
+                    ma.MetricConfig(class_name="ExampleCount"),
+                    ma.MetricConfig(class_name="AUC", threshold=auc, per_slice_thresholds=(late,)),
+                    ma.MetricConfig(class_name="BinaryAccuracy"),
+                    ma.MetricConfig(class_name="CalibrationPlot"),
+                )
+            ),
+        ),
+        options=ma.Options(compute_confidence_intervals=True),
+    )
+    ma.run_model_analysis(config, table, output_path=evaluation_uri)
+
+
+def make_store(root: str) -> str:
+    """The penguin pipeline's runs and an evaluation; returns the SQLite store's path."""
+    from headwater.orchestration import (
+        LocalDagRunner,
+        ModelEvaluation,
+        OutputArtifact,
+        Pipeline,
+        component,
+    )
+
+    data = str(REPO / "examples" / "penguin" / "data")
     for _ in range(2):
-        gen = CsvExampleGen(input_base=str(REPO / "examples" / "penguin" / "data"))
-        stats = StatisticsGen(examples=gen.outputs["examples"])
-        schema = SchemaGen(statistics=stats.outputs["statistics"])
-        check = ExampleValidator(
-            statistics=stats.outputs["statistics"], schema=schema.outputs["schema"]
-        )
-        LocalDagRunner(quiet=True).run(Pipeline("penguin_data", root, [gen, stats, schema, check]))
+        _penguin_run(root, data)
+    heavy = os.path.join(root, "heavy_penguins")
+    os.makedirs(heavy)
+    with open(os.path.join(data, "penguins_processed.csv")) as f:
+        header, *rows = f.read().splitlines()
+    with open(os.path.join(heavy, "penguins.csv"), "w") as f:
+        f.write("\n".join([header, *[r for r in rows if float(r.split(",")[-1]) > 4000]]) + "\n")
+    _penguin_run(root, heavy)
+
+    @component
+    def SyntheticEvaluator(evaluation: OutputArtifact[ModelEvaluation]) -> None:
+        """A synthetic evaluation (see _evaluate)."""
+        _evaluate(evaluation.uri)
+
+    LocalDagRunner(quiet=True).run(Pipeline("taxi_eval", root, [SyntheticEvaluator()]))
     return os.path.join(root, "metadata.sqlite")
 
 
@@ -80,7 +169,7 @@ def _get(url: str) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Write ui-pipelines.png, ui-run.png, ui-artifact.png and ui-lineage.png to --out."""
+    """Write ui-pipelines, ui-run, ui-artifact, ui-lineage, ui-compare and ui-evaluation PNGs."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", default=str(REPO / "docs" / "images"))
     parser.add_argument("--metadata", help="an existing SQLite MLMD file")
@@ -94,13 +183,19 @@ def main(argv: list[str] | None = None) -> int:
         path = args.metadata or make_store(root)
         store = MetadataStore(sqlite_metadata_connection_config(path), read_only=True)
         with running([store]) as base:
-            shoot(base + "/", out / "ui-pipelines.png", "1280,520")
-            run = re.findall(r"class='run-link' href='([^']+)'", _get(base + "/"))[-1]
-            shoot(base + run, out / "ui-run.png", "1280,640")
-            node = re.findall(r"class='node-link' href='([^']+)'", _get(base + run))[1]
+            shoot(base + "/", out / "ui-pipelines.png", "1280,620")
+            runs = re.findall(r"class='run-link' href='([^']+)'", _get(base + "/p/penguin_data"))
+            shoot(base + runs[-1], out / "ui-run.png", "1280,640")
+            node = re.findall(r"class='node-link' href='([^']+)'", _get(base + runs[-1]))[1]
             artifact = re.findall(r"class='artifact-link' href='([^']+)'", _get(base + node))[-1]
             shoot(base + artifact, out / "ui-artifact.png", "1280,1100")
             shoot(base + artifact + "/lineage", out / "ui-lineage.png", "1960,520")
+            a, b = (r.rsplit("/", 1)[1] for r in (runs[-1], runs[0]))
+            shoot(f"{base}/p/penguin_data/compare?a={a}&b={b}", out / "ui-compare.png", "1280,1300")
+            taxi = re.findall(r"class='run-link' href='([^']+)'", _get(base + "/p/taxi_eval"))[0]
+            node = re.findall(r"class='node-link' href='([^']+)'", _get(base + taxi))[0]
+            evaluation = re.findall(r"class='artifact-link' href='([^']+)'", _get(base + node))[0]
+            shoot(f"{base}{evaluation}/render", out / "ui-evaluation.png", "1280,1500")
     return 0
 
 
