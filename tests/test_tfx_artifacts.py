@@ -1,0 +1,188 @@
+"""Artifacts both ways against the real TFX 1.16 libraries (TFDV 1.16.1, TFT 1.16.0).
+
+The libraries live in their own environment, built on first use by `headwater.io.isolated_env`
+from the hash-locked `tests/tfx_anchor/requirements.txt` under `~/.cache/headwater/` (never in
+the workspace); `tests/tfx_anchor/tfx_side.py` runs there as a subprocess:
+- TFX reads Headwater's: TFDV loads our statistics, schema and anomalies (and its own validation
+  of our statistics finds the same anomalous features); TFT's `TFTransformOutput` applies our
+  transform graph (`transform_raw_features`, `transform_features_layer`) with the same values
+  as Headwater's own transform of the same rows.
+- Headwater reads TFX's: our readers load TFDV's statistics, schema and anomalies, and our
+  `TransformOutput` applies TFT's transform graph with the same values TFT got.
+Floats agree to 1e-6 (absolute + relative); integers and strings exactly. Skips, naming the
+reason, when the environment cannot be built (no package registry).
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pyarrow as pa
+import pytest
+
+ANCHOR = Path(__file__).parent / "tfx_anchor"
+sys.path.insert(0, str(ANCHOR))
+import preprocessing  # noqa: E402
+
+sys.path.pop(0)
+
+pytestmark = pytest.mark.e2e
+
+SERVING_ROWS = [
+    {"x": 1.5, "c": "zz", "label": 0},
+    {"x": 2.0, "c": "zz", "label": 1},
+    {"x": 3.0, "c": "a", "label": 1},
+]
+"""Serving data with a string `c` never seen in training: an anomaly on both sides."""
+
+
+@pytest.fixture(scope="module")
+def tfx_python() -> str:
+    from headwater.io.isolated_env import IsolatedEnvError, isolated_python
+
+    try:
+        return isolated_python(
+            "tfx-1.16", ANCHOR / "requirements.txt", description="TFX 1.16 libraries"
+        )
+    except IsolatedEnvError as exc:
+        pytest.skip(f"the TFX 1.16 environment cannot be built (package registry?): {exc}")
+
+
+def _run_tfx(python: str, mode: str, directory: Path) -> dict:
+    out = directory / f"tfx_{mode}.json"
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
+    env["TF_CPP_MIN_LOG_LEVEL"] = "2"
+    done = subprocess.run(
+        [python, str(ANCHOR / "tfx_side.py"), mode, str(directory), str(out)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=600,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-4000:]
+    return json.loads(out.read_text())
+
+
+def _write_csvs(directory: Path) -> None:
+    directory.mkdir(parents=True, exist_ok=True)
+    for name, rows in (("train.csv", preprocessing.RAW_ROWS), ("serving.csv", SERVING_ROWS)):
+        with open(directory / name, "w", newline="") as f:
+            writer = csv.writer(f)
+            writer.writerow(["x", "c", "label"])
+            writer.writerows([r["x"], r["c"], r["label"]] for r in rows)
+
+
+def _batch(rows: list[dict]) -> pa.RecordBatch:
+    return pa.RecordBatch.from_pydict(
+        {
+            "x": pa.array([r["x"] for r in rows], pa.float32()),
+            "c": pa.array([r["c"].encode() for r in rows], pa.binary()),
+            "t": pa.array([[v.encode() for v in r["t"]] for r in rows], pa.list_(pa.binary())),
+            "label": pa.array([r["label"] for r in rows], pa.int64()),
+        }
+    )
+
+
+def _rows(value, n: int) -> list:
+    import tensorflow as tf
+
+    if isinstance(value, tf.SparseTensor):
+        rows: list[list] = [[] for _ in range(n)]
+        for (r, _), v in zip(value.indices.numpy().tolist(), value.values.numpy().tolist()):
+            rows[r].append(v)
+        return rows
+    return value.numpy().tolist()
+
+
+def _assert_same(ours: dict, theirs: dict) -> None:
+    assert sorted(ours) == sorted(theirs)
+    for name in ours:
+        a, b = ours[name], theirs[name]
+        assert len(a) == len(b), name
+        for x, y in zip(a, b):
+            xs, ys = (x, y) if isinstance(x, list) else ([x], [y])
+            assert len(xs) == len(ys), (name, x, y)
+            for u, v in zip(xs, ys):
+                if isinstance(u, float) or isinstance(v, float):
+                    assert math.isclose(u, v, rel_tol=1e-6, abs_tol=1e-6), (name, x, y)
+                else:
+                    assert u == v, (name, x, y)
+
+
+def _headwater_apply(transform_dir: Path) -> dict:
+    import headwater.transform as tft
+
+    out = tft.TransformOutput(str(transform_dir))
+    batch = next(iter(tft.transform_dataset([_batch(preprocessing.APPLY_ROWS)], out)))
+    return {
+        name: [list(v) if isinstance(v, list) else v for v in batch.column(name).to_pylist()]
+        for name in batch.schema.names
+    }
+
+
+def test_tfx_libraries_read_headwater_artifacts(tfx_python: str, tmp_path: Path) -> None:
+    import tensorflow as tf
+
+    import headwater.data_validation as dv
+    import headwater.transform as tft
+
+    _write_csvs(tmp_path)
+    stats = dv.generate_statistics_from_csv(str(tmp_path / "train.csv"))
+    schema = dv.infer_schema(stats)
+    serving = dv.generate_statistics_from_csv(str(tmp_path / "serving.csv"))
+    anomalies = dv.validate_statistics(serving, schema)
+    dv.write_stats_binary(stats, tmp_path / "FeatureStats.pb")
+    dv.write_stats_binary(serving, tmp_path / "serving_FeatureStats.pb")
+    dv.write_schema_text(schema, tmp_path / "schema.pbtxt")
+    dv.write_anomalies_text(anomalies, tmp_path / "anomalies.pbtxt")
+    tft.analyze_dataset(
+        [_batch(preprocessing.RAW_ROWS)],
+        preprocessing.feature_spec(tf),
+        preprocessing.make_preprocessing_fn(tft),
+        str(tmp_path / "transform"),
+    )
+    ours = _headwater_apply(tmp_path / "transform")
+
+    found = _run_tfx(tfx_python, "read", tmp_path)
+
+    assert found["num_examples"] == len(preprocessing.RAW_ROWS)
+    assert found["features"] == found["schema_features"] == ["c", "label", "x"]
+    assert found["anomalies"] == sorted(anomalies.anomaly_info) == ["c"]
+    assert found["tfdv_anomalies_of_our_serving_stats"] == ["c"]
+    applied = found["transform"]
+    assert applied["vocabulary_c"] == [
+        v.decode() for v in tft.TransformOutput(str(tmp_path / "transform")).vocabulary_by_name("c_vocab")
+    ]
+    assert applied["transformed_feature_spec"] == sorted(ours)
+    _assert_same(ours, applied["transform_raw_features"])
+    without_label = {k: v for k, v in ours.items() if k != "label"}
+    _assert_same(without_label, applied["transform_features_layer_without_label"])
+
+
+def test_headwater_reads_tfx_library_artifacts(tfx_python: str, tmp_path: Path) -> None:
+    import headwater.data_validation as dv
+
+    _write_csvs(tmp_path)
+    theirs = _run_tfx(tfx_python, "write", tmp_path)
+
+    stats = dv.load_stats_binary(tmp_path / "FeatureStats.pb")
+    assert dv.load_stats_text(tmp_path / "stats.pbtxt") == stats
+    schema = dv.load_schema_text(tmp_path / "schema.pbtxt")
+    anomalies = dv.load_anomalies_text(tmp_path / "anomalies.pbtxt")
+    assert stats.datasets[0].num_examples == theirs["num_examples"] == len(preprocessing.RAW_ROWS)
+    assert sorted(f.path.step[0] for f in stats.datasets[0].features) == theirs["features"]
+    assert sorted(f.name for f in schema.feature) == theirs["schema_features"]
+    assert sorted(anomalies.anomaly_info) == theirs["anomalies"] == ["c"]
+    # Our validation of TFDV's schema against our serving statistics flags the same feature.
+    serving = dv.generate_statistics_from_csv(str(tmp_path / "serving.csv"))
+    assert sorted(dv.validate_statistics(serving, schema).anomaly_info) == ["c"]
+
+    ours = _headwater_apply(tmp_path / "transform")
+    _assert_same(ours, theirs["transform"]["transform_raw_features"])

@@ -1,0 +1,115 @@
+"""Runs inside the isolated TFX 1.16 environment (tests/test_tfx_artifacts.py starts it).
+
+    python tfx_side.py read  HEADWATER_DIR OUT.json   # TFX's libraries read Headwater's artifacts
+    python tfx_side.py write TFX_DIR       OUT.json   # TFX's libraries write artifacts for Headwater
+
+Prints nothing of its own; everything it found goes to OUT.json as plain lists and numbers.
+"""
+
+import json
+import os
+import sys
+
+os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")  # TFT 1.16 needs Keras 2 (tf-keras)
+
+import tensorflow as tf  # noqa: E402
+import tensorflow_data_validation as tfdv  # noqa: E402
+import tensorflow_transform as tft  # noqa: E402
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import preprocessing  # noqa: E402
+
+
+def rows_of(value, n):
+    """Per-row python lists of a dense or sparse batch."""
+    if isinstance(value, tf.SparseTensor):
+        rows = [[] for _ in range(n)]
+        for (r, _), v in zip(value.indices.numpy().tolist(), value.values.numpy().tolist()):
+            rows[r].append(v)
+        return rows
+    return value.numpy().tolist()
+
+
+def raw_batch(rows):
+    dense_t = tf.ragged.constant([r["t"] for r in rows], dtype=tf.string, row_splits_dtype=tf.int64)
+    return {
+        "x": tf.constant([r["x"] for r in rows], tf.float32),
+        "c": tf.constant([r["c"] for r in rows]),
+        "t": dense_t.to_sparse(),
+        "label": tf.constant([r["label"] for r in rows], tf.int64),
+    }
+
+
+def apply(transform_dir):
+    out = tft.TFTransformOutput(transform_dir)
+    n = len(preprocessing.APPLY_ROWS)
+    batch = raw_batch(preprocessing.APPLY_ROWS)
+    raw = {k: rows_of(v, n) for k, v in out.transform_raw_features(batch).items()}
+    unlabeled = {k: v for k, v in batch.items() if k != "label"}
+    layer = {k: rows_of(v, n) for k, v in out.transform_features_layer()(unlabeled).items()}
+    return {
+        "transform_raw_features": raw,
+        "transform_features_layer_without_label": layer,
+        "vocabulary_c": [v.decode() for v in out.vocabulary_by_name("c_vocab")],
+        "transformed_feature_spec": sorted(out.transformed_feature_spec()),
+    }
+
+
+def summarize(stats, schema, anomalies):
+    dataset = stats.datasets[0]
+    return {
+        "num_examples": dataset.num_examples,
+        "features": sorted(f.path.step[0] for f in dataset.features),
+        "schema_features": sorted(f.name for f in schema.feature),
+        "anomalies": sorted(anomalies.anomaly_info),
+    }
+
+
+def read(directory):
+    stats = tfdv.load_stats_binary(os.path.join(directory, "FeatureStats.pb"))
+    schema = tfdv.load_schema_text(os.path.join(directory, "schema.pbtxt"))
+    anomalies = tfdv.load_anomalies_text(os.path.join(directory, "anomalies.pbtxt"))
+    recomputed = tfdv.validate_statistics(
+        tfdv.load_stats_binary(os.path.join(directory, "serving_FeatureStats.pb")), schema
+    )
+    found = summarize(stats, schema, anomalies)
+    found["tfdv_anomalies_of_our_serving_stats"] = sorted(recomputed.anomaly_info)
+    found["transform"] = apply(os.path.join(directory, "transform"))
+    return found
+
+
+def write(directory):
+    import tempfile
+
+    import tensorflow_transform.beam as tft_beam
+    from tensorflow_transform.tf_metadata import dataset_metadata, schema_utils
+
+    os.makedirs(directory, exist_ok=True)
+    stats = tfdv.generate_statistics_from_csv(os.path.join(directory, "train.csv"))
+    schema = tfdv.infer_schema(stats)
+    serving = tfdv.generate_statistics_from_csv(os.path.join(directory, "serving.csv"))
+    anomalies = tfdv.validate_statistics(serving, schema)
+    tfdv.write_stats_text(stats, os.path.join(directory, "stats.pbtxt"))
+    with open(os.path.join(directory, "FeatureStats.pb"), "wb") as f:
+        f.write(stats.SerializeToString())
+    tfdv.write_schema_text(schema, os.path.join(directory, "schema.pbtxt"))
+    tfdv.write_anomalies_text(anomalies, os.path.join(directory, "anomalies.pbtxt"))
+    metadata = dataset_metadata.DatasetMetadata(
+        schema_utils.schema_from_feature_spec(preprocessing.feature_spec(tf))
+    )
+    fn = preprocessing.make_preprocessing_fn(tft)
+    with tft_beam.Context(temp_dir=tempfile.mkdtemp()):
+        (_, _), transform_fn = (preprocessing.RAW_ROWS, metadata) | tft_beam.AnalyzeAndTransformDataset(
+            fn
+        )
+        _ = transform_fn | tft_beam.WriteTransformFn(os.path.join(directory, "transform"))
+    found = summarize(stats, schema, anomalies)
+    found["transform"] = apply(os.path.join(directory, "transform"))
+    return found
+
+
+if __name__ == "__main__":
+    mode, directory, out = sys.argv[1:4]
+    result = read(directory) if mode == "read" else write(directory)
+    with open(out, "w") as f:
+        json.dump(result, f)
