@@ -16,6 +16,8 @@ Example:
                                                                 preprocessing_fn, "out/")
 """
 
+from typing import TYPE_CHECKING, Any
+
 from headwater.transform import coders
 from headwater.transform.analyzers import (
     approximate_vocabulary,
@@ -36,14 +38,6 @@ from headwater.transform.analyzers import (
     tukey_scale,
     var,
     vocabulary,
-)
-from headwater.transform.beam import (
-    AnalyzeAndTransformDataset,
-    AnalyzeDataset,
-    AnalyzeDatasetsWithCache,
-    Context,
-    TransformDataset,
-    WriteTransformFn,
 )
 from headwater.transform.cache import analyze_datasets_with_cache
 from headwater.transform.errors import (
@@ -82,6 +76,40 @@ from headwater.transform.text import (
     tfidf,
     word_count,
 )
+
+if TYPE_CHECKING:
+    from headwater.transform.beam import (
+        AnalyzeAndTransformDataset,
+        AnalyzeDataset,
+        AnalyzeDatasetsWithCache,
+        Context,
+        TransformDataset,
+        WriteTransformFn,
+    )
+
+_BEAM_NAMES = frozenset(
+    {
+        "AnalyzeAndTransformDataset",
+        "AnalyzeDataset",
+        "AnalyzeDatasetsWithCache",
+        "Context",
+        "TransformDataset",
+        "WriteTransformFn",
+    }
+)
+"""Names served from `headwater.transform.beam` on first use, so the plain path never imports
+Beam (about 1 s of CPU at import)."""
+
+
+def __getattr__(name: str) -> Any:
+    if name in _BEAM_NAMES:
+        from headwater.transform import beam
+
+        value = getattr(beam, name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = [
     "AnalyzeAndTransformDataset",

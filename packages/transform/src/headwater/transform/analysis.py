@@ -1,8 +1,9 @@
 """One analysis pass: the combiner over all analyzers of a nesting level, and its results.
 
-`PhaseCombiner` is a `beam.CombineFn` whose input is the list of arrays a `GraphRunner` fetched
-for one batch; its accumulator is the list of the analyzers' accumulators. The plain driver
-calls the same methods in a loop. `finalize` turns extracted outputs into the values fed to the
+`PhaseCombiner` has the shape of a `beam.CombineFn` (the Beam driver wraps it in one, so this
+module never imports Beam): its input is the list of arrays a `GraphRunner` fetched for one
+batch; its accumulator is the list of the analyzers' accumulators. The plain driver calls the
+same methods in a loop. `finalize` turns extracted outputs into the values fed to the
 graph: vocabularies become text files (TFT's asset format), the rest stay arrays.
 """
 
@@ -12,7 +13,6 @@ import logging
 import os
 from typing import Any
 
-import apache_beam as beam
 import numpy as np
 
 from headwater.transform._tracing import AnalyzerNode
@@ -27,7 +27,7 @@ VOCABULARY_KINDS = ("vocabulary", "approximate_vocabulary", "mutual_information_
 """Analyzer kinds whose result is a vocabulary file (an asset)."""
 
 
-class PhaseCombiner(beam.CombineFn):
+class PhaseCombiner:
     """Reduce the fetched analyzer inputs of one pass with every analyzer's combiner."""
 
     def __init__(self, nodes: list[AnalyzerNode]) -> None:

@@ -140,7 +140,7 @@ class AnalyzeDataset(_DatasetTransform):
             fetched = batches | f"AnalyzerInputs[{level}]" >> beam.ParDo(
                 _FetchAnalyzerInputs(traced, level), previous
             )
-            outputs = fetched | f"Reduce[{level}]" >> beam.CombineGlobally(PhaseCombiner(nodes))
+            outputs = fetched | f"Reduce[{level}]" >> beam.CombineGlobally(_PhaseCombineFn(nodes))
             results = _publish_level(outputs, nodes, work, previous, level)
         return results | "SaveTransformFn" >> beam.Map(
             _save, traced, output_dir, raw_schema_of(raw_metadata)
@@ -155,6 +155,10 @@ def _publish_level(
         _finalize, nodes, os.path.join(work, "vocabularies")
     )
     return new | f"MergeResults[{level}]" >> beam.Map(_merge_results, previous)
+
+
+class _PhaseCombineFn(PhaseCombiner, beam.CombineFn):  # type: ignore[misc]
+    """`PhaseCombiner` as a Beam CombineFn (the plain path uses `PhaseCombiner` without Beam)."""
 
 
 class _AccumulateOnly(beam.CombineFn):
@@ -259,7 +263,9 @@ class AnalyzeDatasetsWithCache(beam.PTransform):
                 fetched = everything | f"AnalyzerInputs[{level}]" >> beam.ParDo(
                     _FetchAnalyzerInputs(traced, level), previous
                 )
-                outputs = fetched | f"Reduce[{level}]" >> beam.CombineGlobally(PhaseCombiner(nodes))
+                outputs = fetched | f"Reduce[{level}]" >> beam.CombineGlobally(
+                    _PhaseCombineFn(nodes)
+                )
             results = _publish_level(outputs, nodes, work, previous, level)
         return results | "SaveTransformFn" >> beam.Map(
             _save, traced, output_dir, raw_schema_of(raw_metadata)
