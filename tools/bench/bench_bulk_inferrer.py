@@ -10,9 +10,10 @@ BulkInferrer took 33.9 s for that (2.95k rows/s, 1,290 MB peak; /work/shared/anc
 
 Each measurement runs in a fresh child process so that its peak RSS is its own; all of them in
 the same run:
-  plain    read_tfrecord -> Inferrer.infer -> write_inference_outputs (PredictionLogs), the
-           model loaded and called once on 64 rows before the clock (load time printed apart)
-  columns  the same, writing Parquet (trip_id, fare beside the output) instead of logs
+  plain    read_serialized_examples (records as read, no column decoded) -> Inferrer.infer ->
+           write_inference_outputs (PredictionLogs), the model loaded and called once on 64
+           rows before the clock (load time printed apart)
+  columns  the same, decoding trip_id and fare to write them in Parquet beside the output
   beam     ReadTFRecord -> RunBulkInference -> WritePredictionLogs on Beam's in-process
            FnApiRunner (what the DirectRunner runs batch pipelines on); pipeline start-up and
            the model load inside the clock
@@ -51,8 +52,14 @@ def _warm(model_dir: str, data: str) -> None:
     list(bi.run_bulk_inference(handler, [batch]))
 
 
+def _cpu_s() -> float:
+    """User + system CPU seconds of this process so far (all its threads)."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
 def measure(kind: str, data: str, model_dir: str, out: str) -> dict:
-    """Child process: one measurement of `kind`."""
+    """Child process: one measurement of `kind` (wall and CPU seconds of the timed part)."""
     import headwater.bulk_inferrer as bi
     import headwater.io as hio
 
@@ -68,10 +75,10 @@ def measure(kind: str, data: str, model_dir: str, out: str) -> dict:
         ]
         fn = tf.saved_model.load(model_dir).signatures["serving_default"]
         fn(examples=encoded[0][:64])
-        t = time.perf_counter()
+        t, c = time.perf_counter(), _cpu_s()
         for records in encoded:
             {k: v.numpy() for k, v in fn(examples=records).items()}
-        seconds = time.perf_counter() - t
+        seconds, cpu = time.perf_counter() - t, _cpu_s() - c
         rows = sum(len(r) for r in encoded)
     elif kind in ("plain", "columns"):
         _warm(model_dir, data)
@@ -80,9 +87,12 @@ def measure(kind: str, data: str, model_dir: str, out: str) -> dict:
         load_s = time.perf_counter() - t0
         # The first call of a loaded function optimizes its graph (as the ceiling's warm-up).
         inferrer.infer(next(hio.read_tfrecord(data, batch_size=64)))
-        t = time.perf_counter()
+        t, c = time.perf_counter(), _cpu_s()
         # What run_bulk_inference does, with the model loaded before the clock (load_s).
-        results = (r for b in hio.read_tfrecord(data) for r in inferrer.infer_chunks(b))
+        # The records as read feed the serialized-tf.Example signature (not re-encoded); only
+        # the kept columns are decoded, and none for PredictionLogs alone.
+        read = bi.read_serialized_examples(data, columns=[] if kind == "plain" else KEEP)
+        results = (r for b in read for r in inferrer.infer_chunks(b))
         if kind == "plain":
             written = bi.write_inference_outputs(
                 results, prediction_logs=os.path.join(out, "prediction_logs.gz")
@@ -91,14 +101,14 @@ def measure(kind: str, data: str, model_dir: str, out: str) -> dict:
             written = bi.write_inference_outputs(
                 results, columns=os.path.join(out, "columns.parquet"), keep_columns=KEEP
             )
-        seconds = time.perf_counter() - t
+        seconds, cpu = time.perf_counter() - t, _cpu_s() - c
         rows = written.num_rows
     elif kind == "beam":
         import apache_beam as beam
         from apache_beam.options.pipeline_options import PipelineOptions
 
         _warm(model_dir, data)
-        t = time.perf_counter()
+        t, c = time.perf_counter(), _cpu_s()
         with beam.Pipeline(options=PipelineOptions(["--runner=FnApiRunner"])) as pipeline:
             _ = (
                 pipeline
@@ -106,12 +116,19 @@ def measure(kind: str, data: str, model_dir: str, out: str) -> dict:
                 | "Infer" >> bi.RunBulkInference(handler, spec)
                 | "Write" >> bi.WritePredictionLogs(os.path.join(out, "prediction_logs"))
             )
-        seconds = time.perf_counter() - t
+        seconds, cpu = time.perf_counter() - t, _cpu_s() - c
         rows = _count_records(os.path.join(out, "prediction_logs-00000-of-00001.gz"))
     else:
         raise ValueError(f"unknown measurement {kind!r}")
     extra = {"model_load_s": round(load_s, 3)} if kind in ("plain", "columns") else {}
-    return {"kind": kind, "rows": rows, "s": round(seconds, 3), "peak_mib": _peak_mib(), **extra}
+    return {
+        "kind": kind,
+        "rows": rows,
+        "s": round(seconds, 3),
+        "cpu_s": round(cpu, 3),
+        "peak_mib": _peak_mib(),
+        **extra,
+    }
 
 
 def _count_records(path: str) -> int:
@@ -178,12 +195,16 @@ def main() -> None:
         r["rows_per_s"] = round(rate)
         r["x_tfx"] = round(rate / TFX_ROWS_PER_S, 1)
         r["x_ceiling_time"] = round(r["s"] / ceiling_s, 2) if ceiling_s else None
+        ceiling_cpu = results["ceiling"]["cpu_s"]
+        r["x_ceiling_cpu"] = round(r["cpu_s"] / ceiling_cpu, 2) if ceiling_cpu else None
         print(
             f"{kind:8s} {r['rows']} rows in {r['s']:.2f} s = {r['rows_per_s']} rows/s "
             f"({r['x_tfx']}x TFX's {TFX_ROWS_PER_S:.0f}; {r['x_ceiling_time']}x the ceiling's "
-            f"time); peak RSS {r['peak_mib']} MiB (TFX {TFX_PEAK_MIB})"
+            f"time); CPU {r['cpu_s']:.2f} s ({r['x_ceiling_cpu']}x the ceiling's); "
+            f"peak RSS {r['peak_mib']} MiB (TFX {TFX_PEAK_MIB})"
             + (f"; model load {r['model_load_s']} s apart" if "model_load_s" in r else "")
         )
+    print(f"load average: {os.getloadavg()}, cpus: {os.cpu_count()}")
     summary = {"workload": "bulk_inferrer", "rows": rows, "batch_size": BATCH_SIZE, **results}
     summary["tfx_anchor"] = {"s": TFX_S, "rows_per_s": TFX_ROWS_PER_S, "peak_mib": TFX_PEAK_MIB}
     print("RESULT " + json.dumps(summary), flush=True)

@@ -18,6 +18,7 @@ from headwater.bulk_inferrer.config import DataSpec, ModelSpec
 from headwater.bulk_inferrer.errors import InferenceOutputError, InferenceSpecError
 from headwater.bulk_inferrer.inference import InferenceBatch, Inferrer, run_bulk_inference
 from headwater.bulk_inferrer.prediction_log import prediction_log_framed, prediction_log_records
+from headwater.bulk_inferrer.reading import SerializedBatch, read_serialized_examples
 from headwater.bulk_inferrer.writers import (
     PREDICTION_LOGS_PREFIX,
     InferenceOutputs,
@@ -48,12 +49,14 @@ __all__ = [
     "ModelSpec",
     "PredictionLogWriter",
     "RunBulkInference",
+    "SerializedBatch",
     "WriteInferenceColumns",
     "WritePredictionLogs",
     "inference_columns",
     "output_column_names",
     "prediction_log_framed",
     "prediction_log_records",
+    "read_serialized_examples",
     "run_bulk_inference",
     "shard_name",
     "write_inference_columns",

@@ -57,7 +57,10 @@ class BeamModelHandler(base.ModelHandler[pa.RecordBatch, InferenceBatch, Inferre
 
     def get_num_bytes(self, batch: Sequence[pa.RecordBatch]) -> int:
         """Arrow bytes of the batches (Beam's throughput metrics)."""
-        return sum(records.nbytes for records in batch)
+        return sum(
+            records.nbytes if isinstance(records, pa.RecordBatch) else records.examples.nbytes
+            for records in batch
+        )
 
     def batch_elements_kwargs(self) -> Mapping[str, Any]:
         """RecordBatches are batches already: hand them over one at a time."""

@@ -3,7 +3,9 @@
 `Inferrer` checks once that the signatures fit together (one predict, classify or regress
 signature, or several classify/regress heads over the same serialized tf.Examples), then
 turns each Arrow RecordBatch into an `InferenceBatch`: the examples, the tensors fed, and every
-signature's outputs, checked for row count and NaN. `run_bulk_inference` is the plain
+signature's outputs, checked for row count and NaN. A `SerializedBatch` (records as read beside
+decoded columns) feeds a serialized-tf.Example signature its records as they are, not
+re-encoded from columns. `run_bulk_inference` is the plain
 in-process driver; `RunBulkInference` (headwater.bulk_inferrer.beam) runs the same `Inferrer`
 inside Beam's RunInference.
 """
@@ -18,6 +20,7 @@ import pyarrow as pa
 
 from headwater.bulk_inferrer.config import ModelSpec
 from headwater.bulk_inferrer.errors import InferenceOutputError, InferenceSpecError
+from headwater.bulk_inferrer.reading import SerializedBatch
 from headwater.io import (
     CLASSIFY_METHOD,
     PREDICT_METHOD,
@@ -71,17 +74,17 @@ class Inferrer:
         self.signatures = tuple(available[name] for name in spec.signature_names)
         self.kind = _log_kind(model.path, self.signatures)
 
-    def infer(self, batch: pa.RecordBatch) -> InferenceBatch:
+    def infer(self, batch: pa.RecordBatch | SerializedBatch) -> InferenceBatch:
         """Run every signature on `batch` (in chunks of spec.batch_size rows concatenated)."""
         if batch.num_rows > self.spec.batch_size:
             parts = [
                 self._infer_chunk(batch.slice(start, self.spec.batch_size))
                 for start in range(0, batch.num_rows, self.spec.batch_size)
             ]
-            return _concatenate(batch, parts)
+            return _concatenate(_examples_of(batch), parts)
         return self._infer_chunk(batch)
 
-    def infer_chunks(self, batch: pa.RecordBatch) -> Iterator[InferenceBatch]:
+    def infer_chunks(self, batch: pa.RecordBatch | SerializedBatch) -> Iterator[InferenceBatch]:
         """`batch` in InferenceBatches of at most spec.batch_size rows, run one at a time.
 
         A caller that writes one chunk while the next runs (write_inference_outputs) overlaps
@@ -90,16 +93,25 @@ class Inferrer:
         for start in range(0, batch.num_rows, self.spec.batch_size):
             yield self._infer_chunk(batch.slice(start, self.spec.batch_size))
 
-    def _infer_chunk(self, batch: pa.RecordBatch) -> InferenceBatch:
+    def _infer_chunk(self, batch: pa.RecordBatch | SerializedBatch) -> InferenceBatch:
         first = self.signatures[0]
-        feeds = signature_feeds(first, batch, model=f"model {self.model.path}")
+        examples = _examples_of(batch)
+        feeds: Mapping[str, np.ndarray]
+        if isinstance(batch, SerializedBatch) and first.takes_serialized_examples:
+            feeds = {next(iter(first.inputs)): batch.records}
+        else:
+            feeds = signature_feeds(first, examples, model=f"model {self.model.path}")
         outputs: dict[str, dict[str, np.ndarray]] = {}
         for signature in self.signatures:
             # Heads of a multi-head model take the same serialized tf.Examples.
             result = self.model.run(signature.name, feeds)
             _check_outputs(self.model.path, signature.name, result, batch.num_rows)
             outputs[signature.name] = result
-        return InferenceBatch(batch, feeds, outputs, self.signatures, self.kind)
+        return InferenceBatch(examples, feeds, outputs, self.signatures, self.kind)
+
+
+def _examples_of(batch: pa.RecordBatch | SerializedBatch) -> pa.RecordBatch:
+    return batch.examples if isinstance(batch, SerializedBatch) else batch
 
 
 def _log_kind(path: str, signatures: tuple[SignatureSpec, ...]) -> LogKind:
@@ -182,11 +194,14 @@ def _concatenate(batch: pa.RecordBatch, parts: list[InferenceBatch]) -> Inferenc
 
 
 def run_bulk_inference(
-    model_handler: ModelHandler, batches: Iterable[pa.RecordBatch], spec: ModelSpec | None = None
+    model_handler: ModelHandler,
+    batches: Iterable[pa.RecordBatch | SerializedBatch],
+    spec: ModelSpec | None = None,
 ) -> Iterator[InferenceBatch]:
     """Plain in-process inference: load the model once, yield InferenceBatches in input order.
 
-    Each input batch yields InferenceBatches of at most `spec.batch_size` rows.
+    Each input batch yields InferenceBatches of at most `spec.batch_size` rows. Batches of
+    `read_serialized_examples` feed a serialized-tf.Example signature the records as read.
 
     Example:
         handler = SavedModelHandler("model/Format-Serving")
