@@ -404,6 +404,8 @@ _CONCURRENT_CREATION = (
     "Concurrent writes aborted",
     "database is locked",
     "concurrent connection to the empty database",
+    # PostgreSQL: two processes creating the same new database; the loser retries and connects.
+    "pg_database_datname_index",
 )
 
 
@@ -413,7 +415,8 @@ def _open_retrying(config: ConnectionConfig) -> Any:
     Several runs starting at once on a new SQLite file all create ML Metadata's tables, and
     ML Metadata gives up on all but one ("Concurrent writes aborted after max number of
     retries", "a subset of tables ... Please retry the connection"). Once the tables exist,
-    opening only reads them, so a few retries settle it.
+    opening only reads them, so a few retries settle it. On PostgreSQL, processes creating the
+    same new database race the same way.
     """
     for attempt in range(_OPEN_ATTEMPTS):
         try:
