@@ -18,6 +18,7 @@ from ml_metadata.proto import metadata_store_pb2 as mlmd
 from headwater.orchestration import LocalDagRunner, MetadataStore, pipeline_runs
 from headwater.orchestration.airflow_dag import airflow_executable, airflow_home, write_airflow_dag
 from headwater.orchestration.compiler import compile_pipeline, load_with_overrides
+from headwater.orchestration.metadata import RUN_CONTEXT, RUN_STATE
 
 pytestmark = pytest.mark.e2e
 
@@ -138,5 +139,7 @@ def test_a_node_killed_under_airflow_is_retried_clean_with_no_duplicate_output(a
         load_with_overrides(PIPELINE, root=str(tmp_path / "orch")).connection_config()
     )
     assert len(store.store.get_artifacts()) == 3  # one model, one blessing, one evaluation
-    [(_, state)] = _runs(tmp_path / "orch")
-    assert state == "COMPLETE"
+    # run finish recorded the run COMPLETE: every node's newest execution is COMPLETE.
+    [(run_id, _)] = _runs(tmp_path / "orch")
+    run = store.get_context(RUN_CONTEXT, run_id)
+    assert run.custom_properties[RUN_STATE].string_value == "COMPLETE"

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import shutil
 import sys
 from collections.abc import Mapping, Sequence
@@ -98,7 +99,7 @@ def _overrides(
 def adapter_nodes(
     data: Mapping[str, Any],
     *,
-    command_prefix: Sequence[str] | None = None,
+    command_prefix: Sequence[str] | str | None = None,
     metadata: str | None = None,
     root: str | None = None,
     no_cache: bool = False,
@@ -106,9 +107,14 @@ def adapter_nodes(
     """The nodes with concrete commands, and the `run finish` command that closes a run.
 
     `command_prefix` replaces the leading `headwater` of each command (default: the absolute
-    path of this environment's headwater executable).
+    path of this environment's headwater executable); text is split as a shell would
+    (`--option command_prefix="python -m headwater.orchestration.cli"`).
     """
+    if isinstance(command_prefix, str):
+        command_prefix = shlex.split(command_prefix)
     prefix = list(command_prefix) if command_prefix is not None else headwater_command()
+    if not prefix:
+        raise WiringError("command_prefix is empty: give the command that runs headwater")
     extra = _overrides(data, metadata, root, no_cache)
     nodes = []
     for raw in data["nodes"]:

@@ -10,16 +10,17 @@ task, environment variables for every task, an optional PVC to mount and a pipel
 
 import json
 import sys
+from typing import Any
 
 from kfp import compiler, dsl
 
 RUN_ID = "{run_id}"
 
 
-def container_component(name, image, argv):
+def container_component(name: str, image: str, argv: list[str]) -> Any:
     """A container component named `name` running argv; its one input is the run id."""
 
-    def spec(run_id: str):
+    def spec(run_id: str) -> Any:
         resolved = [run_id if a == RUN_ID else a for a in argv]
         return dsl.ContainerSpec(image=image, command=resolved[:1], args=resolved[1:])
 
@@ -28,7 +29,7 @@ def container_component(name, image, argv):
     return dsl.container_component(spec)
 
 
-def configure(task, plan, resources):
+def configure(task: Any, plan: dict[str, Any], resources: dict[str, Any]) -> Any:
     task.set_caching_options(False)  # Headwater's own cache decides, and records it in MLMD
     for key, value in sorted(plan["env"].items()):
         task.set_env_variable(key, value)
@@ -49,18 +50,18 @@ def configure(task, plan, resources):
     return task
 
 
-def build(plan):
+def build(plan: dict[str, Any]) -> Any:
     image = plan["image"]
     finish = container_component(plan["finish"]["name"], image, plan["finish"]["argv"])
     nodes = {t["name"]: container_component(t["name"], image, t["argv"]) for t in plan["tasks"]}
 
     @dsl.pipeline(name=plan["pipeline_name"], pipeline_root=plan.get("pipeline_root") or None)
-    def pipeline():
+    def pipeline() -> None:
         run_id = dsl.PIPELINE_JOB_ID_PLACEHOLDER
         closing = configure(finish(run_id=run_id), plan, {})
         closing.set_display_name(plan["finish"]["display_name"])
         with dsl.ExitHandler(closing, name="headwater-nodes"):
-            made = {}
+            made: dict[str, Any] = {}
             for t in plan["tasks"]:
                 task = configure(nodes[t["name"]](run_id=run_id), plan, t["resources"])
                 task.set_display_name(t["display_name"])
@@ -71,7 +72,7 @@ def build(plan):
     return pipeline
 
 
-def main():
+def main() -> None:
     plan = json.load(sys.stdin)
     compiler.Compiler().compile(build(plan), package_path=sys.argv[1])
 
