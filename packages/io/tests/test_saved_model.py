@@ -396,9 +396,18 @@ def test_signatures_read_without_tensorflow_equal_the_loaded_ones(models, tmp_pa
     import subprocess
     import sys
 
+    from google.protobuf import text_format
+    from tensorflow.core.protobuf import saved_model_pb2
+
     for name in ("predict", "classify"):
         loaded = hio.SavedModelHandler(models[name]).load_model().signatures
         assert hio.read_signatures(models[name]) == loaded
+        saved = saved_model_pb2.SavedModel()
+        saved.ParseFromString((models[name] / "saved_model.pb").read_bytes())
+        text = tmp_path / f"{name}_text"
+        text.mkdir()
+        (text / "saved_model.pbtxt").write_text(text_format.MessageToString(saved))
+        assert hio.read_signatures(text) == loaded
     script = (
         "import sys, headwater.io as hio; "
         f"s = hio.read_signatures({str(models['predict'])!r}); "

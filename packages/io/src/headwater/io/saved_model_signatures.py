@@ -18,8 +18,6 @@ from collections.abc import Mapping
 from functools import cache
 from typing import Any
 
-from google.protobuf import descriptor_pb2, descriptor_pool, message, message_factory, text_format
-
 from headwater.io.model_seam import DTYPE_BY_TF, ModelLoadError, SignatureSpec, TensorSpec
 
 __all__ = ["read_signatures"]
@@ -51,35 +49,35 @@ _TF_DTYPE_NAMES = {
     22: "DT_UINT32",
     23: "DT_UINT64",
 }
-_F = descriptor_pb2.FieldDescriptorProto
-# message -> [(field, number, type, label, message type)], TensorFlow's numbers.
-_MESSAGES: dict[str, list[tuple[str, int, int, int, str]]] = {
+# message -> [(field, number, type, label, message type)], TensorFlow's numbers; types and
+# labels name FieldDescriptorProto's TYPE_* / LABEL_* (protobuf is imported on first use).
+_MESSAGES: dict[str, list[tuple[str, int, str, str, str]]] = {
     "SavedModel": [
-        ("saved_model_schema_version", 1, _F.TYPE_INT64, _F.LABEL_OPTIONAL, ""),
-        ("meta_graphs", 2, _F.TYPE_MESSAGE, _F.LABEL_REPEATED, "MetaGraphDef"),
+        ("saved_model_schema_version", 1, "INT64", "OPTIONAL", ""),
+        ("meta_graphs", 2, "MESSAGE", "REPEATED", "MetaGraphDef"),
     ],
     "MetaGraphDef": [
-        ("meta_info_def", 1, _F.TYPE_MESSAGE, _F.LABEL_OPTIONAL, "MetaInfoDef"),
-        ("signature_def", 5, _F.TYPE_MESSAGE, _F.LABEL_REPEATED, "SignatureDefEntry"),
+        ("meta_info_def", 1, "MESSAGE", "OPTIONAL", "MetaInfoDef"),
+        ("signature_def", 5, "MESSAGE", "REPEATED", "SignatureDefEntry"),
     ],
-    "MetaInfoDef": [("tags", 4, _F.TYPE_STRING, _F.LABEL_REPEATED, "")],
+    "MetaInfoDef": [("tags", 4, "STRING", "REPEATED", "")],
     "SignatureDef": [
-        ("inputs", 1, _F.TYPE_MESSAGE, _F.LABEL_REPEATED, "TensorInfoEntry"),
-        ("outputs", 2, _F.TYPE_MESSAGE, _F.LABEL_REPEATED, "TensorInfoEntry"),
-        ("method_name", 3, _F.TYPE_STRING, _F.LABEL_OPTIONAL, ""),
+        ("inputs", 1, "MESSAGE", "REPEATED", "TensorInfoEntry"),
+        ("outputs", 2, "MESSAGE", "REPEATED", "TensorInfoEntry"),
+        ("method_name", 3, "STRING", "OPTIONAL", ""),
     ],
     "TensorInfo": [
-        ("name", 1, _F.TYPE_STRING, _F.LABEL_OPTIONAL, ""),
-        ("dtype", 2, _F.TYPE_INT32, _F.LABEL_OPTIONAL, ""),  # an enum: a varint on the wire
-        ("tensor_shape", 3, _F.TYPE_MESSAGE, _F.LABEL_OPTIONAL, "TensorShapeProto"),
+        ("name", 1, "STRING", "OPTIONAL", ""),
+        ("dtype", 2, "ENUM", "OPTIONAL", "DataType"),
+        ("tensor_shape", 3, "MESSAGE", "OPTIONAL", "TensorShapeProto"),
     ],
     "TensorShapeProto": [
-        ("dim", 2, _F.TYPE_MESSAGE, _F.LABEL_REPEATED, "Dim"),
-        ("unknown_rank", 3, _F.TYPE_BOOL, _F.LABEL_OPTIONAL, ""),
+        ("dim", 2, "MESSAGE", "REPEATED", "Dim"),
+        ("unknown_rank", 3, "BOOL", "OPTIONAL", ""),
     ],
     "Dim": [
-        ("size", 1, _F.TYPE_INT64, _F.LABEL_OPTIONAL, ""),
-        ("name", 2, _F.TYPE_STRING, _F.LABEL_OPTIONAL, ""),
+        ("size", 1, "INT64", "OPTIONAL", ""),
+        ("name", 2, "STRING", "OPTIONAL", ""),
     ],
 }
 _MAPS = {"SignatureDefEntry": "SignatureDef", "TensorInfoEntry": "TensorInfo"}
@@ -89,28 +87,34 @@ _PACKAGE = "headwater_io_saved_model_subset"
 @cache
 def _saved_model_class() -> Any:
     """The SavedModel message class over the subset above (built once per process)."""
+    from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
+
+    kinds = descriptor_pb2.FieldDescriptorProto
     file = descriptor_pb2.FileDescriptorProto(
         name=f"{_PACKAGE}.proto", package=_PACKAGE, syntax="proto3"
     )
+    enum = file.enum_type.add(name="DataType")
+    for number, name in sorted(_TF_DTYPE_NAMES.items()):
+        enum.value.add(name=name, number=number)
     for name, fields in _MESSAGES.items():
         msg = file.message_type.add(name=name)
         for field, number, kind, label, type_name in fields:
             msg.field.add(
                 name=field,
                 number=number,
-                type=kind,
-                label=label,
+                type=getattr(kinds, f"TYPE_{kind}"),
+                label=getattr(kinds, f"LABEL_{label}"),
                 type_name=f".{_PACKAGE}.{type_name}" if type_name else None,
             )
     for entry, value in _MAPS.items():
         msg = file.message_type.add(name=entry)
         msg.options.map_entry = True
-        msg.field.add(name="key", number=1, type=_F.TYPE_STRING, label=_F.LABEL_OPTIONAL)
+        msg.field.add(name="key", number=1, type=kinds.TYPE_STRING, label=kinds.LABEL_OPTIONAL)
         msg.field.add(
             name="value",
             number=2,
-            type=_F.TYPE_MESSAGE,
-            label=_F.LABEL_OPTIONAL,
+            type=kinds.TYPE_MESSAGE,
+            label=kinds.LABEL_OPTIONAL,
             type_name=f".{_PACKAGE}.{value}",
         )
     pool = descriptor_pool.DescriptorPool()
@@ -119,6 +123,8 @@ def _saved_model_class() -> Any:
 
 
 def _parse(path: str) -> Any:
+    from google.protobuf import message, text_format
+
     saved = _saved_model_class()()
     binary, text = os.path.join(path, "saved_model.pb"), os.path.join(path, "saved_model.pbtxt")
     try:
