@@ -95,7 +95,9 @@ def _rows(value, n: int) -> list:
 
     if isinstance(value, tf.SparseTensor):
         rows: list[list] = [[] for _ in range(n)]
-        for (r, _), v in zip(value.indices.numpy().tolist(), value.values.numpy().tolist()):
+        for (r, _), v in zip(
+            value.indices.numpy().tolist(), value.values.numpy().tolist(), strict=True
+        ):
             rows[r].append(v)
         return rows
     return value.numpy().tolist()
@@ -106,10 +108,10 @@ def _assert_same(ours: dict, theirs: dict) -> None:
     for name in ours:
         a, b = ours[name], theirs[name]
         assert len(a) == len(b), name
-        for x, y in zip(a, b):
+        for x, y in zip(a, b, strict=True):
             xs, ys = (x, y) if isinstance(x, list) else ([x], [y])
             assert len(xs) == len(ys), (name, x, y)
-            for u, v in zip(xs, ys):
+            for u, v in zip(xs, ys, strict=True):
                 if isinstance(u, float) or isinstance(v, float):
                     assert math.isclose(u, v, rel_tol=1e-6, abs_tol=1e-6), (name, x, y)
                 else:
@@ -158,7 +160,8 @@ def test_tfx_libraries_read_headwater_artifacts(tfx_python: str, tmp_path: Path)
     assert found["tfdv_anomalies_of_our_serving_stats"] == ["c"]
     applied = found["transform"]
     assert applied["vocabulary_c"] == [
-        v.decode() for v in tft.TransformOutput(str(tmp_path / "transform")).vocabulary_by_name("c_vocab")
+        v.decode()
+        for v in tft.TransformOutput(str(tmp_path / "transform")).vocabulary_by_name("c_vocab")
     ]
     assert applied["transformed_feature_spec"] == sorted(ours)
     _assert_same(ours, applied["transform_raw_features"])

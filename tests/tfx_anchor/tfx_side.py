@@ -1,7 +1,7 @@
 """Runs inside the isolated TFX 1.16 environment (tests/test_tfx_artifacts.py starts it).
 
-    python tfx_side.py read  HEADWATER_DIR OUT.json   # TFX's libraries read Headwater's artifacts
-    python tfx_side.py write TFX_DIR       OUT.json   # TFX's libraries write artifacts for Headwater
+    python tfx_side.py read  HEADWATER_DIR OUT.json   # TFX's libraries read Headwater's
+    python tfx_side.py write TFX_DIR       OUT.json   # TFX's libraries write for Headwater
 
 Prints nothing of its own; everything it found goes to OUT.json as plain lists and numbers.
 """
@@ -12,19 +12,21 @@ import sys
 
 os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")  # TFT 1.16 needs Keras 2 (tf-keras)
 
-import tensorflow as tf  # noqa: E402
-import tensorflow_data_validation as tfdv  # noqa: E402
-import tensorflow_transform as tft  # noqa: E402
+import tensorflow as tf
+import tensorflow_data_validation as tfdv
+import tensorflow_transform as tft
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import preprocessing  # noqa: E402
+import preprocessing
 
 
 def rows_of(value, n):
     """Per-row python lists of a dense or sparse batch."""
     if isinstance(value, tf.SparseTensor):
         rows = [[] for _ in range(n)]
-        for (r, _), v in zip(value.indices.numpy().tolist(), value.values.numpy().tolist()):
+        for (r, _), v in zip(
+            value.indices.numpy().tolist(), value.values.numpy().tolist(), strict=True
+        ):
             rows[r].append(v)
         return rows
     return value.numpy().tolist()
@@ -99,9 +101,10 @@ def write(directory):
     )
     fn = preprocessing.make_preprocessing_fn(tft)
     with tft_beam.Context(temp_dir=tempfile.mkdtemp()):
-        (_, _), transform_fn = (preprocessing.RAW_ROWS, metadata) | tft_beam.AnalyzeAndTransformDataset(
-            fn
-        )
+        (_, _), transform_fn = (
+            preprocessing.RAW_ROWS,
+            metadata,
+        ) | tft_beam.AnalyzeAndTransformDataset(fn)
         _ = transform_fn | tft_beam.WriteTransformFn(os.path.join(directory, "transform"))
     found = summarize(stats, schema, anomalies)
     found["transform"] = apply(os.path.join(directory, "transform"))

@@ -57,7 +57,17 @@ class TransformOutput:
 
     @cached_property
     def raw_schema(self) -> schema_pb2.Schema:
-        return _read_schema(os.path.join(self._dir, RAW_METADATA_DIR))
+        """The raw schema from metadata/; TFT's WriteTransformFn writes none, so for its
+        output the schema is read off transform_fn's input signature."""
+        directory = os.path.join(self._dir, RAW_METADATA_DIR)
+        if not os.path.exists(os.path.join(directory, "schema.pbtxt")) and os.path.exists(
+            os.path.join(self.transform_savedmodel_dir, "saved_model.pb")
+        ):
+            from headwater.transform.features import schema_from_spec
+            from headwater.transform.saved_transform import spec_from_signature
+
+            return schema_from_spec(spec_from_signature(self._function.input_specs), {})
+        return _read_schema(directory)
 
     @cached_property
     def transformed_schema(self) -> schema_pb2.Schema:

@@ -291,6 +291,21 @@ class TransformFunction:
         return dict(outputs)
 
 
+def spec_from_signature(input_specs: dict[str, Any]) -> FeatureSpec:
+    """The raw feature spec behind a transform_fn's input signature."""
+    import tensorflow as tf
+
+    spec: FeatureSpec = {}
+    for name, s in input_specs.items():
+        if isinstance(s, tf.SparseTensorSpec):
+            spec[name] = tf.io.VarLenFeature(s.dtype)
+        elif isinstance(s, tf.RaggedTensorSpec):
+            spec[name] = tf.io.RaggedFeature(s.dtype, row_splits_dtype=s.row_splits_dtype)
+        else:
+            spec[name] = tf.io.FixedLenFeature([int(d) for d in s.shape[1:]], s.dtype)
+    return spec
+
+
 def as_input(value: Any, spec: Any) -> Any:
     """A numpy array, SparseTensorValue, (values, splits) pair or tensor as the tensor `spec`
     (a TensorSpec, SparseTensorSpec or RaggedTensorSpec) wants."""
