@@ -25,7 +25,7 @@ from tensorflow_metadata.proto.v0 import schema_pb2
 from headwater.data_validation._proto_kind import has_unknown_fields, looks_like, nameless_features
 from headwater.data_validation.drift import Comparator, comparators_of, set_comparator
 from headwater.data_validation.schema_errors import SchemaError
-from headwater.io import write_atomic
+from headwater.io import filesystems, write_atomic
 
 __all__ = [
     "Domain",
@@ -62,6 +62,8 @@ _DEPRECATED_STAGES = frozenset(
 
 def load_schema_text(path: str | os.PathLike[str]) -> schema_pb2.Schema:
     """Read a text-format `Schema` (a `schema.pbtxt`), naming the file and line on bad input."""
+    if filesystems.is_url(path):
+        return _load_schema_text_url(os.fspath(path))
     path = Path(path)
     try:
         text = path.read_text(encoding="utf-8")
@@ -81,7 +83,23 @@ def load_schema_text(path: str | os.PathLike[str]) -> schema_pb2.Schema:
     return schema
 
 
-def _check_schema(schema: schema_pb2.Schema, path: Path, data: bytes) -> None:
+def _load_schema_text_url(url: str) -> schema_pb2.Schema:
+    try:
+        data = filesystems.read_bytes(url)
+    except FileNotFoundError as exc:
+        raise SchemaError(f"{url}: schema file not found") from exc
+    schema = schema_pb2.Schema()
+    try:
+        text_format.Parse(data.decode("utf-8"), schema)
+    except (UnicodeDecodeError, text_format.ParseError) as exc:
+        raise SchemaError(
+            f"{url}: not a text-format Schema proto (it looks like {looks_like(data)}): {exc}"
+        ) from exc
+    _check_schema(schema, url, data)
+    return schema
+
+
+def _check_schema(schema: schema_pb2.Schema, path: str | os.PathLike[str], data: bytes) -> None:
     """Refuse what parsed as a Schema but is not one (statistics parse as a nameless feature)."""
     nameless = nameless_features(schema)
     if not nameless and not has_unknown_fields(schema):
@@ -101,6 +119,12 @@ def load_schema(path: str | os.PathLike[str]) -> schema_pb2.Schema:
     A file that parses as a Schema but is not one (statistics do: as one nameless feature per
     dataset) raises SchemaError naming the file and what it looks like.
     """
+    if filesystems.is_url(path):
+        url = os.fspath(path)
+        inside = filesystems.join(url, SCHEMA_FILE)
+        if filesystems.exists(inside):
+            return _load_schema_text_url(inside)
+        return _load_schema_text_url(url)
     path = Path(path)
     if path.is_dir():
         candidate = path / SCHEMA_FILE

@@ -17,7 +17,7 @@ from headwater.data_validation._proto_kind import (
     stats_without_names,
 )
 from headwater.data_validation.stats_errors import StatisticsError
-from headwater.io import write_atomic
+from headwater.io import filesystems, write_atomic
 
 _EXPECTED = "expected a DatasetFeatureStatisticsList (a FeatureStats.pb)"
 
@@ -60,9 +60,14 @@ def _check_stats(stats: Stats, path: str | os.PathLike[str], data: bytes) -> Sta
     return stats
 
 
+def _read(path: str | os.PathLike[str]) -> bytes:
+    """The bytes of `path`, a local path or a URL (`s3://...`, see headwater.io.filesystems)."""
+    return filesystems.read_bytes(path) if filesystems.is_url(path) else Path(path).read_bytes()
+
+
 def load_stats_binary(path: str | os.PathLike[str]) -> Stats:
     """Reads a serialized statistics list (a Schema or other proto given instead is refused)."""
-    data = Path(path).read_bytes()
+    data = _read(path)
     stats = Stats()
     try:
         stats.ParseFromString(data)
@@ -76,7 +81,7 @@ def load_stats_binary(path: str | os.PathLike[str]) -> Stats:
 
 def load_stats_text(path: str | os.PathLike[str]) -> Stats:
     """Reads a text-proto statistics list."""
-    text = Path(path).read_text(encoding="utf-8")
+    text = _read(path).decode("utf-8")
     try:
         stats = text_format.Parse(text, Stats())
     except text_format.ParseError as exc:
@@ -93,6 +98,11 @@ def load_statistics(path: str | os.PathLike[str]) -> Stats:
     A file that parses as statistics but is not (a Schema does: as empty datasets named after
     its features) raises StatisticsError naming the file and what it looks like.
     """
+    if filesystems.is_url(path):
+        url = os.fspath(path)
+        inside = filesystems.join(url, "FeatureStats.pb")
+        source_url = inside if filesystems.exists(inside) else url
+        return _parse_either(source_url, filesystems.read_bytes(source_url))
     source = Path(path)
     if source.is_dir():
         if not (source / "FeatureStats.pb").is_file():
@@ -102,7 +112,11 @@ def load_statistics(path: str | os.PathLike[str]) -> Stats:
                 f"found {found}"
             )
         source = source / "FeatureStats.pb"
-    data = source.read_bytes()
+    return _parse_either(source, source.read_bytes())
+
+
+def _parse_either(source: str | os.PathLike[str], data: bytes) -> Stats:
+    """`data` of `source` as a binary or else a text statistics list."""
     stats = Stats()
     try:
         stats.ParseFromString(data)

@@ -17,6 +17,7 @@ from typing import Any
 import apache_beam as beam
 import pyarrow as pa
 
+from headwater.io import filesystems
 from headwater.model_analysis.config import EvalConfig
 from headwater.model_analysis.evaluate import PreparedBatch, SlicedMetricsCombiner, prepare_batch
 from headwater.model_analysis.results import EvalResult, write_eval_result
@@ -106,7 +107,10 @@ class ExtractEvaluateAndWriteResults(beam.PTransform):
         output_path = self._output_path
 
         def write(result: EvalResult) -> EvalResult:
-            write_eval_result(result, output_path)
+            # A URL output (s3://, gs://) goes through Beam's FileSystems, with the pipeline's
+            # options, like headwater.io's sinks.
+            with filesystems.using_beam():
+                write_eval_result(result, output_path)
             return result
 
         return batches | "Evaluate" >> self._evaluate | "WriteResults" >> beam.Map(write)

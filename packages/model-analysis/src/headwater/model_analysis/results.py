@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from headwater.io import write_atomic
+from headwater.io import filesystems, write_atomic
 from headwater.model_analysis.config import EvalConfig
 from headwater.model_analysis.slicing import SliceKey, SliceValue, slice_key_str
 from headwater.model_analysis.validation import (
@@ -109,7 +109,7 @@ def _nan(v: Any) -> float:
     return float("nan") if v is None else float(v)
 
 
-def _write_json(path: Path, data: Any) -> None:
+def _write_json(path: str, data: Any) -> None:
     text = json.dumps(_clean(data), allow_nan=False, separators=(",", ":"))
     write_atomic(path, text.encode("utf-8"))
 
@@ -122,10 +122,16 @@ def _key_from_json(data: list[list[Any]]) -> SliceKey:
     return tuple((str(k), v) for k, v in data)
 
 
-def write_eval_result(result: EvalResult, output_path: str | os.PathLike[str]) -> Path:
-    """Write `result` as the four JSON files under `output_path` (created if needed)."""
-    out = Path(output_path)
-    out.mkdir(parents=True, exist_ok=True)
+def write_eval_result(result: EvalResult, output_path: str | os.PathLike[str]) -> Path | str:
+    """Write `result` as the four JSON files under `output_path` (created if needed).
+
+    `output_path` may be a URL (`s3://bucket/eval`): each file is then published through
+    `headwater.io.filesystems` (uploaded under a temporary key, copied into place). Returns the
+    directory (a Path, or the URL).
+    """
+    out = os.fspath(output_path)
+    if not filesystems.is_url(out):
+        Path(out).mkdir(parents=True, exist_ok=True)
     head = {"format": FORMAT}
     common = [
         {
@@ -170,23 +176,33 @@ def write_eval_result(result: EvalResult, output_path: str | os.PathLike[str]) -
             for o in v.outcomes
         ],
     }
-    _write_json(out / CONFIG_FILE, result.eval_config.to_dict())
-    _write_json(out / METRICS_FILE, {**head, "slices": metrics})
-    _write_json(out / PLOTS_FILE, {**head, "slices": plots})
-    _write_json(out / VALIDATIONS_FILE, {**head, **validations})
-    return out
+    _write_json(filesystems.join(out, CONFIG_FILE), result.eval_config.to_dict())
+    _write_json(filesystems.join(out, METRICS_FILE), {**head, "slices": metrics})
+    _write_json(filesystems.join(out, PLOTS_FILE), {**head, "slices": plots})
+    _write_json(filesystems.join(out, VALIDATIONS_FILE), {**head, **validations})
+    return out if filesystems.is_url(out) else Path(out)
+
+
+def _is_file(path: str) -> bool:
+    return filesystems.exists(path) if filesystems.is_url(path) else os.path.isfile(path)
 
 
 def load_eval_result(output_path: str | os.PathLike[str]) -> EvalResult:
     """Read back what `write_eval_result` (or the Evaluator) wrote under `output_path`."""
-    out = Path(output_path)
-    missing = [n for n in (CONFIG_FILE, METRICS_FILE, VALIDATIONS_FILE) if not (out / n).is_file()]
+    out = os.fspath(output_path)
+
+    def path(name: str) -> str:
+        return filesystems.join(out, name)
+
+    missing = [n for n in (CONFIG_FILE, METRICS_FILE, VALIDATIONS_FILE) if not _is_file(path(n))]
     if missing:
         raise FileNotFoundError(f"{out}: not an evaluation result, missing {missing}")
-    config = EvalConfig.from_dict(json.loads((out / CONFIG_FILE).read_text()))
-    metrics = json.loads((out / METRICS_FILE).read_text())
-    plots_path = out / PLOTS_FILE
-    plots = json.loads(plots_path.read_text()) if plots_path.is_file() else {"slices": []}
+    config = EvalConfig.from_dict(json.loads(filesystems.read_bytes(path(CONFIG_FILE))))
+    metrics = json.loads(filesystems.read_bytes(path(METRICS_FILE)))
+    plots_path = path(PLOTS_FILE)
+    plots = (
+        json.loads(filesystems.read_bytes(plots_path)) if _is_file(plots_path) else {"slices": []}
+    )
     plot_by_key = {
         (json.dumps(p["slice_key"]), p["model_name"]): p["plots"] for p in plots["slices"]
     }
@@ -205,7 +221,7 @@ def load_eval_result(output_path: str | os.PathLike[str]) -> EvalResult:
         )
         for m in metrics["slices"]
     )
-    v = json.loads((out / VALIDATIONS_FILE).read_text())
+    v = json.loads(filesystems.read_bytes(path(VALIDATIONS_FILE)))
     validation = ValidationResult(
         validation_ok=bool(v["validation_ok"]),
         reason=v["reason"],
