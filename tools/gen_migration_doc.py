@@ -53,6 +53,15 @@ import Trainer` -> `from headwater.orchestration.tfx_v1.components import Traine
 TFX's own penguin and native-Keras Chicago taxi pipelines run this way with only their import
 lines changed (tests/test_tfx_examples_unchanged.py).
 
+Artifacts carry over both ways, checked against the real TFX 1.16 libraries in an environment of
+their own (tests/test_tfx_artifacts.py): TFDV loads Headwater's statistics, schema and anomalies,
+and finds the same anomalies in them; TFT 1.16's `TFTransformOutput(dir).transform_raw_features`
+and `.transform_features_layer()` apply Headwater's transform graph (a TF2 `transform_fn`, as
+TFT writes by default) with Headwater's values; Headwater reads TFDV's statistics, schema and
+anomalies and applies a graph written by TFT's `WriteTransformFn` with TFT's values. Not yet:
+TFT graphs written with `force_tf_compat_v1=True` (TF1 SavedModels), and TFMA's
+`load_eval_result` over Headwater's evaluation output.
+
 """
 
 
