@@ -115,6 +115,7 @@ def test_kfp_yaml_loads_back_and_its_tasks_run_as_pods_equal_a_local_run(tmp_pat
         pvc="headwater-data",
         pvc_mount_path=str(tmp_path / "pvc"),
         env={"ORCH_FLAVOUR": "kfp"},
+        retries=2,
     )
     back = _read_back(path)
     spec = back["spec"]
@@ -134,6 +135,8 @@ def test_kfp_yaml_loads_back_and_its_tasks_run_as_pods_equal_a_local_run(tmp_pat
     }
     assert {s["taskInfo"]["name"] for s in nodes.values()} == {"Make", "Check", "Count"}
     assert all(not s["cachingOptions"].get("enableCache") for s in nodes.values())
+    assert all(s["retryPolicy"]["maxRetryCount"] == 2 for s in nodes.values())
+    assert "retryPolicy" not in finish
 
     # Each task's container: the image, `headwater node run` with the options, env, resources.
     executors = spec["deploymentSpec"]["executors"]

@@ -61,11 +61,14 @@ def kubeflow_plan(
     pipeline_root: str | None = None,
     env: Mapping[str, str] | None = None,
     accelerator: str = "nvidia.com/gpu",
+    retries: int = 0,
 ) -> dict[str, Any]:
     """What `compile_kubeflow` hands to the kfp SDK (see there), as plain JSON-able data."""
     data = description_dict(description)
     if not image:
         raise WiringError("a Kubeflow pipeline needs image=: one that holds headwater")
+    if retries < 0:
+        raise ValueError(f"retries must be >= 0, got {retries}")
     local_file = str(data["pipeline_file"])
     if pipeline_file:  # where the file lives in the image
         data = {**data, "pipeline_file": pipeline_file}
@@ -87,6 +90,7 @@ def kubeflow_plan(
         "env": variables,
         "pvc": {"name": pvc, "mount_path": pvc_mount_path} if pvc else None,
         "accelerator": accelerator,
+        "retries": int(retries),
         "tasks": [
             {
                 "name": names[n.id],
@@ -119,6 +123,7 @@ def compile_kubeflow(
     pipeline_root: str | None = None,
     env: Mapping[str, str] | None = None,
     accelerator: str = "nvidia.com/gpu",
+    retries: int = 0,
 ) -> Path:
     """Write the KFP v2 pipeline IR YAML for a compiled pipeline to `path`; returns the path.
 
@@ -132,7 +137,9 @@ def compile_kubeflow(
     own pipeline root (where KFP keeps its artifacts; Headwater's nodes write none there).
     `env`: more environment variables.
     Resources set on a node (`with_resources(cpu=, memory=, gpu=)`) become requests and limits;
-    a GPU uses `accelerator` as its resource type.
+    a GPU uses `accelerator` as its resource type. `retries`: how often KFP retries a failed
+    node task (a killed attempt is recorded CANCELED and run again cleanly; the exit task is
+    not retried).
     """
     plan = kubeflow_plan(
         description,
@@ -146,6 +153,7 @@ def compile_kubeflow(
         pipeline_root=pipeline_root,
         env=env,
         accelerator=accelerator,
+        retries=retries,
     )
     target = Path(path).absolute()
     target.parent.mkdir(parents=True, exist_ok=True)

@@ -20,7 +20,7 @@ RUN_ID = "{run_id}"
 def container_component(name: str, image: str, argv: list[str]) -> Any:
     """A container component named `name` running argv; its one input is the run id."""
 
-    def spec(run_id: str) -> Any:
+    def spec(run_id: str):  # kfp reads this signature: no return annotation
         resolved = [run_id if a == RUN_ID else a for a in argv]
         return dsl.ContainerSpec(image=image, command=resolved[:1], args=resolved[1:])
 
@@ -65,6 +65,8 @@ def build(plan: dict[str, Any]) -> Any:
             for t in plan["tasks"]:
                 task = configure(nodes[t["name"]](run_id=run_id), plan, t["resources"])
                 task.set_display_name(t["display_name"])
+                if plan.get("retries"):
+                    task.set_retry(num_retries=plan["retries"])
                 for up in t["after"]:
                     task.after(made[up])
                 made[t["name"]] = task
