@@ -10,10 +10,6 @@ parity the float16 model cannot meet: nothing is pushed, and the reason gives th
 from __future__ import annotations
 
 import runpy
-import socket
-import subprocess
-import sys
-import time
 import uuid
 from pathlib import Path
 
@@ -28,43 +24,21 @@ PENGUIN = Path(__file__).resolve().parent.parent / "examples" / "penguin"
 
 
 @pytest.fixture(scope="module")
-def s3():
-    """moto's S3 server on a free loopback port, and an s3fs client with one fresh bucket."""
+def s3(s3_server):
+    """An s3fs client with one fresh bucket on the root conftest's moto server (127.0.0.1)."""
     import s3fs
 
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-            break
-        except OSError:
-            if proc.poll() is not None or time.monotonic() > deadline:
-                proc.kill()
-                pytest.fail("moto server did not start")
-            time.sleep(0.1)
     options = {
         "key": "testing",
         "secret": "testing",
-        "endpoint_url": f"http://127.0.0.1:{port}",
+        "endpoint_url": s3_server,
         "client_kwargs": {"region_name": "eu-west-1"},
         "skip_instance_cache": True,
     }
-    try:
-        fs = s3fs.S3FileSystem(**options)
-        bucket = f"serving-{uuid.uuid4().hex[:8]}"
-        fs.mkdir(bucket)
-        yield fs, bucket, options
-    finally:
-        proc.terminate()
-        proc.wait(timeout=30)
+    fs = s3fs.S3FileSystem(**options)
+    bucket = f"serving-{uuid.uuid4().hex[:8]}"
+    fs.mkdir(bucket)
+    return fs, bucket, options
 
 
 @pytest.fixture(scope="module")

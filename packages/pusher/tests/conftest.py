@@ -1,11 +1,12 @@
-"""Fixtures of the pusher's tests: moto's S3 server on loopback, a fresh bucket per test."""
+"""Fixtures of the pusher's tests: a fresh bucket per test on moto's S3 server.
+
+The server itself (`s3_server`, on 127.0.0.1, one per session) is the root conftest's, shared
+with the tests of io, data-validation and model-analysis.
+"""
 
 from __future__ import annotations
 
-import socket
-import subprocess
 import sys
-import time
 import uuid
 from pathlib import Path
 
@@ -26,34 +27,6 @@ def s3_options(endpoint: str) -> dict:
         "config_kwargs": {"connect_timeout": 2, "retries": {"max_attempts": 1}},
         "skip_instance_cache": True,
     }
-
-
-@pytest.fixture(scope="session")
-def s3_server():
-    """moto's S3 server on a free loopback port, in its own process for the session."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    endpoint = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-            break
-        except OSError:
-            assert proc.poll() is None, "moto server exited"
-            time.sleep(0.1)
-    else:
-        proc.kill()
-        pytest.fail("moto server did not start within 60 s")
-    yield endpoint
-    proc.terminate()
-    proc.wait(timeout=30)
 
 
 @pytest.fixture
