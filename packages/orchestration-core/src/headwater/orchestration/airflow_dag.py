@@ -253,7 +253,6 @@ def _airflow_env(home: Path, dags: Path) -> dict[str, str]:
         AIRFLOW__CORE__DAGS_FOLDER=str(dags),
         AIRFLOW__CORE__LOAD_EXAMPLES="False",
         AIRFLOW__DATABASE__SQL_ALCHEMY_CONN=f"sqlite:///{home / 'airflow.db'}",
-        AIRFLOW__CORE__EXECUTOR="LocalExecutor",
     )
     return env
 
