@@ -37,6 +37,7 @@ from headwater.io.extras import MissingExtraError
 
 __all__ = [
     "TEMP_PREFIX",
+    "download_tree",
     "exists",
     "is_url",
     "join",
@@ -46,6 +47,7 @@ __all__ = [
     "read_bytes",
     "size",
     "staged",
+    "upload_tree",
     "using_beam",
 ]
 
@@ -379,3 +381,41 @@ def _remove(paths: list[str]) -> None:
             inner = _fsspec(p)[1]
             if fs.exists(inner):
                 fs.rm_file(inner)
+
+
+def upload_tree(local_dir: str, url: str) -> list[str]:
+    """Publish every file under the local `local_dir` at the same relative name under `url`.
+
+    Each directory's files are published by one `staged` (so each file appears whole); a file
+    already at a final name is replaced. Returns the URLs written, sorted.
+    """
+    by_dir: dict[str, list[str]] = {}
+    for root, _, names in os.walk(local_dir):
+        rel = os.path.relpath(root, local_dir)
+        for name in names:
+            by_dir.setdefault("" if rel == "." else rel.replace(os.sep, "/"), []).append(name)
+    written: list[str] = []
+    for rel, names in sorted(by_dir.items()):
+        base = join(url, rel) if rel else url.rstrip("/")
+        finals = [join(base, n) for n in sorted(names)]
+        with staged(finals) as tmps:
+            for name, tmp in zip(sorted(names), tmps, strict=True):
+                with open(os.path.join(local_dir, rel, name), "rb") as src, open_output(tmp) as dst:
+                    shutil.copyfileobj(src, dst, 16 << 20)
+        written += finals
+    return sorted(written)
+
+
+def download_tree(url: str, local_dir: str) -> str:
+    """Copy every object under the prefix `url` into the local `local_dir` (same relative
+    names); `local_dir`. InputNotFoundError naming `url` when nothing is under it."""
+    fs, inner = _fsspec(url)
+    prefix = inner.rstrip("/") + "/"
+    found = [p for p in fs.find(inner) if p.startswith(prefix)]
+    if not found:
+        raise _not_found(url, fs, inner)
+    for path in found:
+        target = os.path.join(local_dir, *path[len(prefix) :].split("/"))
+        os.makedirs(os.path.dirname(target), exist_ok=True)
+        fs.get_file(path, target)
+    return local_dir

@@ -27,6 +27,7 @@ from typing import Any, ClassVar
 import apache_beam as beam
 import pyarrow as pa
 
+from headwater.io import filesystems
 from headwater.transform.analysis import PhaseCombiner, finalize
 from headwater.transform.cache import (
     graph_fingerprint,
@@ -276,11 +277,20 @@ class _ApplyTransform(beam.DoFn):
     def __init__(self, spec: dict[str, Any]) -> None:
         self._spec = spec
         self._runner: SavedTransformRunner | None = None
+        self._source: str | None = None
+        self._local: Any = None  # a URL's local copy (a TransformOutput), kept while in use
 
     def process(self, batch: pa.RecordBatch, transform_dir: str) -> Any:
-        path = os.path.join(transform_dir, TRANSFORM_FN_DIR)
-        if self._runner is None or self._runner.transform_fn_dir != path:
+        if self._runner is None or self._source != transform_dir:
+            path = os.path.join(transform_dir, TRANSFORM_FN_DIR)
+            self._local = None
+            if filesystems.is_url(transform_dir):
+                from headwater.transform.output import TransformOutput
+
+                self._local = TransformOutput(transform_dir)
+                path = self._local.transform_savedmodel_dir
             self._runner = SavedTransformRunner(path, self._spec)
+            self._source = transform_dir
         yield self._runner.run(batch)
 
 
@@ -341,7 +351,26 @@ def _static_output_spec(traced: TracedGraph) -> dict[str, Any]:
 
 
 def _copy_output(src: str, dst: str) -> str:
-    if os.path.abspath(src) == os.path.abspath(dst):
+    if src == dst or (
+        not filesystems.is_url(src)
+        and not filesystems.is_url(dst)
+        and os.path.abspath(src) == os.path.abspath(dst)
+    ):
+        return dst
+    if filesystems.is_url(src) or filesystems.is_url(dst):
+        # A URL on either side: through a local copy, each file published whole.
+        local = tempfile.mkdtemp(prefix="headwater-transform-fn-")
+        try:
+            if filesystems.is_url(src):
+                filesystems.download_tree(src, local)
+            else:
+                shutil.copytree(src, local, dirs_exist_ok=True)
+            if filesystems.is_url(dst):
+                filesystems.upload_tree(local, dst)
+            else:
+                _copy_output(local, dst)
+        finally:
+            shutil.rmtree(local, ignore_errors=True)
         return dst
     os.makedirs(dst, exist_ok=True)
     for sub in os.listdir(src):

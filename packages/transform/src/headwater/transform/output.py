@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
+import tempfile
+import weakref
 from collections.abc import Mapping
 from functools import cached_property
 from typing import Any
@@ -11,6 +14,7 @@ from typing import Any
 from google.protobuf import text_format
 from tensorflow_metadata.proto.v0 import schema_pb2
 
+from headwater.io import filesystems
 from headwater.transform.features import DatasetMetadata, feature_spec
 from headwater.transform.saved_transform import (
     RAW_METADATA_DIR,
@@ -41,7 +45,13 @@ class TransformOutput:
     RAW_METADATA_DIR = RAW_METADATA_DIR
 
     def __init__(self, transform_output_dir: str) -> None:
-        self._dir = os.fspath(transform_output_dir)
+        self._source = os.fspath(transform_output_dir)
+        self._dir = self._source
+        if filesystems.is_url(self._source):
+            # A URL (s3://, gs://, ...): read from a local copy, removed with this object.
+            self._dir = tempfile.mkdtemp(prefix="headwater-transform-output-")
+            weakref.finalize(self, shutil.rmtree, self._dir, True)
+            filesystems.download_tree(self._source, self._dir)
         if not os.path.isdir(self.transform_savedmodel_dir):
             raise FileNotFoundError(
                 f"{self._dir} has no {TRANSFORM_FN_DIR}/ directory: not a transform output"
@@ -49,7 +59,8 @@ class TransformOutput:
 
     @property
     def transform_output_dir(self) -> str:
-        return self._dir
+        """The directory or URL this output was read from."""
+        return self._source
 
     @property
     def transform_savedmodel_dir(self) -> str:

@@ -23,6 +23,7 @@ import pyarrow as pa
 from google.protobuf import text_format
 from tensorflow_metadata.proto.v0 import schema_pb2
 
+from headwater.io import filesystems
 from headwater.transform.analysis import VOCAB_SIZE_KEY, VOCABULARY_KINDS
 from headwater.transform.errors import FeatureSpecError
 from headwater.transform.features import (
@@ -142,9 +143,21 @@ def save_transform(
     output_dir: str,
     raw_schema: schema_pb2.Schema | None = None,
 ) -> str:
-    """Bind analyzer results into the traced graph and write `output_dir` (TFT layout)."""
+    """Bind analyzer results into the traced graph and write `output_dir` (TFT layout).
+
+    `output_dir` may be a URL (`s3://`, `gs://`, ...): the output is written to a local
+    temporary directory, then each file published under the URL (`filesystems.upload_tree`).
+    """
     import tensorflow as tf
 
+    if filesystems.is_url(output_dir):
+        local = tempfile.mkdtemp(prefix="headwater-transform-output-")
+        try:
+            save_transform(traced, results, local, raw_schema)
+            filesystems.upload_tree(local, output_dir)
+        finally:
+            shutil.rmtree(local, ignore_errors=True)
+        return output_dir
     os.makedirs(output_dir, exist_ok=True)
     staging = tempfile.mkdtemp(prefix=".transform_fn-", dir=output_dir)
     asset_map = {
