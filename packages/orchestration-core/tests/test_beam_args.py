@@ -119,7 +119,9 @@ def test_no_component_builds_a_beam_pipeline_but_through_beam_pipeline() -> None
     users = []
     for dirpath, _, names in os.walk(SRC):
         for name in names:
-            if not name.endswith(".py") or name == "context.py":
+            # BeamDagRunner's own pipeline orchestrates the nodes: it takes the orchestrator's
+            # Beam options (beam_orchestrator_args), not a node's.
+            if not name.endswith(".py") or name in ("context.py", "beam_dag_runner.py"):
                 continue
             text = Path(dirpath, name).read_text()
             assert not re.search(r"beam\.Pipeline\(|TestPipeline\(", text), name

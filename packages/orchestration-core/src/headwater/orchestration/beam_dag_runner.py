@@ -26,6 +26,7 @@ from typing import Any, TextIO
 import apache_beam as beam
 from apache_beam.options.pipeline_options import PipelineOptions
 
+from headwater.orchestration.context import resolve_runner_aliases
 from headwater.orchestration.errors import ComponentFailedError, WiringError
 from headwater.orchestration.metadata import STATE_NAMES, MetadataStore
 from headwater.orchestration.pipeline import Pipeline
@@ -211,7 +212,8 @@ class BeamDagRunner:
         self, pipeline: Pipeline, run_id: str, token: int, source: PipelineSource | None
     ) -> None:
         total = len(pipeline.components)
-        with beam.Pipeline(options=PipelineOptions(self._args)) as p:
+        args = resolve_runner_aliases(self._args)  # --runner=DaskRunner: Headwater's fixed one
+        with beam.Pipeline(options=PipelineOptions(args)) as p:
             start = p | "Start" >> beam.Create([None])
             steps: dict[str, Any] = {}
             for i, node in enumerate(pipeline.components, 1):
