@@ -720,7 +720,7 @@ def render(works: list[Workload], args: argparse.Namespace, started: str, load: 
             base = w.headwater[0].best_s()
             if "analyze" in floor.label and w.headwater[0].best():
                 base = w.headwater[0].best().result.get("analyze_s")  # type: ignore[union-attr]
-            ratio = _ratio(base, floor.best_s())
+            ratio = None if "load" in floor.label else _ratio(base, floor.best_s())
             lines.append(
                 f"| {w.title} | {floor.label} | {_fmt_s(floor.best_s())} | "
                 f"{f'{ratio:.2f}x' if ratio else '–'} |"
