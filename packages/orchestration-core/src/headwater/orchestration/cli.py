@@ -112,16 +112,28 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--no-cache", action="store_true", help="run every component")
     run.add_argument("--traceback", action="store_true", help="show the full traceback")
     run.set_defaults(func=_pipeline_run)
-    plist = pipeline.add_parser("list", help="pipelines created or recorded in ML Metadata")
+    plist = pipeline.add_parser(
+        "list",
+        help="pipelines created or recorded in ML Metadata",
+        epilog="examples:\n  headwater pipeline list\n"
+        "  headwater pipeline list --metadata postgresql://reader@db:5432/mlmd",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     plist.add_argument("--metadata", help="a SQLite MLMD file or a URL (default: the registry)")
     plist.set_defaults(func=_pipeline_list)
 
     runs = sub.add_parser("run", help="list, inspect, delete or finish runs").add_subparsers(
         metavar="ACTION"
     )
-    rlist = runs.add_parser("list", help="runs of PIPELINE, oldest first")
+    rlist = runs.add_parser(
+        "list",
+        help="runs of PIPELINE, oldest first",
+        epilog="examples:\n  headwater run list penguin\n"
+        "  headwater run list penguin --metadata pipelines/penguin/metadata.sqlite",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     rlist.add_argument("pipeline")
-    rlist.add_argument("--metadata", help="a SQLite MLMD file (default: the registry)")
+    rlist.add_argument("--metadata", help="a SQLite MLMD file or a URL (default: the registry)")
     rlist.set_defaults(func=_run_list)
 
     arts = sub.add_parser("artifacts", help="artifacts of a run, with lineage")
