@@ -4,19 +4,27 @@ Each transform runs the same per-file function as its plain twin in `headwater.i
 give the same batches. Readers resolve their files and pin the schema when the pipeline is built
 (so every file decodes to the same columns), then read one file per element (`beam.Create`
 already spreads several files over the workers).
-Sinks deal batches to shards, group by shard and write each shard atomically.
+Sinks stream each bundle's batches into temporary part files (only their names are grouped by
+shard), then assemble each shard from its parts and publish it atomically: no worker holds more
+than a batch (or a row group) of the output.
 Paths may be URLs (`s3://`, `gs://`, ...): every file these transforms list, read or write goes
 through Beam's `FileSystems` (`headwater.io.filesystems.using_beam`), with the pipeline's options.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
+import random
+import shutil
+import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import pandas as pd
 import pyarrow as pa
+import pyarrow.parquet as pq
+from isal import isal_zlib
 
 from headwater.io.extras import missing_extra
 
@@ -26,6 +34,9 @@ except ModuleNotFoundError as _exc:
     raise missing_extra(
         _exc, "apache_beam", "headwater-io[beam]", "headwater.io's Beam sources and sinks"
     ) from _exc
+
+from apache_beam.transforms.window import GlobalWindows
+from apache_beam.utils.windowed_value import WindowedValue
 
 from headwater.io import filesystems
 from headwater.io.batching import rebatch
@@ -39,12 +50,13 @@ from headwater.io.readers import (
     read_tfrecord_file_parts,
 )
 from headwater.io.splits import check_ratios
+from headwater.io.tfrecord_files import GZIP_LEVEL
 from headwater.io.writers import (
+    _ParquetShards,
+    _TFRecordShards,
     publishing,
     shard_paths,
     tfrecord_suffix,
-    write_parquet_shard,
-    write_tfrecord_shard,
 )
 
 __all__ = [
@@ -59,6 +71,7 @@ __all__ = [
 ]
 
 _NAMESPACE = "headwater.io"
+_COPY_CHUNK = 8 << 20
 T = TypeVar("T")
 
 
@@ -304,58 +317,159 @@ class ReadDataFrame(beam.PTransform):
         )
 
 
-class _DealToShards(beam.DoFn):
-    """Keys batches by shard, round robin (the plain writers deal them the same way)."""
+_PartWriter = _ParquetShards | _TFRecordShards
 
-    def __init__(self, num_shards: int) -> None:
+
+class _WriteParts(beam.DoFn):
+    """Streams each bundle's batches into temporary part files, one per shard the bundle feeds.
+
+    A bundle deals its batches round robin over the shards, from a random first shard (so that
+    many one-batch bundles do not all land in shard 0), and writes each shard's batches to its
+    own part file as they come: no row is held beyond the batch being written. When the bundle
+    ends it emits `(shard, part path)` for each part: only those names cross the shuffle.
+    """
+
+    def __init__(
+        self,
+        tmp_dir: str,
+        num_shards: int,
+        suffix: str,
+        open_part: Callable[[str], _PartWriter],
+    ) -> None:
+        self._tmp_dir = tmp_dir
         self._num_shards = num_shards
+        self._suffix = suffix
+        self._open_part = open_part
+        self._parts: dict[int, tuple[str, _PartWriter]] = {}
         self._next = 0
 
-    def process(self, batch: pa.RecordBatch) -> Iterator[tuple[int, pa.RecordBatch]]:
+    def start_bundle(self) -> None:
+        self._parts = {}
+        self._next = random.randrange(self._num_shards)
+
+    def process(self, batch: pa.RecordBatch) -> None:
         shard = self._next % self._num_shards
         self._next += 1
-        yield shard, batch
+        with filesystems.using_beam():
+            part = self._parts.get(shard)
+            if part is None:
+                name = f"part-{shard:05d}-{uuid.uuid4().hex}{self._suffix}"
+                path = filesystems.join(self._tmp_dir, name)
+                if not filesystems.is_url(path):
+                    os.makedirs(self._tmp_dir, exist_ok=True)
+                part = self._parts[shard] = (path, self._open_part(path))
+            part[1].write(0, batch)
+
+    def finish_bundle(self) -> Iterator[WindowedValue]:
+        parts, self._parts = self._parts, {}
+        with filesystems.using_beam():
+            for _, writer in parts.values():
+                writer.close(True)
+        for shard, (path, _) in sorted(parts.items()):
+            yield GlobalWindows.windowed_value((shard, path))
+
+    def teardown(self) -> None:
+        # A failed bundle: close its files (the parts stay under the temporary directory,
+        # which the pipeline's last step removes; a retried bundle writes new parts).
+        for _, writer in self._parts.values():
+            with contextlib.suppress(Exception):
+                writer.close(False)
+        self._parts = {}
+
+
+def _assemble_tfrecord(parts: list[str], out: str, compression: str | None) -> None:
+    """Concatenate TFRecord part files byte for byte into `out`.
+
+    TFRecord framing concatenates, and so does gzip (a file of several gzip members is one gzip
+    stream to every reader, TensorFlow's included); a shard with no part gets an empty stream.
+    """
+    with filesystems.open_output(out) as f:
+        if not parts and compression == "gzip":
+            deflater = isal_zlib.compressobj(GZIP_LEVEL, isal_zlib.DEFLATED, 31)
+            f.write(deflater.flush())
+        for part in parts:
+            with filesystems.open_input(part) as src:
+                shutil.copyfileobj(src, f, _COPY_CHUNK)
+
+
+def _assemble_parquet(parts: list[str], out: str, schema: pa.Schema | None) -> None:
+    """Copy the row groups of the Parquet part files, one at a time, into `out`.
+
+    A shard with no part gets an empty file with the columns `schema` (some batch's).
+    """
+    shards = _ParquetShards([out], schema)
+    complete = False
+    try:
+        for part in parts:
+            with filesystems.open_input(part) as src:
+                reader = pq.ParquetFile(src)
+                for i in range(reader.num_row_groups):
+                    for batch in reader.read_row_group(i).to_batches():
+                        shards.write(0, batch)
+        complete = True
+    finally:
+        shards.close(complete)
+
+
+def _remove_parts(paths: list[str], tmp_dir: str) -> list[str]:
+    """Remove the temporary directory of the parts (every attempt's); `paths`, sorted."""
+    with filesystems.using_beam():
+        filesystems.remove_tree(tmp_dir)
+    return sorted(paths)
 
 
 def _write_sink(
     batches: beam.PCollection,
     finals: list[str],
-    write: Callable[[list[pa.RecordBatch], str, pa.Schema | None], None],
+    open_part: Callable[[str], _PartWriter],
+    assemble: Callable[[list[str], str, pa.Schema | None], None],
     label: str,
     *,
     empty_needs_schema: bool,
 ) -> beam.PCollection:
-    """Deal batches to shards, group them by shard, write each shard atomically; the paths.
+    """Write batches to per-bundle part files, then assemble each shard and publish it; the paths.
 
+    Memory is bounded: a worker holds the batch it writes (and, assembling, one row group or
+    copy buffer), never a shard. Parts live in a hidden directory next to the shards
+    (`filesystems.TEMP_PREFIX`), removed at the end; each shard appears whole or not at all.
     With `empty_needs_schema` (Parquet), a shard that gets no batch is written with the columns
-    of some other batch; TFRecord files have no columns, so they skip that side input.
+    of some batch; TFRecord files have no columns, so they skip that side input.
     """
     num_shards = len(finals)
+    suffix = finals[0][len(finals[0].rsplit("-of-", 1)[0]) + len("-of-00000") :]
+    directory = finals[0].rsplit("/", 1)[0] if filesystems.is_url(finals[0]) else None
+    if directory is None:
+        directory = os.path.dirname(os.path.abspath(finals[0]))
+    tmp_dir = filesystems.join(directory, f"{filesystems.TEMP_PREFIX}{uuid.uuid4().hex}")
 
-    def write_one(
-        item: tuple[int, Mapping[str, Iterable[pa.RecordBatch]]], schemas: list[pa.Schema]
-    ) -> str:
+    def write_one(item: tuple[int, Mapping[str, Iterable[Any]]], schemas: list[pa.Schema]) -> str:
         shard, grouped = item
-        shard_batches = list(grouped["batches"])
+        parts = sorted(grouped["parts"])
         with filesystems.using_beam(), publishing([finals[shard]]) as (tmp,):
-            write(shard_batches, tmp, schemas[0] if schemas else None)
+            assemble(parts, tmp, schemas[0] if schemas else None)
         return finals[shard]
 
-    keyed = batches | f"{label}Deal" >> beam.ParDo(_DealToShards(num_shards)).with_output_types(
-        tuple[int, pa.RecordBatch]
-    )
+    parts = batches | f"{label}Parts" >> beam.ParDo(
+        _WriteParts(tmp_dir, num_shards, suffix, open_part)
+    ).with_output_types(tuple[int, str])
     shards = batches.pipeline | f"{label}Shards" >> beam.Create(
         [(i, None) for i in range(num_shards)]
     )
-    grouped = {"batches": keyed, "shard": shards} | f"{label}Group" >> beam.CoGroupByKey()
+    grouped = {"parts": parts, "shard": shards} | f"{label}Group" >> beam.CoGroupByKey()
     if not empty_needs_schema:
-        return grouped | f"{label}Write" >> beam.Map(write_one, [])
-    schema = (
-        batches
-        | f"{label}Schemas" >> beam.Map(lambda b: b.schema)
-        | f"{label}OneSchema" >> beam.combiners.Sample.FixedSizeGlobally(1)
+        written = grouped | f"{label}Write" >> beam.Map(write_one, [])
+    else:
+        schema = (
+            batches
+            | f"{label}Schemas" >> beam.Map(lambda b: b.schema)
+            | f"{label}OneSchema" >> beam.combiners.Sample.FixedSizeGlobally(1)
+        )
+        written = grouped | f"{label}Write" >> beam.Map(write_one, beam.pvalue.AsSingleton(schema))
+    return (
+        written
+        | f"{label}Written" >> beam.combiners.ToList()
+        | f"{label}Clean" >> beam.FlatMap(_remove_parts, tmp_dir)
     )
-    return grouped | f"{label}Write" >> beam.Map(write_one, beam.pvalue.AsSingleton(schema))
 
 
 class WriteParquet(beam.PTransform):
@@ -367,7 +481,12 @@ class WriteParquet(beam.PTransform):
 
     def expand(self, batches: beam.PCollection) -> beam.PCollection:
         return _write_sink(
-            batches, self._finals, write_parquet_shard, "Parquet", empty_needs_schema=True
+            batches,
+            self._finals,
+            lambda path: _ParquetShards([path], None),
+            _assemble_parquet,
+            "Parquet",
+            empty_needs_schema=True,
         )
 
 
@@ -386,7 +505,8 @@ class WriteTFRecord(beam.PTransform):
         return _write_sink(
             batches,
             self._finals,
-            lambda b, p, _: write_tfrecord_shard(b, p, compression),
+            lambda path: _TFRecordShards([path], compression),
+            lambda parts, out, _: _assemble_tfrecord(parts, out, compression),
             "TFRecord",
             empty_needs_schema=False,
         )
