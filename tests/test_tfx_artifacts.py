@@ -6,7 +6,8 @@ the workspace); `tests/tfx_anchor/tfx_side.py` runs there as a subprocess:
 - TFX reads Headwater's: TFDV loads our statistics, schema and anomalies (and its own validation
   of our statistics finds the same anomalous features); TFT's `TFTransformOutput` applies our
   transform graph (`transform_raw_features`, `transform_features_layer`) with the same values
-  as Headwater's own transform of the same rows.
+  as Headwater's own transform of the same rows; TFMA's `load_eval_result` and
+  `load_validation_result` read our evaluation with our metric values per slice.
 - Headwater reads TFX's: our readers load TFDV's statistics, schema and anomalies, and our
   `TransformOutput` applies TFT's transform graph with the same values TFT got.
 Floats agree to 1e-6 (absolute + relative); integers and strings exactly. Skips, naming the
@@ -129,6 +130,34 @@ def _headwater_apply(transform_dir: Path) -> dict:
     }
 
 
+EVAL_LABELS = [0, 1, 0, 1, 1, 0]
+EVAL_PREDICTIONS = [0.2, 0.9, 0.4, 0.3, 0.8, 0.7]
+
+
+def _headwater_evaluation(directory: Path):
+    import headwater.model_analysis as ma
+
+    table = pa.table(
+        {
+            "label": EVAL_LABELS,
+            "pred": EVAL_PREDICTIONS,
+            "c": [r["c"] for r in preprocessing.RAW_ROWS],
+        }
+    )
+    accuracy = ma.MetricConfig(
+        class_name="BinaryAccuracy",
+        threshold=ma.MetricThreshold(value_threshold=ma.GenericValueThreshold(lower_bound=0.9)),
+    )
+    config = ma.EvalConfig(
+        model_specs=(ma.ModelSpec(label_key="label", prediction_key="pred"),),
+        slicing_specs=(ma.SlicingSpec(), ma.SlicingSpec(feature_keys=("c",))),
+        metrics_specs=(ma.MetricsSpec(metrics=(ma.MetricConfig(class_name="AUC"), accuracy)),),
+    )
+    result = ma.run_model_analysis(config, table, output_path=directory)
+    assert ma.load_eval_result(directory).eval_config == config  # our reader still reads it
+    return result
+
+
 def test_tfx_libraries_read_headwater_artifacts(tfx_python: str, tmp_path: Path) -> None:
     import tensorflow as tf
 
@@ -151,6 +180,7 @@ def test_tfx_libraries_read_headwater_artifacts(tfx_python: str, tmp_path: Path)
         str(tmp_path / "transform"),
     )
     ours = _headwater_apply(tmp_path / "transform")
+    evaluation = _headwater_evaluation(tmp_path / "evaluation")
 
     found = _run_tfx(tfx_python, "read", tmp_path)
 
@@ -167,6 +197,24 @@ def test_tfx_libraries_read_headwater_artifacts(tfx_python: str, tmp_path: Path)
     _assert_same(ours, applied["transform_raw_features"])
     without_label = {k: v for k, v in ours.items() if k != "label"}
     _assert_same(without_label, applied["transform_features_layer_without_label"])
+
+    read = found["evaluation"]
+    assert read["label_key"] == "label"
+    assert read["slicing_specs"] == [[], ["c"]]
+    assert read["validation_ok"] is False
+    assert read["failures"] == ["binary_accuracy"]
+    by_key = {json.dumps(s["slice_key"]): s["metrics"] for s in read["slices"]}
+    assert len(by_key) == len(evaluation.slices) == 4  # overall, c=a, c=b, c=c
+    for s in evaluation.slices:
+        theirs = by_key[json.dumps([[k, v] for k, v in s.slice_key])]
+        assert theirs.pop("example_count") == s.example_count
+        assert sorted(theirs) == sorted(s.metrics)
+        for name, value in s.metrics.items():
+            got = float(theirs[name])  # protobuf JSON writes NaN as "NaN"
+            if math.isnan(value):  # AUC of a slice with one class
+                assert math.isnan(got), name
+            else:
+                assert math.isclose(got, value, rel_tol=1e-9, abs_tol=1e-12), name
 
 
 def test_headwater_reads_tfx_library_artifacts(tfx_python: str, tmp_path: Path) -> None:

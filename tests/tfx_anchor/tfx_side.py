@@ -77,7 +77,39 @@ def read(directory):
     found = summarize(stats, schema, anomalies)
     found["tfdv_anomalies_of_our_serving_stats"] = sorted(recomputed.anomaly_info)
     found["transform"] = apply(os.path.join(directory, "transform"))
+    found["evaluation"] = evaluation(os.path.join(directory, "evaluation"))
     return found
+
+
+def evaluation(directory):
+    """What TFMA's load_eval_result / load_validation_result find in an evaluation output."""
+    import tensorflow_model_analysis as tfma
+
+    result = tfma.load_eval_result(directory)
+    slices = []
+    for key, by_output in result.slicing_metrics:
+        metrics = by_output[""][""]
+        slices.append(
+            {
+                "slice_key": [[k, v.decode() if isinstance(v, bytes) else v] for k, v in key],
+                "metrics": {name: m["doubleValue"] for name, m in metrics.items()},
+            }
+        )
+    validation = tfma.load_validation_result(directory)
+    failures = sorted(
+        {
+            f.metric_key.name
+            for per_slice in validation.metric_validations_per_slice
+            for f in per_slice.failures
+        }
+    )
+    return {
+        "slices": slices,
+        "label_key": result.config.model_specs[0].label_key,
+        "slicing_specs": [list(s.feature_keys) for s in result.config.slicing_specs],
+        "validation_ok": validation.validation_ok,
+        "failures": failures,
+    }
 
 
 def write(directory):

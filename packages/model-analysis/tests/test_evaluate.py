@@ -139,9 +139,13 @@ def test_results_round_trip_through_files(table, tmp_path):
     result = ma.run_model_analysis(cfg, table, output_path=tmp_path)
     assert {p.name for p in tmp_path.iterdir()} == {
         "eval_config.json",
-        "metrics.json",
-        "plots.json",
-        "validations.json",
+        "headwater_eval_config.json",
+        "headwater_metrics.json",
+        "headwater_plots.json",
+        "headwater_validations.json",
+        "metrics-00000-of-00001.tfrecord",
+        "plots-00000-of-00001.tfrecord",
+        "validations-00000-of-00001.tfrecord",
     }
     loaded = ma.load_eval_result(tmp_path)
     assert loaded.eval_config == cfg

@@ -68,7 +68,11 @@ def test_beam_evaluation_reads_and_writes_s3(s3_bucket, eval_data):
     fs = fsspec.filesystem("s3", use_listings_cache=False)
     assert sorted(p.rsplit("/", 1)[-1] for p in fs.find(f"{s3_bucket}/beam-evaluation")) == [
         "eval_config.json",
-        "metrics.json",
-        "plots.json",
-        "validations.json",
+        "headwater_eval_config.json",
+        "headwater_metrics.json",
+        "headwater_plots.json",
+        "headwater_validations.json",
+        "metrics-00000-of-00001.tfrecord",
+        "plots-00000-of-00001.tfrecord",
+        "validations-00000-of-00001.tfrecord",
     ]

@@ -1,10 +1,15 @@
 """`EvalResult`: metrics per slice and model, the validation outcome, and their files.
 
 Written to an output directory (the ModelEvaluation artifact's URI) as JSON, one file per
-kind as TFMA splits them: `eval_config.json`, `metrics.json` (scalars and confidence
-intervals per slice), `plots.json` (structured values: calibration, confusion matrices),
-`validations.json` (every threshold outcome and the blessing decision). NaN is written as
-null (and infinities too). `load_eval_result(path)` reads them back.
+kind as TFMA splits them: `headwater_eval_config.json`, `headwater_metrics.json` (scalars and
+confidence intervals per slice), `headwater_plots.json` (structured values: calibration,
+confusion matrices), `headwater_validations.json` (every threshold outcome and the blessing
+decision). NaN is written as null (and infinities too). `load_eval_result(path)` reads them back
+(and the unprefixed names older Headwater versions wrote). Beside them go TFMA's own files
+(`eval_config.json`, `metrics-*.tfrecord`, `plots-*.tfrecord`, `validations-*.tfrecord`, see
+`headwater.model_analysis.tfma_files`), so `tfma.load_eval_result(path)` and
+`tfma.load_validation_result(path)` read the result; the JSON files carry the `headwater_`
+prefix because TFMA globs `metrics*`, `plots*` and `validations*`.
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ from typing import Any
 from headwater.io import filesystems, write_atomic
 from headwater.model_analysis.config import EvalConfig
 from headwater.model_analysis.slicing import SliceKey, SliceValue, slice_key_str
+from headwater.model_analysis.tfma_files import write_tfma_files
 from headwater.model_analysis.validation import (
     ThresholdOutcome,
     ThresholdStatus,
@@ -29,8 +35,15 @@ from headwater.model_analysis.validation import (
 __all__ = ["EvalResult", "SliceMetrics", "load_eval_result", "write_eval_result"]
 
 FORMAT = "headwater.model_analysis/v1"
-METRICS_FILE, PLOTS_FILE = "metrics.json", "plots.json"
-VALIDATIONS_FILE, CONFIG_FILE = "validations.json", "eval_config.json"
+METRICS_FILE, PLOTS_FILE = "headwater_metrics.json", "headwater_plots.json"
+VALIDATIONS_FILE, CONFIG_FILE = "headwater_validations.json", "headwater_eval_config.json"
+_OLD_NAMES = {
+    METRICS_FILE: "metrics.json",
+    PLOTS_FILE: "plots.json",
+    VALIDATIONS_FILE: "validations.json",
+    CONFIG_FILE: "eval_config.json",
+}
+"""Where Headwater before TFMA's files kept the same JSON; still read."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -180,6 +193,7 @@ def write_eval_result(result: EvalResult, output_path: str | os.PathLike[str]) -
     _write_json(filesystems.join(out, METRICS_FILE), {**head, "slices": metrics})
     _write_json(filesystems.join(out, PLOTS_FILE), {**head, "slices": plots})
     _write_json(filesystems.join(out, VALIDATIONS_FILE), {**head, **validations})
+    write_tfma_files(result, out)
     return out if filesystems.is_url(out) else Path(out)
 
 
@@ -192,12 +206,18 @@ def load_eval_result(output_path: str | os.PathLike[str]) -> EvalResult:
     out = os.fspath(output_path)
 
     def path(name: str) -> str:
-        return filesystems.join(out, name)
+        new = filesystems.join(out, name)
+        old = filesystems.join(out, _OLD_NAMES.get(name, name))
+        return new if _is_file(new) or not _is_file(old) else old
 
-    missing = [n for n in (CONFIG_FILE, METRICS_FILE, VALIDATIONS_FILE) if not _is_file(path(n))]
+    config_file = CONFIG_FILE
+    missing = [n for n in (config_file, METRICS_FILE, VALIDATIONS_FILE) if not _is_file(path(n))]
     if missing:
         raise FileNotFoundError(f"{out}: not an evaluation result, missing {missing}")
-    config = EvalConfig.from_dict(json.loads(filesystems.read_bytes(path(CONFIG_FILE))))
+    config_data = json.loads(filesystems.read_bytes(path(config_file)))
+    if "evalConfig" in config_data:  # TFMA's EvalRun wrapper
+        config_data = config_data["evalConfig"]
+    config = EvalConfig.from_dict(config_data)
     metrics = json.loads(filesystems.read_bytes(path(METRICS_FILE)))
     plots_path = path(PLOTS_FILE)
     plots = (
