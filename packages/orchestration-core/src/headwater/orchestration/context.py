@@ -160,6 +160,9 @@ def beam_pipeline(extra_args: Sequence[str] = ()) -> beam.Pipeline:
     import apache_beam as beam
     from apache_beam.options.pipeline_options import PipelineOptions
 
+    from headwater.orchestration.training.user_code import register_with_beam
+
+    register_with_beam()  # user module files loaded before Beam ship to workers by value
     ctx = current_context()
     args = with_runner([*(ctx.beam_pipeline_args if ctx else ()), *extra_args])
     return beam.Pipeline(options=PipelineOptions(resolve_runner_aliases(args)))

@@ -6,6 +6,8 @@ Writes the TransformGraph in TFT's layout (`transform_fn/`, `transformed_metadat
 it also writes TFX's statistics outputs with headwater.data_validation, in the same Beam
 pipeline: `FeatureStats.pb` of the analyzed data and its `schema.pbtxt` (pre-transform), and of
 the transformed splits with the transformed schema and their `SchemaDiff.pb` (post-transform).
+Inputs too small to repay Beam's start-up (`prefer_beam`) run the library's in-memory twins
+instead: the same combiners, graph and files, without building a Beam pipeline.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ from headwater.orchestration.artifacts import (
     TransformCache,
     TransformGraph,
 )
-from headwater.orchestration.context import beam_pipeline
+from headwater.orchestration.context import beam_pipeline, prefer_beam
 from headwater.orchestration.dsl import InputArtifact, OutputArtifact, Parameter, component
 from headwater.orchestration.example_files import FORMAT_PARQUET
 from headwater.orchestration.training.user_code import load_user_fn
@@ -122,13 +124,17 @@ def Transform(
         if analyzer_cache is not None and os.path.isdir(analyzer_cache.uri):
             shutil.copytree(analyzer_cache.uri, cache_dir, dirs_exist_ok=True)
     work = tempfile.mkdtemp(prefix="headwater-transform-")
+    analyze = [by_name[n] for n in splits_config.analyze]
+    transform = to_transform if materialize or stats else []
+    files = [f for split in (*analyze, *transform) for f in split.files]
+    run = _run_beam if prefer_beam(files) else _run_in_memory
     try:
-        _run_beam(
+        run(
             tft,
             fn,
             raw_schema,
-            [by_name[n] for n in splits_config.analyze],
-            to_transform if materialize or stats else [],
+            analyze,
+            transform,
             parquet,
             transform_graph.uri,
             transformed_examples if materialize else None,
@@ -248,3 +254,73 @@ def _run_beam(
                 | "PostTransformStats" >> dv.GenerateStatistics()
                 | "WritePostTransformStats" >> beam.Map(stats.write_post, graph_uri)
             )
+
+
+def _run_in_memory(
+    tft: Any,
+    fn: Any,
+    raw_schema: Any,
+    analyze: list[Split],
+    transform: list[Split],
+    parquet: bool,
+    graph_uri: str,
+    transformed_examples: Any,
+    work: str,
+    stats: _StatsOutputs | None,
+    cache_dir: str | None,
+    cache_key: str,
+) -> None:
+    """`_run_beam`'s twin for a small input: the same analysis, graph, transformed files and
+    statistics, computed in this process without Beam (whose start-up dominates small data)."""
+    import headwater.data_validation as dv
+    import headwater.io as hio
+
+    del parquet  # read_batches reads either payload
+    raw = {f"{cache_key}-split-{split.name}": split for split in analyze if split.files}
+    if not raw:
+        raise ValueError(f"Transform: no data files in splits {[s.name for s in analyze]}")
+    if cache_dir is None:
+        analyzed = [batch for split in raw.values() for batch in split.read_batches()]
+        tft.analyze_dataset(analyzed, raw_schema, fn, graph_uri, temp_dir=work)
+    else:
+        tft.analyze_datasets_with_cache(
+            {key: split.read_batches for key, split in raw.items()},
+            raw_schema,
+            fn,
+            graph_uri,
+            cache_dir=cache_dir,
+            temp_dir=work,
+        )
+    if stats is not None:
+        stats.write_pre(_statistics(dv, [split.read_batches() for split in raw.values()]))
+    output = tft.TransformOutput(graph_uri)
+    transformed_by_split: dict[str, list[Any]] = {}
+    for split in transform:
+        if transformed_examples is not None:
+            transformed_examples.split_uri(split.name)
+        if not split.files:
+            continue
+        transformed = list(tft.transform_dataset(split.read_batches(), output, raw_schema))
+        transformed_by_split[split.name] = transformed
+        if transformed_examples is not None:
+            out = os.path.join(
+                transformed_examples.split_uri(split.name), TRANSFORMED_EXAMPLES_PREFIX
+            )
+            hio.write_tfrecord(transformed, out)
+    if stats is not None and transformed_by_split:
+        post = _statistics(dv, list(transformed_by_split.values()))
+        stats.write_post(post, graph_uri)
+
+
+def _statistics(dv: Any, splits: list[Any]) -> Any:
+    """Statistics of several splits' batches as GenerateStatistics computes them on Beam: one
+    accumulator per split, batch by batch, then merged. (Beam merges in whatever order its
+    bundles finish, so float sums of several splits may differ in their last bits.)"""
+    combiner = dv.StatisticsCombiner()
+    accumulators = []
+    for batches in splits:
+        acc = combiner.create_accumulator()
+        for batch in batches:
+            acc = combiner.add_input(acc, batch)
+        accumulators.append(acc)
+    return combiner.extract_output(combiner.merge_accumulators(accumulators))

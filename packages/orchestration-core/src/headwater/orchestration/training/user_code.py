@@ -78,12 +78,35 @@ def _siblings_loaded(folder: str) -> list[ModuleType]:
     ]
 
 
+_PENDING_BY_VALUE: list[ModuleType] = []
+"""User modules to register with Beam's pickler once Beam is loaded (register_with_beam)."""
+
+
 def _pickle_by_value(module: ModuleType) -> None:
     """Ship the module file's functions to Beam workers by value: a worker in another process
-    or on another host cannot import the driver's module file (see docs/scaling.md)."""
+    or on another host cannot import the driver's module file (see docs/scaling.md).
+
+    Registered now if Beam's pickler is loaded, else when a Beam pipeline is built
+    (`register_with_beam`): importing Beam costs about 1 s, which a component whose input is
+    small enough for its in-memory path (or the Trainer) never needs to pay."""
+    _PENDING_BY_VALUE.append(module)
+    if _BEAM_PICKLER in sys.modules:
+        register_with_beam()
+
+
+_BEAM_PICKLER = "apache_beam.internal.cloudpickle.cloudpickle"
+
+
+def register_with_beam() -> None:
+    """Register the user modules loaded so far to pickle by value with Beam's cloudpickle."""
+    if not _PENDING_BY_VALUE:
+        return
     from apache_beam.internal.cloudpickle import cloudpickle
 
-    cloudpickle.register_pickle_by_value(module)
+    while _PENDING_BY_VALUE:
+        module = _PENDING_BY_VALUE.pop(0)
+        if sys.modules.get(module.__name__) is module:  # not since reloaded or dropped
+            cloudpickle.register_pickle_by_value(module)
 
 
 def _make_folder_importable(folder: str) -> None:
