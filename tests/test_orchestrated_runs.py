@@ -25,6 +25,12 @@ TINY = os.path.join(REPO, "packages", "orchestration-core", "tests", "tiny_pipel
 RUNS = ("run-a", "run-b")
 
 
+@pytest.fixture(autouse=True)
+def _own_home(tmp_path, monkeypatch):
+    """`node run` registers its SQLite store: in the test's own home, never the user's."""
+    monkeypatch.setenv("HEADWATER_HOME", str(tmp_path / "home"))
+
+
 def _node(node, run_id, overrides, env):
     cmd = [sys.executable, "-m", "headwater.orchestration.cli", "node", "run", TINY]
     cmd += ["--node", node, "--run-id", run_id, *overrides]

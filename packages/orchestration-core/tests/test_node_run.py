@@ -24,6 +24,12 @@ TINY = os.path.join(os.path.dirname(os.path.abspath(__file__)), "tiny_pipeline.p
 STATE = {v: k for k, v in mlmd.Execution.State.items()}
 
 
+@pytest.fixture(autouse=True)
+def _own_home(tmp_path, monkeypatch):
+    """`node run` registers its SQLite store: in the test's own home, never the user's."""
+    monkeypatch.setenv("HEADWATER_HOME", str(tmp_path / "home"))
+
+
 def _node(root, node, run_id, *extra):
     return main(
         ["node", "run", TINY, "--node", node, "--run-id", run_id, "--root", str(root), *extra]
@@ -89,6 +95,9 @@ def test_nodes_run_one_by_one_record_what_a_local_run_records(tmp_path, capsys):
     assert [(n, s) for n, _, s, _ in orch] == [("Make", "COMPLETE"), ("Check", "COMPLETE")]
     [run] = pipeline_runs(_store(tmp_path / "orch"), "tiny")
     assert (run.run_id, run.state) == ("r1", "COMPLETE")
+    capsys.readouterr()
+    assert main(["run", "status", "r1"]) == 0  # the store was registered: no --metadata
+    assert "run r1 of tiny: COMPLETE" in capsys.readouterr().out
     blessing = orch[1][3][0]
     assert os.listdir(blessing) == ["BLESSED"] == os.listdir(local.output("Check", "blessing").uri)
 

@@ -174,12 +174,14 @@ def _compile(args: argparse.Namespace) -> int:
 
 
 def _node_run(args: argparse.Namespace) -> int:
+    from headwater.orchestration.cli import _register
     from headwater.orchestration.errors import ComponentFailedError
     from headwater.orchestration.node_run import Terminated, run_node
     from headwater.orchestration.run_records import UpstreamMissingError
     from headwater.orchestration.runner import user_frame
 
     pipeline = load_for_command(args)
+    _register(pipeline)  # `headwater run list` / `run status` find a SQLite store without flags
     where = f"node {args.node} of run {args.run_id} ({pipeline.name})"
     _say(f"{where}  root {pipeline.root}")
     t0 = time.perf_counter()
