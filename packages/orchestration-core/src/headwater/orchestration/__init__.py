@@ -109,7 +109,7 @@ from headwater.orchestration.training import (
 )
 
 if TYPE_CHECKING:
-    from headwater.orchestration.beam_dag_runner import BeamDagRunner
+    from headwater.orchestration.beam_dag_runner import BeamDagRunner, PipelineSource
 
 __all__ = [
     "FORMAT_PARQUET",
@@ -160,6 +160,7 @@ __all__ = [
     "Pipeline",
     "PipelineDescription",
     "PipelineRootError",
+    "PipelineSource",
     "PushedModel",
     "Pusher",
     "RangeConfig",
@@ -209,8 +210,8 @@ __all__ = [
 
 def __getattr__(name: str) -> object:
     """BeamDagRunner on first use: importing Beam costs about a second, and only it needs it."""
-    if name == "BeamDagRunner":
-        from headwater.orchestration.beam_dag_runner import BeamDagRunner
+    if name in ("BeamDagRunner", "PipelineSource"):
+        from headwater.orchestration import beam_dag_runner
 
-        return BeamDagRunner
+        return getattr(beam_dag_runner, name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
