@@ -8,8 +8,9 @@ the workspace); `tests/tfx_anchor/tfx_side.py` runs there as a subprocess:
   transform graph (`transform_raw_features`, `transform_features_layer`) with the same values
   as Headwater's own transform of the same rows; TFMA's `load_eval_result` and
   `load_validation_result` read our evaluation with our metric values per slice.
-- Headwater reads TFX's: our readers load TFDV's statistics, schema and anomalies, and our
-  `TransformOutput` applies TFT's transform graph with the same values TFT got.
+- Headwater reads TFX's: our readers load TFDV's statistics, schema and anomalies, our
+  `TransformOutput` applies TFT's transform graph with the same values TFT got, and our
+  `load_eval_result` reads TFMA's evaluation files with TFMA's metric values per slice.
 Floats agree to 1e-6 (absolute + relative); integers and strings exactly. Skips, naming the
 reason, when the environment cannot be built (no package registry).
 """
@@ -59,6 +60,7 @@ def _run_tfx(python: str, mode: str, directory: Path) -> dict:
     out = directory / f"tfx_{mode}.json"
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
     env["TF_CPP_MIN_LOG_LEVEL"] = "2"
+    env["HEADWATER_EVAL_ROWS"] = json.dumps(_eval_rows())
     done = subprocess.run(
         [python, str(ANCHOR / "tfx_side.py"), mode, str(directory), str(out)],
         capture_output=True,
@@ -134,16 +136,18 @@ EVAL_LABELS = [0, 1, 0, 1, 1, 0]
 EVAL_PREDICTIONS = [0.2, 0.9, 0.4, 0.3, 0.8, 0.7]
 
 
+def _eval_rows() -> dict[str, list]:
+    return {
+        "label": EVAL_LABELS,
+        "pred": EVAL_PREDICTIONS,
+        "c": [r["c"] for r in preprocessing.RAW_ROWS],
+    }
+
+
 def _headwater_evaluation(directory: Path):
     import headwater.model_analysis as ma
 
-    table = pa.table(
-        {
-            "label": EVAL_LABELS,
-            "pred": EVAL_PREDICTIONS,
-            "c": [r["c"] for r in preprocessing.RAW_ROWS],
-        }
-    )
+    table = pa.table(_eval_rows())
     accuracy = ma.MetricConfig(
         class_name="BinaryAccuracy",
         threshold=ma.MetricThreshold(value_threshold=ma.GenericValueThreshold(lower_bound=0.9)),
@@ -237,3 +241,23 @@ def test_headwater_reads_tfx_library_artifacts(tfx_python: str, tmp_path: Path) 
 
     ours = _headwater_apply(tmp_path / "transform")
     _assert_same(ours, theirs["transform"]["transform_raw_features"])
+
+    import headwater.model_analysis as ma
+
+    evaluation = ma.load_eval_result(tmp_path / "evaluation")  # TFMA's files only
+    written = theirs["evaluation"]
+    assert evaluation.eval_config.candidate.label_key == "label"
+    assert [list(s.feature_keys) for s in evaluation.eval_config.slicing_specs] == [[], ["c"]]
+    assert evaluation.validation.validation_ok is written["validation_ok"] is False
+    assert {o.metric_name for o in evaluation.validation.failures} == {"binary_accuracy"}
+    assert len(evaluation.slices) == len(written["slices"]) == 4
+    for s in written["slices"]:
+        key = tuple((k, v) for k, v in s["slice_key"])
+        ours_metrics = evaluation.get(key).metrics
+        assert sorted(ours_metrics) == sorted(s["metrics"])
+        for name, value in s["metrics"].items():
+            want = float(value)
+            if math.isnan(want):
+                assert math.isnan(ours_metrics[name]), name
+            else:
+                assert math.isclose(ours_metrics[name], want, rel_tol=1e-9, abs_tol=1e-12), name

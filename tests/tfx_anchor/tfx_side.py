@@ -140,7 +140,34 @@ def write(directory):
         _ = transform_fn | tft_beam.WriteTransformFn(os.path.join(directory, "transform"))
     found = summarize(stats, schema, anomalies)
     found["transform"] = apply(os.path.join(directory, "transform"))
+    found["evaluation"] = write_evaluation(os.path.join(directory, "evaluation"))
     return found
+
+
+def write_evaluation(directory):
+    """TFMA evaluates the predictions of tests/test_tfx_artifacts.py (no model: a DataFrame)."""
+    import pandas as pd
+    import tensorflow_model_analysis as tfma
+    from google.protobuf import text_format
+
+    frame = pd.DataFrame(json.loads(os.environ["HEADWATER_EVAL_ROWS"]))
+    config = text_format.Parse(
+        """
+        model_specs { label_key: "label" prediction_key: "pred" }
+        slicing_specs {}
+        slicing_specs { feature_keys: "c" }
+        metrics_specs {
+          metrics { class_name: "AUC" }
+          metrics {
+            class_name: "BinaryAccuracy"
+            threshold { value_threshold { lower_bound { value: 0.9 } } }
+          }
+        }
+        """,
+        tfma.EvalConfig(),
+    )
+    tfma.analyze_raw_data(frame, config, output_path=directory)
+    return evaluation(directory)
 
 
 if __name__ == "__main__":

@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import typing
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,7 +26,7 @@ from typing import Any
 from headwater.io import filesystems, write_atomic
 from headwater.model_analysis.config import EvalConfig
 from headwater.model_analysis.slicing import SliceKey, SliceValue, slice_key_str
-from headwater.model_analysis.tfma_files import write_tfma_files
+from headwater.model_analysis.tfma_files import has_tfma_files, read_tfma_files, write_tfma_files
 from headwater.model_analysis.validation import (
     ThresholdOutcome,
     ThresholdStatus,
@@ -212,6 +213,8 @@ def load_eval_result(output_path: str | os.PathLike[str]) -> EvalResult:
 
     config_file = CONFIG_FILE
     missing = [n for n in (config_file, METRICS_FILE, VALIDATIONS_FILE) if not _is_file(path(n))]
+    if missing and has_tfma_files(out):  # written by TFMA / TFX's Evaluator
+        return typing.cast(EvalResult, read_tfma_files(out))
     if missing:
         raise FileNotFoundError(f"{out}: not an evaluation result, missing {missing}")
     config_data = json.loads(filesystems.read_bytes(path(config_file)))

@@ -17,6 +17,7 @@ installed to write them and a TFMA installed in the same process is not disturbe
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Mapping
 from functools import cache
 from typing import Any
@@ -31,6 +32,8 @@ __all__ = [
     "PLOTS_TFRECORD",
     "TFMA_VERSION",
     "VALIDATIONS_TFRECORD",
+    "has_tfma_files",
+    "read_tfma_files",
     "tfma_eval_config",
     "write_tfma_files",
 ]
@@ -115,8 +118,12 @@ def _classes() -> dict[str, Any]:
     )
     for name, fields in _MESSAGES.items():
         msg = file.message_type.add(name=name)
+        if name == "SingleSliceKey":
+            msg.oneof_decl.add(name="kind")
         for field, number, kind, label, type_name in fields:
             f = msg.field.add(name=field, number=number, type=kind, label=label)
+            if name == "SingleSliceKey" and field != "column":
+                f.oneof_index = 0
             if type_name:
                 f.type_name = type_name if type_name.startswith(".") else f".{_PACKAGE}.{type_name}"
     pool.Add(file)
@@ -296,3 +303,131 @@ def write_tfma_files(result: Any, out: str) -> None:
         filesystems.join(out, VALIDATIONS_TFRECORD),
         frame_records([_validation_result(result.validation)]),
     )
+
+
+def _records(path: str) -> list[bytes]:
+    """The records of an uncompressed TFRecord file (length and data CRCs checked)."""
+    from headwater.io.example_wire import masked_crc32c
+
+    with open(path, "rb") as f:
+        data = f.read()
+    out, pos = [], 0
+    while pos < len(data):
+        header = data[pos : pos + 12]
+        if len(header) < 12:
+            raise ValueError(f"{path}: truncated TFRecord header at byte {pos}")
+        length = int.from_bytes(header[:8], "little")
+        if masked_crc32c(header[:8]) != int.from_bytes(header[8:12], "little"):
+            raise ValueError(f"{path}: corrupt TFRecord length at byte {pos}")
+        body = data[pos + 12 : pos + 12 + length]
+        crc = data[pos + 12 + length : pos + 16 + length]
+        if len(body) < length or masked_crc32c(body) != int.from_bytes(crc, "little"):
+            raise ValueError(f"{path}: corrupt TFRecord record at byte {pos}")
+        out.append(body)
+        pos += 16 + length
+    return out
+
+
+def _files(out: str, prefix: str) -> list[str]:
+    """TFMA's `<prefix>*.tfrecord` files under `out` (a local directory)."""
+    import glob
+
+    return sorted(glob.glob(os.path.join(glob.escape(out), f"{prefix}*.tfrecord")))
+
+
+def has_tfma_files(out: str) -> bool:
+    """Whether `out` holds an evaluation written by TFMA (metrics TFRecords and its config)."""
+    return not filesystems.is_url(out) and bool(_files(out, "metrics"))
+
+
+def _key_from_proto(key: Any) -> tuple[tuple[str, Any], ...]:
+    items = []
+    for single in key.single_slice_keys:
+        kind = single.WhichOneof("kind")
+        if kind == "bytes_value":
+            value: Any = single.bytes_value.decode("utf-8")
+        elif kind == "float_value":
+            value = float(single.float_value)
+        else:
+            value = int(single.int64_value)
+        items.append((single.column, value))
+    return tuple(items)
+
+
+def read_tfma_files(out: str) -> Any:
+    """An `EvalResult` from TFMA's own files (an evaluation written by TFMA or TFX's Evaluator):
+    scalar metrics per slice and model, and the validation outcome. Plots are not read."""
+    from headwater.model_analysis.config import EvalConfig
+    from headwater.model_analysis.results import EvalResult, SliceMetrics
+    from headwater.model_analysis.validation import (
+        ThresholdOutcome,
+        ThresholdStatus,
+        ValidationResult,
+    )
+
+    with open(os.path.join(out, "eval_config.json"), "rb") as f:
+        run = json.loads(f.read())
+    config = EvalConfig.from_dict(run.get("evalConfig", {}))
+    classes = _classes()
+    slices = []
+    for path in _files(out, "metrics"):
+        for record in _records(path):
+            msg = classes["MetricsForSlice"].FromString(record)
+            key = _key_from_proto(msg.slice_key)
+            by_model: dict[str, dict[str, float]] = {}
+            for item in msg.metric_keys_and_values:
+                if (
+                    item.key.output_name
+                    or item.key.is_diff
+                    or not item.value.HasField("double_value")
+                ):
+                    continue
+                by_model.setdefault(item.key.model_name, {})[item.key.name] = (
+                    item.value.double_value.value
+                )
+            shared = by_model.pop("", {}) if len(by_model) > 1 else {}
+            for model, values in by_model.items():
+                values = {**shared, **values}
+                count = values.get("example_count", 0.0)
+                slices.append(
+                    SliceMetrics(
+                        slice_key=key,
+                        model_name=model,
+                        example_count=int(count),
+                        weighted_example_count=float(values.get("weighted_example_count", count)),
+                        metrics=values,
+                    )
+                )
+    outcomes = []
+    validation_ok = True
+    for path in _files(out, "validations"):
+        for record in _records(path):
+            msg = classes["ValidationResult"].FromString(record)
+            validation_ok = validation_ok and msg.validation_ok
+            for per_slice in msg.metric_validations_per_slice:
+                key = _key_from_proto(per_slice.slice_key)
+                for f in per_slice.failures:
+                    value = (
+                        f.metric_value.double_value.value
+                        if f.metric_value.HasField("double_value")
+                        else None
+                    )
+                    outcomes.append(
+                        ThresholdOutcome(
+                            metric_name=f.metric_key.name,
+                            slice_key=key,
+                            model_name=f.metric_key.model_name,
+                            kind="change" if f.metric_key.is_diff else "value",
+                            value=value,
+                            baseline_value=None,
+                            bound={},
+                            status=ThresholdStatus.FAILED,
+                            reason=f.message,
+                        )
+                    )
+    validation = ValidationResult(
+        validation_ok=validation_ok,
+        outcomes=tuple(outcomes),
+        reason="; ".join(o.reason for o in outcomes),
+    )
+    return EvalResult(eval_config=config, slices=tuple(slices), validation=validation)
