@@ -58,9 +58,12 @@ their own (tests/test_tfx_artifacts.py): TFDV loads Headwater's statistics, sche
 and finds the same anomalies in them; TFT 1.16's `TFTransformOutput(dir).transform_raw_features`
 and `.transform_features_layer()` apply Headwater's transform graph (a TF2 `transform_fn`, as
 TFT writes by default) with Headwater's values; Headwater reads TFDV's statistics, schema and
-anomalies and applies a graph written by TFT's `WriteTransformFn` with TFT's values. Not yet:
-TFT graphs written with `force_tf_compat_v1=True` (TF1 SavedModels), and TFMA's
-`load_eval_result` over Headwater's evaluation output.
+anomalies and applies a graph written by TFT's `WriteTransformFn` with TFT's values. TFMA's
+`load_eval_result` and `load_validation_result` read Headwater's evaluation (TFMA's own files
+are written beside Headwater's JSON) with Headwater's metric values per slice, and Headwater's
+`load_eval_result` reads TFMA's with TFMA's values. Not yet: TFT graphs written with
+`force_tf_compat_v1=True` (TF1 SavedModels), TFMA's plots, and the Evaluator computing a Keras
+model's compiled loss and metrics as TFMA does by default.
 
 """
 
