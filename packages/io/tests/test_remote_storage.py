@@ -226,3 +226,15 @@ def test_beam_source_names_a_missing_url(s3_bucket):
     with pytest.raises(InputNotFoundError, match="pattern matches no file") as info:
         ReadParquet(url)
     assert info.value.path == url
+
+
+def test_empty_objects_through_beams_filesystems(s3_bucket):
+    # Beam's S3 uploader cannot complete an upload of no part; an empty file is one empty PUT.
+    pytest.importorskip("apache_beam")
+    pytest.importorskip("boto3")
+    with filesystems.using_beam():
+        write_atomic(f"s3://{s3_bucket}/empty/plots.tfrecord", b"")
+        write_atomic(f"s3://{s3_bucket}/empty/one.bin", b"1")
+        assert filesystems.read_bytes(f"s3://{s3_bucket}/empty/plots.tfrecord") == b""
+    assert filesystems.read_bytes(f"s3://{s3_bucket}/empty/one.bin") == b"1"
+    assert _keys(s3_bucket) == ["empty/one.bin", "empty/plots.tfrecord"]

@@ -25,6 +25,7 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import glob as _glob
+import io
 import os
 import shutil
 import tempfile
@@ -45,7 +46,6 @@ __all__ = [
     "open_input",
     "open_output",
     "read_bytes",
-    "remove_tree",
     "size",
     "staged",
     "upload_tree",
@@ -58,6 +58,7 @@ written under before they are published; readers of a directory skip names start
 
 _EXTRAS = {"s3": "headwater-io[s3]", "s3a": "headwater-io[s3]", "gs": "headwater-io[gcs]"}
 _EXTRAS["gcs"] = _EXTRAS["gs"]
+_DEFAULT_OPTIONS: list[Any] = []
 _BEAM_FILESYSTEMS: dict[tuple[str | None, int], tuple[Any, Any]] = {}
 _BEAM: contextvars.ContextVar[bool] = contextvars.ContextVar("headwater_io_beam", default=False)
 
@@ -121,17 +122,26 @@ def _full(fs: Any, path: str, like: str) -> str:
 # Beam --------------------------------------------------------------------------------------
 
 
-def _beam_fs(url: str) -> Any:
-    """Beam's filesystem for `url`, built with the running pipeline's options (or defaults)."""
+def _beam_options() -> Any:
+    """The running pipeline's options, or (before any Pipeline) the defaults, so that the
+    backend's own settings (AWS_* variables, default credentials) apply."""
     from apache_beam.io.filesystems import FileSystems
     from apache_beam.options.pipeline_options import PipelineOptions
     from apache_beam.options.value_provider import RuntimeValueProvider
 
     options = FileSystems._pipeline_options or RuntimeValueProvider.runtime_options
     if options is None:
-        # Outside a pipeline (a transform built before its Pipeline): the defaults, so that the
-        # backend's own settings (AWS_* variables, default credentials) apply.
-        options = PipelineOptions([])
+        if not _DEFAULT_OPTIONS:
+            _DEFAULT_OPTIONS.append(PipelineOptions([]))
+        options = _DEFAULT_OPTIONS[0]
+    return options
+
+
+def _beam_fs(url: str) -> Any:
+    """Beam's filesystem for `url`, built with the running pipeline's options (or defaults)."""
+    from apache_beam.io.filesystems import FileSystems
+
+    options = _beam_options()
     scheme = FileSystems.get_scheme(url)
     key = (scheme, id(options))
     cached = _BEAM_FILESYSTEMS.get(key)
@@ -188,12 +198,66 @@ def open_output(path: str) -> IO[bytes]:
         os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
         return open(path, "wb")
     if _BEAM.get():
-        return _beam_fs(path).create(path, compression_type="uncompressed")
+        return _BeamOutput(path)
     fs, inner = _fsspec(path)
     try:
         return fs.open(inner, "wb")
     except FileNotFoundError as exc:
         raise _not_found(path, fs, inner) from exc
+
+
+class _BeamOutput(io.RawIOBase):
+    """A file written through Beam's FileSystems, opened at its first byte.
+
+    Beam's S3 uploader cannot write an empty object (it completes a multipart upload of no part,
+    which S3 refuses): a file closed with nothing written is created by one empty PUT instead.
+    """
+
+    def __init__(self, path: str) -> None:
+        super().__init__()
+        self._path = path
+        self._writer: Any = None
+        self._position = 0
+
+    def writable(self) -> bool:
+        return True
+
+    def tell(self) -> int:
+        return self._position
+
+    def write(self, data: Any) -> int:
+        size = memoryview(data).nbytes
+        if size == 0:
+            return 0
+        if self._writer is None:
+            self._writer = _beam_fs(self._path).create(self._path, compression_type="uncompressed")
+        self._writer.write(data)
+        self._position += size
+        return size
+
+    def close(self) -> None:
+        if self.closed:
+            return
+        try:
+            if self._writer is not None:
+                self._writer.close()
+            else:
+                _beam_create_empty(self._path)
+        finally:
+            super().close()
+
+
+def _beam_create_empty(url: str) -> None:
+    """An empty object at `url`, through Beam's filesystem (and its client, for S3)."""
+    fs = _beam_fs(url)
+    if url.partition("://")[0] == "s3":
+        from apache_beam.io.aws import s3io
+
+        bucket, key = s3io.parse_s3_path(url)
+        client = s3io.S3IO(options=_beam_options()).client
+        client.client.put_object(Bucket=bucket, Key=key, Body=b"")
+        return
+    fs.create(url, compression_type="uncompressed").close()
 
 
 def read_bytes(path: str | os.PathLike[str]) -> bytes:
@@ -382,23 +446,6 @@ def _remove(paths: list[str]) -> None:
             inner = _fsspec(p)[1]
             if fs.exists(inner):
                 fs.rm_file(inner)
-
-
-def remove_tree(directory: str) -> None:
-    """Remove `directory` and the files under it, if any (best effort, like `_remove`)."""
-    if not is_url(directory):
-        shutil.rmtree(directory, ignore_errors=True)
-        return
-    with contextlib.suppress(Exception):
-        if _BEAM.get():
-            fs = _beam_fs(directory)
-            found = fs.match([directory.rstrip("/") + "/*"])[0].metadata_list
-            if found:
-                fs.delete([m.path for m in found])
-            return
-        fs, inner = _fsspec(directory)
-        if fs.exists(inner):
-            fs.rm(inner, recursive=True)
 
 
 def upload_tree(local_dir: str, url: str) -> list[str]:
