@@ -31,7 +31,7 @@ import shutil
 import tempfile
 import uuid
 from collections.abc import Iterator
-from typing import IO, Any
+from typing import IO, Any, cast
 
 from headwater.io.errors import InputNotFoundError
 from headwater.io.extras import MissingExtraError
@@ -198,7 +198,7 @@ def open_output(path: str) -> IO[bytes]:
         os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
         return open(path, "wb")
     if _BEAM.get():
-        return _BeamOutput(path)
+        return cast("IO[bytes]", _BeamOutput(path))
     fs, inner = _fsspec(path)
     try:
         return fs.open(inner, "wb")
