@@ -46,6 +46,7 @@ __all__ = [
     "open_input",
     "open_output",
     "read_bytes",
+    "remove_tree",
     "size",
     "staged",
     "upload_tree",
@@ -446,6 +447,23 @@ def _remove(paths: list[str]) -> None:
             inner = _fsspec(p)[1]
             if fs.exists(inner):
                 fs.rm_file(inner)
+
+
+def remove_tree(directory: str) -> None:
+    """Remove `directory` and the files under it, if any (best effort, like `_remove`)."""
+    if not is_url(directory):
+        shutil.rmtree(directory, ignore_errors=True)
+        return
+    with contextlib.suppress(Exception):
+        if _BEAM.get():
+            fs = _beam_fs(directory)
+            found = fs.match([directory.rstrip("/") + "/*"])[0].metadata_list
+            if found:
+                fs.delete([m.path for m in found])
+            return
+        fs, inner = _fsspec(directory)
+        if fs.exists(inner):
+            fs.rm(inner, recursive=True)
 
 
 def upload_tree(local_dir: str, url: str) -> list[str]:
