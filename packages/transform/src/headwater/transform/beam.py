@@ -158,7 +158,7 @@ def _publish_level(
     return new | f"MergeResults[{level}]" >> beam.Map(_merge_results, previous)
 
 
-class _PhaseCombineFn(PhaseCombiner, beam.CombineFn):  # type: ignore[misc]
+class _PhaseCombineFn(PhaseCombiner, beam.CombineFn):
     """`PhaseCombiner` as a Beam CombineFn (the plain path uses `PhaseCombiner` without Beam)."""
 
 
