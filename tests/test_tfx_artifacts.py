@@ -18,21 +18,24 @@ reason, when the environment cannot be built (no package registry).
 from __future__ import annotations
 
 import csv
+import importlib.util
 import json
 import math
 import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pyarrow as pa
 import pytest
 
 ANCHOR = Path(__file__).parent / "tfx_anchor"
-sys.path.insert(0, str(ANCHOR))
-import preprocessing  # noqa: E402
-
-sys.path.pop(0)
+_spec = importlib.util.spec_from_file_location(
+    "tfx_anchor_preprocessing", ANCHOR / "preprocessing.py"
+)
+assert _spec is not None
+assert _spec.loader is not None
+preprocessing = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(preprocessing)  # by path: no clash with another "preprocessing" module
 
 pytestmark = pytest.mark.e2e
 
