@@ -244,8 +244,8 @@ class TransformFunction:
         if fn is None:
             raise FeatureSpecError(
                 f"{transform_fn_dir} has no transform_fn function: it was written with TF1 "
-                "APIs (TFT's force_tf_compat_v1=True, or Headwater before 0.x); re-run the "
-                "Transform to write a TF2 transform graph"
+                "APIs (TFT's force_tf_compat_v1=True, or Headwater before its graphs became "
+                "TFT-readable); re-run the Transform to write a TF2 transform graph"
             )
         if hasattr(fn, "concrete_functions"):
             fn = fn.concrete_functions[0]
