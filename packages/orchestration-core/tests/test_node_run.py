@@ -190,3 +190,15 @@ def test_a_killed_node_retried_runs_clean_with_one_output(tmp_path, capsys):
     assert os.listdir(tmp_path / "Make" / "model") == [os.path.basename(final)]
     assert sorted(os.listdir(final)) == ["started.txt", "steps.txt"]
     assert len(store.store.get_artifacts()) == 1
+
+
+def test_a_run_whose_killed_node_was_retried_reads_as_its_retries_went(tmp_path):
+    child, _ = _start_held_node(tmp_path, "r1", tmp_path / "hold")
+    child.kill()
+    child.communicate()
+    assert _node(tmp_path, "Make", "r1") == 0
+    assert _node(tmp_path, "Check", "r1") == 0
+    assert main(["run", "finish", TINY, "--run-id", "r1", "--root", str(tmp_path)]) == 0
+    [run] = pipeline_runs(_store(tmp_path), "tiny")
+    assert [e.state for e in run.executions] == ["CANCELED", "COMPLETE", "COMPLETE"]
+    assert run.state == "COMPLETE"  # judged by each node's last attempt, as `run finish` did

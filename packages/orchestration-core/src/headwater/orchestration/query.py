@@ -171,7 +171,13 @@ def _run_state(run: Any, executions: Sequence[ExecutionInfo]) -> str:
     )
     if recorded == "RUNNING" and _recorded_process_gone(run):
         recorded = "CANCELED"
-    states = {e.state for e in executions if e.type_name not in ("Resolver", "Importer")}
+    # A node retried by an orchestrator (a killed attempt CANCELED, then a COMPLETE retry) is
+    # judged by its latest attempt: the run went as its nodes' last executions went.
+    latest: dict[str, ExecutionInfo] = {}
+    for e in sorted(executions, key=lambda e: e.id):
+        if e.type_name not in ("Resolver", "Importer"):
+            latest[e.node_id] = e
+    states = {e.state for e in latest.values()}
     for state in ("FAILED", "CANCELED", "RUNNING"):
         if state in states or recorded == state:
             return state
