@@ -16,6 +16,7 @@ import grpc
 import numpy as np
 import pytest
 from model_factory import push
+from tensorflow.core.protobuf import saved_model_pb2
 from tensorflow_serving.apis import (
     classification_pb2,
     get_model_metadata_pb2,
@@ -169,7 +170,7 @@ def test_rest_metadata_describes_signatures(server: ModelServer) -> None:
     assert sorted(defs) == ["classify", "double", "regress", "serving_default"]
     assert defs["classify"]["method_name"] == "tensorflow/serving/classify"
     assert defs["serving_default"]["inputs"]["x"] == {
-        "name": "x",
+        "name": "serving_default_x:0",  # the graph tensor, as TF Serving reports it
         "dtype": "DT_FLOAT",
         "tensor_shape": {"dim": [{"size": "-1"}, {"size": "2"}]},
     }
@@ -282,7 +283,7 @@ def test_grpc_classify_regress_and_multi_inference(stub: Any) -> None:
     assert results[1].regression_result.regressions[0].value == 3.0
 
 
-def test_grpc_metadata_and_status(stub: Any, model_stub: Any) -> None:
+def test_grpc_metadata_and_status(stub: Any, model_stub: Any, templates: dict[int, str]) -> None:
     request = get_model_metadata_pb2.GetModelMetadataRequest(metadata_field=["signature_def"])
     request.model_spec.name = "m"
     response = stub.GetModelMetadata(request, timeout=30)
@@ -291,6 +292,16 @@ def test_grpc_metadata_and_status(stub: Any, model_stub: Any) -> None:
     response.metadata["signature_def"].Unpack(signatures)
     assert signatures.signature_def["regress"].method_name == "tensorflow/serving/regress"
     assert list(signatures.signature_def["double"].inputs) == ["a", "name"]
+    # TensorInfo names are the SavedModel's graph tensors (read here from version 2's file).
+    saved = saved_model_pb2.SavedModel()
+    with open(os.path.join(templates[2], "saved_model.pb"), "rb") as f:
+        saved.ParseFromString(f.read())
+    for key, served in signatures.signature_def.items():
+        on_disk = saved.meta_graphs[0].signature_def[key]
+        for side in ("inputs", "outputs"):
+            names = {k: v.name for k, v in getattr(served, side).items()}
+            assert names == {k: v.name for k, v in getattr(on_disk, side).items()}
+            assert all(":" in name for name in names.values()), names  # op:index, not keys
     status_request = get_model_status_pb2.GetModelStatusRequest()
     status_request.model_spec.name = "m"
     statuses = model_stub.GetModelStatus(status_request, timeout=30).model_version_status

@@ -93,13 +93,17 @@ class TensorSpec:
     `dtype` is a numpy dtype name ("float32", "int64", "bool", ...) or "string" for tf.string
     (fed and returned as numpy object arrays of `bytes`). `shape` has None for unknown sizes;
     `shape is None` means an unknown rank. `tf_dtype` is TensorFlow's DataType enum name
-    (e.g. "DT_FLOAT"), the form TF Serving's metadata and TensorProto use.
+    (e.g. "DT_FLOAT"), the form TF Serving's metadata and TensorProto use. `graph_name` is the
+    graph tensor the SignatureDef maps the key to (TensorInfo.name, e.g.
+    "serving_default_examples:0"; "" when unknown), which TF Serving's metadata reports; it
+    does not take part in equality.
     """
 
     name: str
     dtype: str
     shape: tuple[int | None, ...] | None
     tf_dtype: str = ""
+    graph_name: str = field(default="", compare=False)
 
     @property
     def is_string(self) -> bool:

@@ -259,7 +259,11 @@ def _tensor_spec(name: str, info: Any) -> TensorSpec:
     else:
         shape = tuple(None if d.size < 0 else int(d.size) for d in shape_proto.dim)
     return TensorSpec(
-        name=name, dtype=numpy_name, shape=shape, tf_dtype=types_pb2.DataType.Name(info.dtype)
+        name=name,
+        dtype=numpy_name,
+        shape=shape,
+        tf_dtype=types_pb2.DataType.Name(info.dtype),
+        graph_name=info.name,
     )
 
 

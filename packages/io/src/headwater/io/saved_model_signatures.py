@@ -151,7 +151,7 @@ def _tensor_spec(name: str, info: Any) -> TensorSpec:
     else:
         shape = tuple(None if d.size < 0 else int(d.size) for d in info.tensor_shape.dim)
     dtype = DTYPE_BY_TF.get(tf_dtype, tf_dtype.removeprefix("DT_").lower())
-    return TensorSpec(name=name, dtype=dtype, shape=shape, tf_dtype=tf_dtype)
+    return TensorSpec(name=name, dtype=dtype, shape=shape, tf_dtype=tf_dtype, graph_name=info.name)
 
 
 def read_signatures(

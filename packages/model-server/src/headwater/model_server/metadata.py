@@ -31,7 +31,9 @@ def _tensor_info(spec: TensorSpec) -> Any:
         )
     dtype = spec.tf_dtype or tf_dtype_name(spec.dtype)
     return meta_graph_pb2.TensorInfo(
-        name=spec.name, dtype=types_pb2.DataType.Value(dtype), tensor_shape=shape
+        name=spec.graph_name or spec.name,
+        dtype=types_pb2.DataType.Value(dtype),
+        tensor_shape=shape,
     )
 
 

@@ -8,6 +8,10 @@ is free, so batches grow with load and a lone request waits for nothing. Inputs 
 concatenated along the batch dimension, padded up to the next `allowed_batch_sizes` entry by
 repeating the first example, and the outputs sliced back per request. Should a batch fail on
 its inputs, each request is rerun alone so that only the bad one gets the error.
+
+A request that finds the server idle (no other request in flight, nothing queued or running, a
+zero batch timeout, no padding) runs the model inline on the event loop, sparing the two thread
+hops a lone request would otherwise pay; as soon as requests overlap they take the paths above.
 """
 
 from __future__ import annotations
@@ -75,6 +79,8 @@ class ModelRunner:
         self._queues: dict[tuple[object, ...], _Queue] = {}
         self._consumers: list[asyncio.Task[None]] = []
         self._slots: asyncio.Semaphore | None = None
+        self._active = 0  # requests inside run()
+        self._busy = 0  # batches queued or running
 
     async def run(
         self,
@@ -86,9 +92,34 @@ class ModelRunner:
         """The outputs of one request's feeds (already checked against `spec`)."""
         loop = asyncio.get_running_loop()
         rows = self._batch_rows(spec, feeds)
-        if rows is None:
-            return await loop.run_in_executor(self._executor, _run_model, model, spec.name, feeds)
-        return await self._enqueue(model_name, model, spec, feeds, rows)
+        self._active += 1
+        try:
+            if self._may_run_inline(rows):
+                # Let requests that arrived with this one start first: if one did, the server
+                # is not idle and this request batches / goes to the pool like the others.
+                await asyncio.sleep(0)
+                if self._may_run_inline(rows):
+                    if rows is not None:
+                        self._metrics.observe_batch(
+                            model=model_name, signature=spec.name, size=rows
+                        )
+                    return _run_model(model, spec.name, feeds)
+            if rows is None:
+                return await loop.run_in_executor(
+                    self._executor, _run_model, model, spec.name, feeds
+                )
+            return await self._enqueue(model_name, model, spec, feeds, rows)
+        finally:
+            self._active -= 1
+
+    def _may_run_inline(self, rows: int | None) -> bool:
+        """Whether this (the only) request may run on the loop: nothing else in flight."""
+        if self._active != 1 or self._busy:
+            return False
+        options = self._batching
+        if options is None or rows is None:
+            return True
+        return options.batch_timeout_micros == 0 and self._padded_size(rows) == rows
 
     def _batch_rows(self, spec: SignatureSpec, feeds: Mapping[str, np.ndarray]) -> int | None:
         """The request's batch size when it may share a batch, else None."""
@@ -136,6 +167,8 @@ class ModelRunner:
                 f"full ({queue.size} examples waiting); retry later",
             )
         future: asyncio.Future[dict[str, np.ndarray]] = loop.create_future()
+        self._busy += 1
+        future.add_done_callback(self._one_less)
         queue.pending.append((feeds, rows, future))
         queue.size += rows
         queue.has_items.set()
@@ -171,6 +204,9 @@ class ModelRunner:
                 self._run_batch(items, taken, model_name, model, spec)
             )
             task.add_done_callback(lambda _t: self._slots.release())  # type: ignore[union-attr]
+
+    def _one_less(self, _future: object) -> None:
+        self._busy -= 1
 
     def _padded_size(self, rows: int) -> int:
         assert self._batching is not None

@@ -54,16 +54,37 @@ def tf_dtype_name(dtype: str) -> str:
         ) from None
 
 
-def _dtype_name_of(proto: Any) -> str:
+_DTYPE_BY_ENUM: dict[int, str] = {}
+"""TensorProto.dtype (enum number) -> seam dtype, filled on first use (no TensorFlow import
+per request)."""
+_ENUM_BY_DTYPE: dict[str, int] = {}
+
+
+def _enums() -> None:
     from tensorflow.core.framework import types_pb2
 
-    enum_name = types_pb2.DataType.Name(proto.dtype)
+    for tf_name, dtype in DTYPE_BY_TF.items():
+        number = types_pb2.DataType.Value(tf_name)
+        _DTYPE_BY_ENUM[number] = dtype
+        _ENUM_BY_DTYPE[dtype] = number
+
+
+def _dtype_name_of(proto: Any) -> str:
+    dtype = _DTYPE_BY_ENUM.get(proto.dtype)
+    if dtype is not None:
+        return dtype
+    from tensorflow.core.framework import types_pb2
+
+    if not _DTYPE_BY_ENUM:
+        _enums()
+        return _dtype_name_of(proto)
     try:
-        return DTYPE_BY_TF[enum_name]
-    except KeyError:
-        raise ServingError(
-            "INVALID_ARGUMENT", f"tensor dtype {enum_name} is not supported by this server"
-        ) from None
+        enum_name = types_pb2.DataType.Name(proto.dtype)
+    except ValueError:
+        enum_name = str(proto.dtype)
+    raise ServingError(
+        "INVALID_ARGUMENT", f"tensor dtype {enum_name} is not supported by this server"
+    )
 
 
 def tensor_proto_to_ndarray(proto: Any, *, name: str = "tensor") -> np.ndarray:
@@ -116,16 +137,19 @@ def tensor_proto_to_ndarray(proto: Any, *, name: str = "tensor") -> np.ndarray:
 
 def make_tensor_proto(array: np.ndarray) -> Any:
     """A TensorProto holding `array` (numeric as tensor_content, strings as string_val)."""
-    from tensorflow.core.framework import tensor_pb2, tensor_shape_pb2, types_pb2
+    from tensorflow.core.framework import tensor_pb2
 
     array = np.asarray(array)
     dtype = "string" if array.dtype.kind in ("O", "S", "U") else array.dtype.name
-    proto = tensor_pb2.TensorProto(
-        dtype=types_pb2.DataType.Value(tf_dtype_name(dtype)),
-        tensor_shape=tensor_shape_pb2.TensorShapeProto(
-            dim=[tensor_shape_pb2.TensorShapeProto.Dim(size=int(d)) for d in array.shape]
-        ),
-    )
+    if not _ENUM_BY_DTYPE:
+        _enums()
+    number = _ENUM_BY_DTYPE.get(dtype)
+    if number is None:
+        tf_dtype_name(dtype)  # raises INVALID_ARGUMENT naming the dtype
+    proto = tensor_pb2.TensorProto(dtype=number)
+    dims = proto.tensor_shape.dim
+    for d in array.shape:
+        dims.add(size=int(d))
     if dtype == "string":
         proto.string_val.extend(
             v if isinstance(v, bytes) else str(v).encode("utf-8") for v in array.reshape(-1)
