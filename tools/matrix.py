@@ -59,8 +59,8 @@ PLAIN_TOO = ("io", "data-validation")
 # Reported per environment.
 KEY_DEPENDENCIES = ("tensorflow", "protobuf", "apache-beam", "tensorflow-metadata", "pyarrow")
 
-# tools/check's bounded run (--ci, see plan()): a few quick test files per library that still
-# exercise its core on each Python (TensorFlow, Beam or the codec where the library uses them).
+# tools/check's bounded run (--ci, see plan()): every test module is collected, these quick ones
+# run; they still exercise each library's core (TensorFlow, Beam or the codec where it uses them).
 CI_SMOKE = {
     "io": ["test_tfrecord.py", "test_c_abi.py"],
     "data-validation": ["test_schema_inference.py"],
@@ -240,6 +240,7 @@ def run_env(
     tests: list[str],
     selection: str,
     marker: str = "",
+    keyword: str = "",
 ) -> Result:
     """A fresh venv holding `members` (library, extras), their siblings and test groups only;
     `tests` (paths under the repository root) run in it."""
@@ -308,6 +309,8 @@ def run_env(
     cmd += ["--junitxml", str(junit)]
     if marker:
         cmd += ["-m", marker]
+    if keyword:
+        cmd += ["-k", keyword]
     t1 = time.monotonic()
     done = subprocess.run(cmd, cwd=ROOT, env=env, text=True, capture_output=True, check=False)
     result.test_s = time.monotonic() - t1
@@ -340,36 +343,29 @@ def _parse_target(target: str) -> tuple[str, list[str]]:
     return name, [e for e in extra_part.rstrip("]").split(",") if e]
 
 
-def _smoke(name: str) -> list[str]:
-    return [f"packages/{name}/tests/{f}" for f in CI_SMOKE[name]]
-
-
 Env = tuple[str, list[tuple[str, list[str]]], list[str], str]
 
 
 def plan(only: list[str], first: bool, ci: bool) -> list[Env]:
-    """(label, members, test paths, selection) of each environment to make on one Python.
+    """(label, members, test directories, pytest -k or "") of each environment on one Python.
 
-    Full run: every target alone with all its tests. --ci on the first Python: every target
-    alone, the plain ones with all their tests and the others with their CI_SMOKE files; --ci on
-    a later Python: one environment holding every library with its extras, their CI_SMOKE files.
+    Full run: every target alone, all its tests. --ci: on the first Python every target alone,
+    on a later one a single environment holding every library with its extras; either way every
+    test module is collected (imported: a test needing what the environment lacks fails there)
+    and only the CI_SMOKE modules run.
     """
     envs: list[Env] = []
-    for target in targets(only):
-        name, extras = _parse_target(target)
-        whole = [f"packages/{name}/tests"]
-        if not ci:
-            envs.append((target, [(name, extras)], whole, "all"))
-        elif first:
-            if extras or name not in PLAIN_TOO:
-                envs.append((target, [(name, extras)], _smoke(name), "smoke"))
-            else:
-                envs.append((target, [(name, extras)], whole, "all"))
+    chosen = [_parse_target(t) for t in targets(only)]
+    for name, extras in chosen:
+        label = f"{name}[{','.join(extras)}]" if extras else name
+        if not ci or first:
+            keyword = " or ".join(Path(f).stem for f in CI_SMOKE[name]) if ci else ""
+            envs.append((label, [(name, extras)], [f"packages/{name}/tests"], keyword))
     if ci and not first:
-        members = [_parse_target(t) for t in targets(only)]
-        members = [(n, e) for n, e in members if e or n not in PLAIN_TOO]
+        members = [(n, e) for n, e in chosen if e or n not in PLAIN_TOO]
         label = "together: " + ", ".join(n for n, _ in members)
-        envs.append((label, members, [f for n, _ in members for f in _smoke(n)], "smoke"))
+        keyword = " or ".join(Path(f).stem for n, _ in members for f in CI_SMOKE[n])
+        envs.append((label, members, [f"packages/{n}/tests" for n, _ in members], keyword))
     return envs
 
 
@@ -494,11 +490,22 @@ def main(argv: list[str] | None = None) -> int:
                 continue
             print(f"python {version} ({python}): wheels built in {time.monotonic() - t0:.0f} s")
             envs, first = plan(only, first, args.ci), False
-            for label, members, tests, selection in envs:
-                if args.marker:
-                    selection = f"-m '{args.marker}'"
+            for label, members, tests, keyword in envs:
+                given = [
+                    f"-m '{args.marker}'" if args.marker else "",
+                    f"-k '{keyword}'" * bool(keyword),
+                ]
+                selection = " ".join(g for g in given if g) or "all"
                 r = run_env(
-                    label, members, python, wheels, work / version, tests, selection, args.marker
+                    label,
+                    members,
+                    python,
+                    wheels,
+                    work / version,
+                    tests,
+                    selection,
+                    args.marker,
+                    keyword,
                 )
                 results.append(r)
                 if args.json:
