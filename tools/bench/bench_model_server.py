@@ -201,7 +201,7 @@ async def drive(
 
 
 def serve(
-    base: str, model: str, batching: bool, max_batch: int, workdir: str
+    base: str, model: str, batching: bool, max_batch: int, workdir: str, tf_threads: int = 0
 ) -> tuple[subprocess.Popen[bytes], int, int]:
     import socket
 
@@ -221,6 +221,11 @@ def serve(
         "--file_system_poll_wait_seconds=0",
         "--log_level=WARNING",
     ]
+    if tf_threads:
+        args += [
+            f"--tensorflow_intra_op_parallelism={tf_threads}",
+            f"--tensorflow_inter_op_parallelism={tf_threads}",
+        ]
     if batching:
         params = os.path.join(workdir, "batching.config")
         with open(params, "w") as f:
@@ -250,6 +255,13 @@ def main() -> None:
     p.add_argument("--protocols", default="rest,grpc")
     p.add_argument("--batching", default="off,on")
     p.add_argument("--max-batch-size", type=int, default=64)
+    p.add_argument(
+        "--tf-threads",
+        type=int,
+        default=0,
+        help="the server's --tensorflow_intra/inter_op_parallelism (0: TensorFlow's choice; "
+        "1 suits a small model: no hand-off to TF's thread pools per call)",
+    )
     args = p.parse_args()
 
     workdir = tempfile.mkdtemp(prefix="bench_model_server_")
@@ -269,7 +281,7 @@ def main() -> None:
     rows = []
     for mode in args.batching.split(","):
         proc, grpc_port, rest_port = serve(
-            base, args.model_name, mode == "on", args.max_batch_size, workdir
+            base, args.model_name, mode == "on", args.max_batch_size, workdir, args.tf_threads
         )
         try:
             for protocol in args.protocols.split(","):
@@ -297,7 +309,8 @@ def main() -> None:
         finally:
             proc.terminate()
             proc.wait(timeout=120)
-    print("RESULT " + json.dumps({"bare": bare, "served": rows}))
+    print(f"load average: {os.getloadavg()}, cpus: {os.cpu_count()}", flush=True)
+    print("RESULT " + json.dumps({"bare": bare, "served": rows, "tf_threads": args.tf_threads}))
 
 
 if __name__ == "__main__":
