@@ -444,8 +444,14 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     if args.from_json:
-        rows = [Result(**r) for f in args.from_json for r in json.loads(Path(f).read_text())]
-        ran = {(r.target, r.python[:4]) for r in rows}
+        # A later file's row replaces an earlier one of the same library and Python (a rerun).
+        latest = {
+            (r["target"], r["python"][:4]): Result(**r)
+            for f in args.from_json
+            for r in json.loads(Path(f).read_text())
+        }
+        rows = list(latest.values())
+        ran = set(latest)
         rows += [
             Result(target=t, python=v, status="not run")
             for v in args.python.split(",")
