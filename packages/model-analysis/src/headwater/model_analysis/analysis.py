@@ -90,7 +90,7 @@ def run_model_analysis(
     models not in it take predictions from their `prediction_key` column. Candidate and
     baseline are predicted on the same batches.
     """
-    combiner = SlicedMetricsCombiner(eval_config)  # checks the config before any work
+    combiner = SlicedMetricsCombiner(eval_config, model_paths)  # checks the config before any work
     predictors = {}
     if model_paths:
         from headwater.model_analysis.inference import load_predictors

@@ -50,8 +50,8 @@ class _PredictAndPrepare(beam.DoFn):
 class _SlicedMetricsCombineFn(beam.CombineFn):
     """`SlicedMetricsCombiner` as a Beam CombineFn."""
 
-    def __init__(self, config: EvalConfig) -> None:
-        self._combiner = SlicedMetricsCombiner(config)
+    def __init__(self, config: EvalConfig, model_paths: Mapping[str, str]) -> None:
+        self._combiner = SlicedMetricsCombiner(config, model_paths)
 
     def create_accumulator(self) -> Any:
         return self._combiner.create_accumulator()
@@ -83,7 +83,8 @@ class EvaluateSlicedMetrics(beam.PTransform):
         return (
             batches
             | "PredictAndPrepare" >> beam.ParDo(_PredictAndPrepare(self._config, self._model_paths))
-            | "SlicedMetrics" >> beam.CombineGlobally(_SlicedMetricsCombineFn(self._config))
+            | "SlicedMetrics"
+            >> beam.CombineGlobally(_SlicedMetricsCombineFn(self._config, self._model_paths))
         )
 
 

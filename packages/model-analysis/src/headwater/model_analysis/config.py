@@ -249,8 +249,11 @@ class ConfidenceIntervalOptions:
 
 @dataclass(frozen=True, kw_only=True)
 class Options:
-    """Run options: bootstrap confidence intervals and the smallest slice reported."""
+    """Run options: default metrics, bootstrap confidence intervals, the smallest slice reported."""
 
+    include_default_metrics: bool = True
+    """Also evaluate the loss and metrics a Keras model was compiled with (TFMA's option of the
+    same name); False evaluates only `metrics_specs`."""
     compute_confidence_intervals: bool = False
     confidence_intervals: ConfidenceIntervalOptions = field(
         default_factory=ConfidenceIntervalOptions

@@ -11,6 +11,7 @@ runs the same combiner in a Beam `CombineGlobally`.
 from __future__ import annotations
 
 import logging
+import os
 import zlib
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, replace
@@ -129,11 +130,18 @@ class SlicedMetricsCombiner:
     {model: [[metric accs] per bootstrap sample]}].
     """
 
-    def __init__(self, config: EvalConfig) -> None:
+    def __init__(
+        self,
+        config: EvalConfig,
+        model_paths: Mapping[str, str | os.PathLike[str]] | None = None,
+    ) -> None:
         self.config = config
         baseline = config.baseline
         self.models = [m.name for m in config.model_specs]
         self.metrics: dict[str, list[Metric]] = {m: [] for m in self.models}
+        compiled: dict[str, list[Metric]] = {}
+        if config.options.include_default_metrics:
+            compiled = _compiled_metrics(model_paths or {}, set(self.models))
         for spec in config.metrics_specs:
             for model in spec.model_names or self.models:
                 is_base = baseline is not None and model == baseline.name
@@ -141,6 +149,11 @@ class SlicedMetricsCombiner:
                     if metric.needs_baseline and (is_base or baseline is None):
                         continue
                     self.metrics[model].append(metric)
+        for model, extra in compiled.items():
+            # As in TFMA, a metric of the eval config replaces the model's one of the same name.
+            taken = {n for m in self.metrics[model] for n in m.output_names()}
+            kept = [m for m in extra if not taken & set(m.output_names())]
+            self.metrics[model][:0] = kept
         for model, metrics in self.metrics.items():
             names = [n for m in metrics for n in m.output_names()]
             dupes = sorted({n for n in names if names.count(n) > 1})
@@ -323,6 +336,22 @@ class SlicedMetricsCombiner:
                     weighted_example_count=0.0,
                     note="empty slice: no examples match",
                 )
+
+
+def _compiled_metrics(
+    model_paths: Mapping[str, str | os.PathLike[str]], models: set[str]
+) -> dict[str, list[Metric]]:
+    """The compiled Keras loss and metrics of each model in `model_paths` that records them."""
+    from headwater.model_analysis.keras_compiled import compiled_metrics, read_training_config
+
+    out: dict[str, list[Metric]] = {}
+    for name, path in model_paths.items():
+        if name not in models:
+            continue
+        training_config = read_training_config(path)
+        if training_config is not None:
+            out[name] = compiled_metrics(training_config, f"model {name!r} ({os.fspath(path)})")
+    return out
 
 
 def _output_names(specs: tuple[MetricsSpec, ...]) -> dict[int, list[tuple[str, ...]]]:
