@@ -44,8 +44,9 @@ status in `tfx_v1`:
 
 Outside `tfx.v1`: `import tensorflow_model_analysis as tfma` becomes
 `from headwater.orchestration.tfx_v1 import tfma` (TFMA's `EvalConfig`, `ModelSpec`,
-`SlicingSpec`, `MetricsSpec`, `MetricConfig`, thresholds and `MetricDirection` with TFMA's
-arguments; `preprocessing_function_names` run before labels are read), and
+`SlicingSpec`, `MetricsSpec`, `MetricConfig`, `Options`, thresholds and `MetricDirection`
+with TFMA's arguments; `preprocessing_function_names` run before labels are read; a tf.keras
+model's compiled loss and metrics are evaluated unless `include_default_metrics` is false), and
 `from tfx.utils import proto_utils` becomes `from headwater.orchestration.tfx_v1 import
 proto_utils`. Pre-v1 imports map onto the same objects (`from tfx.proto import trainer_pb2`
 -> `from headwater.orchestration.tfx_v1 import proto as trainer_pb2`, `from tfx.components

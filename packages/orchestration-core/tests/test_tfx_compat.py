@@ -240,8 +240,10 @@ def test_tfma_config_with_tfma_arguments_becomes_headwaters(gen: hw.Node) -> Non
                 ]
             )
         ],
+        options=tfma.Options(include_default_metrics={"value": False}),
     )
     converted, preprocessing = tfma.to_headwater(config)
+    assert converted.options.include_default_metrics is False
     assert preprocessing == ["transform_features"]
     assert converted.model_specs == (ma.ModelSpec(label_key="species_xf"),)
     threshold = converted.metrics_specs[0].metrics[0].threshold

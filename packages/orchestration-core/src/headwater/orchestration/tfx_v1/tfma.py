@@ -75,10 +75,21 @@ class MetricsSpec(Message):
     FIELDS = fields(metrics=REPEATED, model_names=REPEATED, thresholds=None)
 
 
-class EvalConfig(Message):
-    """Models, slices and metrics of an evaluation."""
+class Options(Message):
+    """Run options; `include_default_metrics={'value': False}` drops a Keras model's compiled
+    loss and metrics."""
 
-    FIELDS = fields(model_specs=REPEATED, slicing_specs=REPEATED, metrics_specs=REPEATED)
+    FIELDS = fields(
+        include_default_metrics=None, compute_confidence_intervals=None, min_slice_size=None
+    )
+
+
+class EvalConfig(Message):
+    """Models, slices, metrics and options of an evaluation."""
+
+    FIELDS = fields(
+        model_specs=REPEATED, slicing_specs=REPEATED, metrics_specs=REPEATED, options=None
+    )
 
 
 def to_headwater(config: EvalConfig) -> tuple[Any, list[str]]:
@@ -103,6 +114,7 @@ __all__ = [
     "MetricThreshold",
     "MetricsSpec",
     "ModelSpec",
+    "Options",
     "SlicingSpec",
     "to_headwater",
 ]
