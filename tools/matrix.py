@@ -310,7 +310,10 @@ def run_env(
     if marker:
         cmd += ["-m", marker]
     if keyword:
-        cmd += ["-k", keyword]
+        # tools/matrix_select.py: collect every module, run only these (-k would match names).
+        cmd += ["-p", "matrix_select"]
+        env["HEADWATER_MATRIX_RUN"] = keyword
+        env["PYTHONPATH"] = str(ROOT / "tools")
     t1 = time.monotonic()
     done = subprocess.run(cmd, cwd=ROOT, env=env, text=True, capture_output=True, check=False)
     result.test_s = time.monotonic() - t1
@@ -347,7 +350,7 @@ Env = tuple[str, list[tuple[str, list[str]]], list[str], str]
 
 
 def plan(only: list[str], first: bool, ci: bool) -> list[Env]:
-    """(label, members, test directories, pytest -k or "") of each environment on one Python.
+    """(label, members, test directories, modules to run or "") of each environment on a Python.
 
     Full run: every target alone, all its tests. --ci: on the first Python every target alone,
     on a later one a single environment holding every library with its extras; either way every
@@ -359,12 +362,12 @@ def plan(only: list[str], first: bool, ci: bool) -> list[Env]:
     for name, extras in chosen:
         label = f"{name}[{','.join(extras)}]" if extras else name
         if not ci or first:
-            keyword = " or ".join(Path(f).stem for f in CI_SMOKE[name]) if ci else ""
+            keyword = ",".join(Path(f).stem for f in CI_SMOKE[name]) if ci else ""
             envs.append((label, [(name, extras)], [f"packages/{name}/tests"], keyword))
     if ci and not first:
         members = [(n, e) for n, e in chosen if e or n not in PLAIN_TOO]
         label = "together: " + ", ".join(n for n, _ in members)
-        keyword = " or ".join(Path(f).stem for n, _ in members for f in CI_SMOKE[n])
+        keyword = ",".join(Path(f).stem for n, _ in members for f in CI_SMOKE[n])
         envs.append((label, members, [f"packages/{n}/tests" for n, _ in members], keyword))
     return envs
 
@@ -507,7 +510,7 @@ def main(argv: list[str] | None = None) -> int:
             for label, members, tests, keyword in envs:
                 given = [
                     f"-m '{args.marker}'" if args.marker else "",
-                    f"-k '{keyword}'" * bool(keyword),
+                    f"run: {keyword}" * bool(keyword),
                 ]
                 selection = " ".join(g for g in given if g) or "all"
                 r = run_env(
