@@ -177,6 +177,21 @@ def test_the_in_memory_and_beam_paths_write_the_same_files(run):
             assert plain.keys() == beam.keys()
             plain = {k: _stats_text(v) for k, v in plain.items()}
             beam = {k: _stats_text(v) for k, v in beam.items()}
+        if name == "transform_graph":
+            # A TF2 SavedModel names its traced functions with a per-process counter, so the
+            # graph files differ in those names; the same signatures, assets and metadata, and
+            # the byte-identical transformed examples below, show it is the same function.
+            from headwater.io import read_signatures
+
+            graph = ("transform_fn/saved_model.pb", "transform_fn/fingerprint.pb")
+            assert all(k in plain and k in beam for k in graph)
+            for key in graph:
+                del plain[key], beam[key]
+            assert read_signatures(
+                os.path.join(run.output("Transform", name).uri, "transform_fn")
+            ) == read_signatures(
+                os.path.join(run.output("TransformOnBeam", name).uri, "transform_fn")
+            )
         assert plain == beam, name
 
 

@@ -51,6 +51,20 @@ def test_beam_equals_plain(batches: list[pa.RecordBatch]) -> None:
         assert_that(stats, equal_to([expected], equals_fn=_stats_equal))
 
 
+def test_several_inputs_give_the_statistics_of_all_their_rows(batches) -> None:
+    """(train, eval) | GenerateStatistics(): partial statistics per input, merged; no Flatten
+    of the rows (which the FnApiRunner would hold in memory). An empty input adds nothing."""
+    expected = dv.generate_statistics(batches, _options())
+    with test_pipeline.TestPipeline(runner="FnApiRunner") as pipeline:
+        first = pipeline | "First" >> beam.Create(batches[:3], reshuffle=False)
+        second = pipeline | "Second" >> beam.Create(batches[3:], reshuffle=True)
+        empty = pipeline | "Empty" >> beam.Create([], reshuffle=False).with_output_types(
+            pa.RecordBatch
+        )
+        stats = (first, second, empty) | "Stats" >> dv.GenerateStatistics(_options())
+        assert_that(stats, equal_to([expected], equals_fn=_stats_equal))
+
+
 def test_beam_on_no_batches_gives_zero_examples() -> None:
     with test_pipeline.TestPipeline(runner="FnApiRunner") as pipeline:
         stats = (

@@ -62,25 +62,65 @@ class StatisticsCombineFn(beam.CombineFn):
         return self._combiner.extract_output(accumulator)
 
 
+class _PartialStatistics(StatisticsCombineFn):
+    """One input's statistics left as an accumulator, to be merged with other inputs'."""
+
+    def extract_output(self, accumulator: Any) -> Any:  # type: ignore[override]
+        return self._combiner.compact(accumulator)
+
+
+class _MergedStatistics(StatisticsCombineFn):
+    """Several inputs' accumulators (from `_PartialStatistics`) merged into one statistics list."""
+
+    def add_input(self, accumulator: Any, partial: Any) -> Any:  # type: ignore[override]
+        return self._combiner.merge_accumulators([accumulator, partial])
+
+
 class GenerateStatistics(beam.PTransform):
     """Per-feature statistics of a PCollection of RecordBatches, in one pass.
 
+    Applied to a tuple of PCollections (several splits; Beam takes a list as data), it gives
+    the statistics of all their rows without a Flatten of the rows: runners that keep a Flatten
+    of several inputs in memory (the FnApiRunner) would otherwise hold every row; only one
+    small accumulator per input is flattened.
+
     Example:
         stats = batches | "Stats" >> GenerateStatistics(StatsOptions(sample_rate=0.1))
+        both = (train, eval) | "Stats" >> GenerateStatistics()
     """
 
     def __init__(self, options: StatsOptions | None = None) -> None:
         super().__init__()
         self._options = options or StatsOptions()
 
-    def expand(self, batches: beam.PCollection) -> beam.PCollection:
-        """Wires the combine step."""
-        if batches.element_type is None or batches.element_type == typehints.Any:
-            # Untyped input (a FlatMap reading files): declare what it holds so Beam moves and
-            # sizes it with RecordBatchCoder instead of pickling it.
-            batches.element_type = pa.RecordBatch
+    def expand(self, batches: Any) -> beam.PCollection:
+        """Wires the combine step (one per input, then a merge, for several inputs)."""
+        if isinstance(batches, tuple):
+            partials = [
+                _typed(part)
+                | f"PartialStatistics[{i}]"
+                >> beam.CombineGlobally(_PartialStatistics(self._options))
+                for i, part in enumerate(batches)
+            ]
+            merge = beam.CombineGlobally(_MergedStatistics(self._options))
+            return (
+                partials
+                | "FlattenPartials" >> beam.Flatten()
+                | "MergeStatistics"
+                >> merge.with_output_types(statistics_pb2.DatasetFeatureStatisticsList)
+            )
+        batches = _typed(batches)
         return batches | "CombineStatistics" >> beam.CombineGlobally(
             StatisticsCombineFn(self._options)
         ).with_input_types(pa.RecordBatch).with_output_types(
             statistics_pb2.DatasetFeatureStatisticsList
         )
+
+
+def _typed(batches: beam.PCollection) -> beam.PCollection:
+    """`batches`, declared to hold RecordBatches when untyped."""
+    if batches.element_type is None or batches.element_type == typehints.Any:
+        # Untyped input (a FlatMap reading files): declare what it holds so Beam moves and
+        # sizes it with RecordBatchCoder instead of pickling it.
+        batches.element_type = pa.RecordBatch
+    return batches

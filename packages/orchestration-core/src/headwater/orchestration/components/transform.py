@@ -227,7 +227,7 @@ def _run_beam(
             )
         if stats is not None:
             _ = (
-                flat
+                tuple(raw.values())
                 | "PreTransformStats" >> dv.GenerateStatistics()
                 | "WritePreTransformStats" >> beam.Map(stats.write_pre)
             )
@@ -248,9 +248,10 @@ def _run_beam(
                 )
                 _ = transformed | f"Write[{split.name}]" >> hio.WriteTFRecord(out)
         if stats is not None and outputs:
+            # Statistics per split, merged: a Flatten of the transformed rows would be held in
+            # memory whole by the FnApiRunner (docs/scaling.md).
             _ = (
-                outputs
-                | "FlattenTransformed" >> beam.Flatten()
+                tuple(outputs)
                 | "PostTransformStats" >> dv.GenerateStatistics()
                 | "WritePostTransformStats" >> beam.Map(stats.write_post, graph_uri)
             )
