@@ -308,6 +308,7 @@ class Side:
     cmd: list[str]
     key: str = "call_s"  # "wall" = the whole process
     env: dict[str, str] | None = None
+    clean: tuple[str, ...] = ()  # output directories removed before each run
     runs: list[Measured] = field(default_factory=list)
 
     def seconds(self, m: Measured) -> float | None:
@@ -386,7 +387,11 @@ def workloads(args: argparse.Namespace) -> list[Workload]:
             "transform_100k",
             "analyze + transform 100k taxi rows, CSV in, TFRecords out",
             100_000,
-            Side("TFT AnalyzeAndTransformDataset", anchor("bench_tft.py", "100000")),
+            Side(
+                "TFT AnalyzeAndTransformDataset",
+                anchor("bench_tft.py", "100000"),
+                clean=(os.path.join(bench, "tft_100000"),),
+            ),
             [
                 Side("plain API", _hw("transform", "plain", csv100)),
                 Side("Beam DirectRunner", _hw("transform", "beam", csv100)),
@@ -397,7 +402,11 @@ def workloads(args: argparse.Namespace) -> list[Workload]:
             "transform_1m",
             "analyze + transform 1M taxi rows, CSV in, TFRecords out",
             1_000_000,
-            Side("TFT AnalyzeAndTransformDataset", anchor("bench_tft.py", "1000000")),
+            Side(
+                "TFT AnalyzeAndTransformDataset",
+                anchor("bench_tft.py", "1000000"),
+                clean=(os.path.join(bench, "tft_1000000"),),
+            ),
             [
                 Side("plain API", _hw("transform", "plain", csv1m)),
                 Side("Beam DirectRunner", _hw("transform", "beam", csv1m)),
@@ -514,6 +523,8 @@ def run_workload(work: Workload, args: argparse.Namespace) -> None:
     rounds = args.repeat
     for i in range(rounds):
         if work.tfx and i < (work.tfx_repeat or rounds):
+            for directory in work.tfx.clean:  # TFT refuses to publish over an old output
+                shutil.rmtree(directory, ignore_errors=True)
             work.tfx.runs.append(run_measured(work.tfx.cmd, env=tfx_env, cwd=args.anchor_dir))
             _say(work, work.tfx, work.tfx.runs[-1])
         for side in work.headwater + work.floors:
