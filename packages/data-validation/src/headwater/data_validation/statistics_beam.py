@@ -65,14 +65,14 @@ class StatisticsCombineFn(beam.CombineFn):
 class _PartialStatistics(StatisticsCombineFn):
     """One input's statistics left as an accumulator, to be merged with other inputs'."""
 
-    def extract_output(self, accumulator: Any) -> Any:  # type: ignore[override]
+    def extract_output(self, accumulator: Any) -> Any:
         return self._combiner.compact(accumulator)
 
 
 class _MergedStatistics(StatisticsCombineFn):
     """Several inputs' accumulators (from `_PartialStatistics`) merged into one statistics list."""
 
-    def add_input(self, accumulator: Any, partial: Any) -> Any:  # type: ignore[override]
+    def add_input(self, accumulator: Any, partial: Any) -> Any:
         return self._combiner.merge_accumulators([accumulator, partial])
 
 
