@@ -54,7 +54,17 @@ def test_every_writer_uses_the_umask(tmp_path: Path, umask: int) -> None:
         "anomalies/a.pbtxt",
         "io/blob.bin",
     } <= names
-    assert len([n for n in names if n.startswith("eval/")]) == 4
+    # Headwater's JSON files and TFMA's own (eval_config.json, metrics/plots/validations).
+    assert {n for n in names if n.startswith("eval/")} == {
+        "eval/headwater_eval_config.json",
+        "eval/headwater_metrics.json",
+        "eval/headwater_plots.json",
+        "eval/headwater_validations.json",
+        "eval/eval_config.json",
+        "eval/metrics-00000-of-00001.tfrecord",
+        "eval/plots-00000-of-00001.tfrecord",
+        "eval/validations-00000-of-00001.tfrecord",
+    }
     expected = {0o022: 0o644, 0o027: 0o640, 0o077: 0o600}[umask]
     assert umask_file_mode() == expected
     assert {

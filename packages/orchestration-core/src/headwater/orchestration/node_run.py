@@ -54,7 +54,8 @@ class Terminated(BaseException):
 
 @contextlib.contextmanager
 def cancel_on_sigterm() -> Iterator[None]:
-    """While the block runs (main thread only), SIGTERM raises Terminated."""
+    """While the block runs (main thread only), SIGTERM raises Terminated, SIGINT
+    KeyboardInterrupt."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
@@ -63,10 +64,14 @@ def cancel_on_sigterm() -> Iterator[None]:
         raise Terminated(signum)
 
     previous = signal.signal(signal.SIGTERM, handler)
+    # Ctrl-C cancels too, even in a process started with SIGINT ignored (a shell's background
+    # job, nohup): Python then installs no KeyboardInterrupt handler of its own.
+    previous_int = signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         yield
     finally:
         signal.signal(signal.SIGTERM, previous)
+        signal.signal(signal.SIGINT, previous_int)
 
 
 def pipeline_node(pipeline: Pipeline, node_id: str) -> Any:
