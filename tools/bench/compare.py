@@ -779,7 +779,8 @@ def readme_table(works: list[Workload], started: str) -> str:
     """The README's rows: the headline figure of each TFX workload, from this run."""
     lines = [
         f"Measured side by side by `tools/bench/compare.py` ({started[:10]}, this project's "
-        "2-core machine, same files, same run; details and floors in `docs/benchmarks.md`):",
+        "2-core machine, same files, each row's two sides in the same run; details, floors "
+        "and memory in `docs/benchmarks.md`):",
         "",
         "| workload | TFX 1.16 | Headwater | ratio |",
         "|---|---:|---:|---:|",
