@@ -28,8 +28,8 @@ from headwater.io.model_seam import (
     ModelLoadError,
     ModelRunError,
     SignatureSpec,
-    TensorSpec,
 )
+from headwater.io.saved_model_signatures import read_signatures
 
 __all__ = ["SavedModel", "SavedModelHandler"]
 
@@ -90,8 +90,7 @@ class SavedModel(LoadedModel):
         """Load the MetaGraph tagged `tags` from `path`; raise ModelLoadError naming the reason."""
         path = os.fspath(path)
         tags = tuple(tags)
-        meta_graph = _read_meta_graph(path, tags)
-        specs = _signature_specs(meta_graph)
+        specs = dict(read_signatures(path, tags))  # one parser of saved_model.pb, TF-free
         if signature_names is not None:
             wanted = tuple(signature_names)
             missing = [name for name in wanted if name not in specs]
@@ -198,73 +197,6 @@ def _input_checks(spec: SignatureSpec) -> dict[str, _Check]:
         )
         for name, tensor in spec.inputs.items()
     }
-
-
-def _read_meta_graph(path: str, tags: tuple[str, ...]) -> Any:
-    """The MetaGraphDef tagged exactly `tags` in `path`'s saved_model.pb (or .pbtxt)."""
-    from google.protobuf import message, text_format
-    from tensorflow.core.protobuf import saved_model_pb2
-
-    if not os.path.isdir(path):
-        raise ModelLoadError(f"SavedModel {path}: no such directory")
-    saved = saved_model_pb2.SavedModel()
-    binary, text = os.path.join(path, "saved_model.pb"), os.path.join(path, "saved_model.pbtxt")
-    try:
-        if os.path.exists(binary):
-            with open(binary, "rb") as f:
-                saved.ParseFromString(f.read())
-        elif os.path.exists(text):
-            with open(text, encoding="utf-8") as f:
-                text_format.Parse(f.read(), saved)
-        else:
-            raise ModelLoadError(f"SavedModel {path}: no saved_model.pb or saved_model.pbtxt")
-    except (message.DecodeError, text_format.ParseError, UnicodeDecodeError) as exc:
-        raise ModelLoadError(f"SavedModel {path}: corrupt saved_model.pb: {exc}") from exc
-    except OSError as exc:
-        raise ModelLoadError(f"SavedModel {path}: cannot read saved_model.pb: {exc}") from exc
-    found = [tuple(m.meta_info_def.tags) for m in saved.meta_graphs]
-    for meta_graph in saved.meta_graphs:
-        if set(meta_graph.meta_info_def.tags) == set(tags):
-            return meta_graph
-    raise ModelLoadError(
-        f"SavedModel {path}: no MetaGraph tagged {list(tags)}; tag sets are {found}"
-    )
-
-
-def _signature_specs(meta_graph: Any) -> dict[str, SignatureSpec]:
-    """Every SignatureDef of `meta_graph` as a SignatureSpec (TF's init op signature left out)."""
-    return {
-        name: SignatureSpec(
-            name=name,
-            method_name=signature.method_name,
-            inputs={k: _tensor_spec(k, v) for k, v in sorted(signature.inputs.items())},
-            outputs={k: _tensor_spec(k, v) for k, v in sorted(signature.outputs.items())},
-        )
-        for name, signature in sorted(meta_graph.signature_def.items())
-        if name != "__saved_model_init_op"
-    }
-
-
-def _tensor_spec(name: str, info: Any) -> TensorSpec:
-    """A TensorInfo as a TensorSpec: numpy dtype name or "string", None for unknown sizes."""
-    import tensorflow as tf
-    from tensorflow.core.framework import types_pb2
-
-    dtype = tf.dtypes.as_dtype(info.dtype)
-    numpy_name = "string" if dtype == tf.string else np.dtype(dtype.as_numpy_dtype).name
-    shape_proto = info.tensor_shape
-    shape: tuple[int | None, ...] | None
-    if shape_proto.unknown_rank:
-        shape = None
-    else:
-        shape = tuple(None if d.size < 0 else int(d.size) for d in shape_proto.dim)
-    return TensorSpec(
-        name=name,
-        dtype=numpy_name,
-        shape=shape,
-        tf_dtype=types_pb2.DataType.Name(info.dtype),
-        graph_name=info.name,
-    )
 
 
 def _shape_text(shape: tuple[int | None, ...] | None) -> str:
