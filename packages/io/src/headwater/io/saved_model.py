@@ -88,6 +88,8 @@ class SavedModel(LoadedModel):
         signature_names: Iterable[str] | None = None,
     ) -> SavedModel:
         """Load the MetaGraph tagged `tags` from `path`; raise ModelLoadError naming the reason."""
+        import tensorflow as tf  # first: without the extra, say so before reading the model
+
         path = os.fspath(path)
         tags = tuple(tags)
         specs = dict(read_signatures(path, tags))  # one parser of saved_model.pb, TF-free
@@ -100,8 +102,6 @@ class SavedModel(LoadedModel):
                     f"signatures are {sorted(specs)}"
                 )
             specs = {name: specs[name] for name in wanted}
-        import tensorflow as tf
-
         try:
             loaded = tf.saved_model.load(path, tags=list(tags))
         except Exception as exc:  # TF raises OpError, ValueError, OSError, KeyError, ...
