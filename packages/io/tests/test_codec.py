@@ -189,3 +189,17 @@ def test_unpacked_lists_repeated_keys_and_unknown_fields_parse_like_protobuf():
     batch = decode_examples([record])
     assert batch.column("f").to_pylist() == [[1.5, -2.0]]
     assert batch.column("k").to_pylist() == [[5, 6]]
+
+
+def test_decode_framed_names_decodes_only_those_features_and_leaves_out_absent_ones():
+    from headwater.io.example_codec import decode_framed
+
+    batch = pa.RecordBatch.from_pydict(
+        {"a": [1, None, 3], "s": ["x", "y", None], "f": [[1.0], [2.0, 3.0], []]}
+    )
+    records = encode_examples(batch)
+    lengths = np.array([len(r) for r in records])
+    ends = np.cumsum(lengths)
+    got = decode_framed(b"".join(records), ends - lengths, ends, None, names=["f", "nope", "a"])
+    assert got.schema.names == ["f", "a"]
+    assert got.equals(decode_examples(records).select(["f", "a"]))

@@ -55,11 +55,19 @@ def decode_framed(
     path: str | None = None,
     record_base: int = 0,
     unknown: list[str] | None = None,
+    names: Sequence[str] | None = None,
 ) -> pa.RecordBatch:
     """Decode the records data[starts[i]:ends[i]] of one buffer.
 
     With `unknown` (a list), features outside `schema` are named in it instead of ignored.
+    With `names` and no `schema`, only those features are decoded (types inferred); a name that
+    no record has is left out, as when every feature is inferred.
     """
+    if schema is None and names is not None:
+        with _located(path, record_base):
+            columns = decode_buffer(data, starts, ends, list(names))
+        columns = [c for c in columns if bool((c.counts >= 0).any())]
+        return _to_batch(columns, len(starts), None, path=path, record_base=record_base)
     names = None if schema is None or unknown is not None else list(schema.names)
     with _located(path, record_base):
         columns = decode_buffer(data, starts, ends, names)
