@@ -12,10 +12,12 @@ Wiring mistakes (unknown parameter, wrong artifact type, missing required input)
 
 from __future__ import annotations
 
+import ast
 import builtins
 import collections.abc
 import functools
 import hashlib
+import importlib.metadata
 import inspect
 import types
 import typing
@@ -79,19 +81,82 @@ class ComponentSpec:
     parameters: dict[str, ParameterSpec] = field(default_factory=dict)
     fingerprint: Callable[[Mapping[str, Any]], str] | None = None
     """Fingerprint of external inputs (files a component reads), part of the cache key."""
+    format_version: int = 1
+    """Version of what the component writes; bump it when its output format changes."""
+    distributions: tuple[str, ...] = ()
+    """Distributions whose installed versions key the cache, beyond those found by import."""
 
     @functools.cached_property
-    def code_fingerprint(self) -> str:
-        """sha256 of the source file defining the function (user code changes bust the cache)."""
+    def _source(self) -> bytes | None:
         try:
             path = inspect.getsourcefile(self.fn)
         except TypeError:
             path = None
+        if not path:
+            return None
+        with open(path, "rb") as f:
+            return f.read()
+
+    @functools.cached_property
+    def code_fingerprint(self) -> str:
+        """sha256 of the source file defining the function (user code changes bust the cache)."""
         digest = hashlib.sha256(f"{self.fn.__module__}.{self.fn.__qualname__}".encode())
-        if path:
-            with open(path, "rb") as f:
-                digest.update(f.read())
+        if self._source is not None:
+            digest.update(self._source)
         return digest.hexdigest()
+
+    @functools.cached_property
+    def implementation_distributions(self) -> tuple[str, ...]:
+        """Distributions that implement the component: `distributions`, plus the headwater one
+        of the defining module and of every `headwater.<lib>` its source file imports."""
+        found = set(self.distributions)
+        found |= headwater_distributions(self.fn.__module__, self._source)
+        return tuple(sorted(found))
+
+    def implementation_version(self) -> dict[str, Any]:
+        """`format_version` and the installed version of each implementing distribution.
+
+        Part of the cache key: an upgraded library (or a bumped format) never reuses an output
+        an older implementation wrote. A distribution that is not installed reads None.
+        """
+        versions: dict[str, str | None] = {}
+        for name in self.implementation_distributions:
+            try:
+                versions[name] = importlib.metadata.version(name)
+            except importlib.metadata.PackageNotFoundError:
+                versions[name] = None
+        return {"format_version": self.format_version, "distributions": versions}
+
+
+_DISTRIBUTION_OF_LIBRARY = {"orchestration": "headwater-orchestration-core"}
+"""`headwater.<lib>` imports whose distribution is not `headwater-<lib>` (dashes for `_`)."""
+
+
+def headwater_distributions(module: str, source: bytes | None) -> set[str]:
+    """`headwater-*` distributions of `module` and of the `headwater.<lib>` imports in `source`.
+
+    Imports inside functions count too (components import their library lazily).
+    """
+    modules = {module}
+    if source is not None:
+        try:
+            tree = ast.parse(source)
+        except SyntaxError:
+            tree = ast.Module(body=[], type_ignores=[])
+        for statement in ast.walk(tree):
+            if isinstance(statement, ast.Import):
+                modules.update(alias.name for alias in statement.names)
+            elif isinstance(statement, ast.ImportFrom) and statement.module and not statement.level:
+                modules.add(statement.module)
+                if statement.module == "headwater":
+                    modules.update(f"headwater.{alias.name}" for alias in statement.names)
+    found = set()
+    for name in modules:
+        parts = name.split(".")
+        if len(parts) >= 2 and parts[0] == "headwater":
+            lib = parts[1]
+            found.add(_DISTRIBUTION_OF_LIBRARY.get(lib, "headwater-" + lib.replace("_", "-")))
+    return found
 
 
 class Channel:
@@ -281,7 +346,10 @@ def component(fn: Callable[..., Any], /) -> ComponentFactory: ...
 
 @typing.overload
 def component(
-    *, fingerprint: Callable[[Mapping[str, Any]], str] | None = None
+    *,
+    fingerprint: Callable[[Mapping[str, Any]], str] | None = None,
+    format_version: int = 1,
+    distributions: Sequence[str] = (),
 ) -> Callable[[Callable[..., Any]], ComponentFactory]: ...
 
 
@@ -290,21 +358,55 @@ def component(
     /,
     *,
     fingerprint: Callable[[Mapping[str, Any]], str] | None = None,
+    format_version: int = 1,
+    distributions: Sequence[str] = (),
 ) -> ComponentFactory | Callable[[Callable[..., Any]], ComponentFactory]:
     """Make a component of a function whose parameters are typed artifacts and parameters.
 
     `fingerprint(parameters)` (optional) says what external input the component reads (file
-    names, sizes, times); a change in it makes the cache miss.
+    names, sizes, times); a change in it makes the cache miss. `format_version` (bump it when
+    the component's outputs change format) and the installed versions of the `headwater-*`
+    distributions its module imports, plus any named in `distributions` (e.g. "tensorflow"),
+    are part of the cache key too: an upgrade never reuses an output written the old way.
     """
+    make = functools.partial(
+        _make_component,
+        fingerprint=fingerprint,
+        format_version=format_version,
+        distributions=distributions,
+    )
     if fn is None:
-        return functools.partial(_make_component, fingerprint=fingerprint)
-    return _make_component(fn, fingerprint=fingerprint)
+        return make
+    return make(fn)
 
 
 def _make_component(
-    fn: Callable[..., Any], *, fingerprint: Callable[[Mapping[str, Any]], str] | None
+    fn: Callable[..., Any],
+    *,
+    fingerprint: Callable[[Mapping[str, Any]], str] | None,
+    format_version: int = 1,
+    distributions: Sequence[str] = (),
 ) -> ComponentFactory:
-    spec = ComponentSpec(name=fn.__name__, fn=fn, fingerprint=fingerprint)
+    if (
+        isinstance(format_version, bool)
+        or not isinstance(format_version, int)
+        or format_version < 1
+    ):
+        raise WiringError(
+            f"{fn.__name__}: format_version must be a positive int, got {format_version!r}"
+        )
+    if isinstance(distributions, str) or not all(isinstance(d, str) for d in distributions):
+        raise WiringError(
+            f"{fn.__name__}: distributions must be a list of distribution names, "
+            f"got {distributions!r}"
+        )
+    spec = ComponentSpec(
+        name=fn.__name__,
+        fn=fn,
+        fingerprint=fingerprint,
+        format_version=format_version,
+        distributions=tuple(distributions),
+    )
     hints = _type_hints(fn)
     signature = inspect.signature(fn)
     for name, param in signature.parameters.items():

@@ -1,6 +1,7 @@
 """LocalDagRunner: runs a pipeline's nodes in one process, in order, recording each in MLMD.
 
-Per component: compute the cache key (node, input artifact ids, parameters, code); answer from
+Per component: compute the cache key (node, input artifact ids, parameters, code, and the
+component's format version and implementing library versions); answer from
 a COMPLETE execution with that key (recorded as CACHED) or run the function on temporary
 output directories (`<root>/<node>/<output>/.<random>.tmp`), rename them to new directories
 `<root>/<node>/<output>/<execution id>` (`<id>-2`, ... when that name is taken, e.g. by another
@@ -277,9 +278,24 @@ def latest_of_type(store: MetadataStore, context: Any, channel: Channel) -> list
     return store.live_artifacts(context, channel.type)
 
 
-def cache_key(node: Node, inputs: Mapping[str, list[Artifact]]) -> str:
-    """sha256 over the node, its input artifact ids, parameters and user code."""
+IMPLEMENTATION_VERSION = "implementation_version"
+"""Execution custom property: JSON of the component's `format_version` and the versions of the
+distributions that implement it (`ComponentSpec.implementation_version`), as keyed."""
+
+
+def cache_key(
+    node: Node,
+    inputs: Mapping[str, list[Artifact]],
+    implementation: Mapping[str, Any] | None = None,
+) -> str:
+    """sha256 over the node, its input artifact ids, parameters, user code and implementation.
+
+    `implementation` is `node.spec.implementation_version()` (computed when not given): the
+    component's format version and the installed versions of the libraries that implement it.
+    """
     assert node.spec is not None
+    if implementation is None:
+        implementation = node.spec.implementation_version()
     payload = {
         "node": node.id,
         "type": node.type_name,
@@ -288,6 +304,7 @@ def cache_key(node: Node, inputs: Mapping[str, list[Artifact]]) -> str:
         "code": node.spec.code_fingerprint,
         "parameter_code": [code_fingerprints(v) for _, v in sorted(node.parameters.items())],
         "external": node.spec.fingerprint(node.parameters) if node.spec.fingerprint else None,
+        "implementation": implementation,
     }
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
 
@@ -311,7 +328,8 @@ def _run_component(
                 raise WiringError(
                     f"{node.id}: required input {name!r} resolved to no artifact (from {channel!r})"
                 )
-        key = cache_key(node, inputs)
+        implementation = spec.implementation_version()
+        key = cache_key(node, inputs, implementation)
     except Exception as exc:  # no input, or a fingerprint hook found bad input
         execution_id = store.put_execution(
             type_name=node.type_name,
@@ -322,6 +340,7 @@ def _run_component(
         )
         raise ComponentFailedError(node.id, exc, execution_id=execution_id) from exc
     properties["cache_key"] = key
+    properties[IMPLEMENTATION_VERSION] = json.dumps(implementation, sort_keys=True)
     use_cache = pipeline.enable_cache and node.enable_cache is not False
     if use_cache:
         cached = store.find_cached_outputs(node_ctx, key)
