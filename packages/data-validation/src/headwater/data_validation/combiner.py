@@ -18,6 +18,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from tensorflow_metadata.proto.v0 import schema_pb2, statistics_pb2
 
+from headwater.data_validation._arrow_numpy import from_numpy, to_numpy
 from headwater.data_validation.feature_stats import (
     FLOAT,
     INT,
@@ -113,7 +114,7 @@ class StatisticsCombiner:
             )
         options = self._options
         if options.sample_rate < 1.0 and batch.num_rows:
-            batch = batch.filter(pa.array(self._sample_mask(batch)))
+            batch = batch.filter(from_numpy(self._sample_mask(batch)))
         self._add_slice(self._slice(accumulator, DEFAULT_SLICE_KEY), batch)
         for slice_fn in options.slice_functions:
             for key, rows in slice_fn(batch):
@@ -139,7 +140,7 @@ class StatisticsCombiner:
             )
         column = batch.column(name)
         if pa.types.is_list(column.type) or pa.types.is_large_list(column.type):
-            lengths = pc.list_value_length(column).to_numpy(zero_copy_only=False)
+            lengths = to_numpy(pc.list_value_length(column))
             if column.null_count or not np.all(lengths == 1):
                 raise StatisticsError(
                     f"weight feature {name!r} must have exactly one value per example"
@@ -152,7 +153,7 @@ class StatisticsCombiner:
             )
         if not (pa.types.is_integer(column.type) or pa.types.is_floating(column.type)):
             raise StatisticsError(f"weight feature {name!r} must be numeric, found {column.type}")
-        return column.to_numpy(zero_copy_only=False).astype(np.float64)
+        return to_numpy(column).astype(np.float64)
 
     def _add_slice(self, state: SliceAccumulator, batch: pa.RecordBatch) -> None:
         weights = self._weights(batch)

@@ -18,6 +18,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from tensorflow_metadata.proto.v0 import statistics_pb2
 
+from headwater.data_validation._arrow_numpy import from_numpy, to_numpy
 from headwater.data_validation.quantiles import QuantileSketch
 from headwater.data_validation.stats_errors import StatisticsError
 from headwater.data_validation.top_k import ValueCounter, hash_values
@@ -347,15 +348,15 @@ def update_feature(
             )
         lengths_array = pc.list_value_length(array)
         present = num_rows - array.null_count
-        lengths = lengths_array.drop_null().to_numpy(zero_copy_only=False).astype(np.int64)
+        lengths = to_numpy(lengths_array.drop_null()).astype(np.int64)
         value_weights = None
         if weights is not None:
-            parents = pc.list_parent_indices(array).to_numpy(zero_copy_only=False)
+            parents = to_numpy(pc.list_parent_indices(array))
             value_weights = weights[parents]
-            row_weights = weights[array.is_valid().to_numpy(zero_copy_only=False)]
+            row_weights = weights[to_numpy(array.is_valid())]
         if values.null_count:
             if value_weights is not None:
-                value_weights = value_weights[values.is_valid().to_numpy(zero_copy_only=False)]
+                value_weights = value_weights[to_numpy(values.is_valid())]
             values = values.drop_null()
     else:
         present = num_rows - array.null_count
@@ -367,7 +368,7 @@ def update_feature(
         if array.null_count:
             values = array.drop_null()
             if weights is not None:
-                value_weights = weights[array.is_valid().to_numpy(zero_copy_only=False)]
+                value_weights = weights[to_numpy(array.is_valid())]
                 row_weights = value_weights
 
     inferred = _arrow_type(name, values.type)
@@ -417,7 +418,7 @@ def update_feature(
     else:
         if partial.numeric is None:
             partial.numeric = NumericPartial(epsilon=epsilon, weighted=weights is not None)
-        numbers = values.to_numpy(zero_copy_only=False)
+        numbers = to_numpy(values)
         if (
             value_weights is None
             and inferred == INT
@@ -480,18 +481,20 @@ LARGE_PREFIX = b"\xff__LARGE_BYTES__"
 
 def _shorten_large(values: pa.Array, lengths: pa.Array) -> pa.Array:
     """Replaces values over LARGE_STRING_BYTES by a prefix and their 64-bit hash."""
-    large = pc.greater(lengths, LARGE_STRING_BYTES)
-    if not pc.any(large).as_py():
+    large = to_numpy(lengths) > LARGE_STRING_BYTES
+    if not large.any():
         return values
-    hashes = hash_values(values.filter(large))
-    surrogates = pa.array(
-        [LARGE_PREFIX + int(h).to_bytes(8, "little") for h in hashes], pa.binary()
+    mask = from_numpy(large)
+    hashes = hash_values(values.filter(mask)).astype("<u8")
+    width = len(LARGE_PREFIX) + 8
+    data = np.empty((hashes.size, width), dtype=np.uint8)
+    data[:, : len(LARGE_PREFIX)] = np.frombuffer(LARGE_PREFIX, dtype=np.uint8)
+    data[:, len(LARGE_PREFIX) :] = hashes.view(np.uint8).reshape(-1, 8)
+    offsets = np.arange(hashes.size + 1, dtype=np.int32) * width
+    surrogates = pa.Array.from_buffers(
+        pa.binary(), int(hashes.size), [None, pa.py_buffer(offsets), pa.py_buffer(data)]
     )
-    positions = np.flatnonzero(large.to_numpy(zero_copy_only=False))
-    result = values.to_pylist()
-    for position, surrogate in zip(positions.tolist(), surrogates.to_pylist(), strict=True):
-        result[position] = surrogate
-    return pa.array(result, pa.binary())
+    return pc.replace_with_mask(values, mask, surrogates)
 
 
 def _is_utf8(value: bytes) -> bool:

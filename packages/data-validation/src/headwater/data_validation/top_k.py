@@ -16,6 +16,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from headwater.data_validation._arrow_numpy import from_numpy, to_numpy
+
 __all__ = ["ValueCounter", "hash_values"]
 
 _HLL_PRECISION = 14
@@ -37,10 +39,10 @@ def _mix64(x: np.ndarray) -> np.ndarray:
 def hash_values(values: pa.Array) -> np.ndarray:
     """Deterministic 64-bit hashes of an Arrow array of numbers or strings, vectorized."""
     if pa.types.is_integer(values.type) or pa.types.is_floating(values.type):
-        as_float = np.asarray(values.cast(pa.float64()).to_numpy(zero_copy_only=False))
+        as_float = to_numpy(values.cast(pa.float64()))
         return _mix64(as_float.view(np.uint64))
     binary = values.cast(pa.large_binary()) if not pa.types.is_large_binary(values.type) else values
-    lengths = pc.binary_length(binary).to_numpy(zero_copy_only=False).astype(np.int64)
+    lengths = to_numpy(pc.binary_length(binary)).astype(np.int64)
     offsets_buffer, data_buffer = binary.buffers()[1], binary.buffers()[2]
     offsets = np.frombuffer(offsets_buffer, dtype=np.int64)[
         binary.offset : binary.offset + len(binary) + 1
@@ -106,10 +108,9 @@ class ValueCounter:
                 }
             )
         else:
-            part = (
-                pa.table({"value": values, "weight": pa.array(weights, pa.float64())})
-                .group_by("value", use_threads=False)
-                .aggregate([("weight", "count"), ("weight", "sum")])
+            part = _group_by_value(
+                pa.table({"value": values, "weight": from_numpy(weights.astype(np.float64))}),
+                [("weight", "count"), ("weight", "sum")],
             )
             part = pa.table(
                 {
@@ -137,7 +138,7 @@ class ValueCounter:
             if "weight" in merged.column_names:
                 aggregations.append(("weight", "sum"))
                 names.append("weight")
-            merged = merged.group_by("value", use_threads=False).aggregate(aggregations)
+            merged = _group_by_value(merged, aggregations)
             merged = pa.table(
                 {name: merged.column(name if name == "value" else f"{name}_sum") for name in names}
             )
@@ -164,15 +165,16 @@ class ValueCounter:
         """Misra-Gries: keep `capacity` values, lowering all counts by the next one's count."""
         if table.num_rows <= self.capacity:
             return table
-        counts = table.column("count").to_numpy()
+        counts = to_numpy(table.column("count"))
         order = np.argsort(-counts, kind="stable")
         threshold = counts[order[self.capacity]]
         self.error += float(threshold)
         keep = np.sort(order[: self.capacity])
-        kept = table.take(pa.array(keep))
-        new_counts = pc.subtract(kept.column("count"), pa.scalar(threshold, pa.int64()))
-        kept = kept.set_column(kept.schema.get_field_index("count"), "count", new_counts)
-        return kept.filter(pc.greater(kept.column("count"), 0))
+        new_counts = counts[keep] - threshold
+        positive = new_counts > 0
+        kept = table.take(from_numpy(keep[positive]))
+        count = from_numpy(new_counts[positive].astype(np.int64, copy=False))
+        return kept.set_column(kept.schema.get_field_index("count"), "count", count)
 
     def unique(self) -> int:
         """Distinct values seen (exact, or a HyperLogLog estimate beyond `exact_limit`)."""
@@ -187,18 +189,38 @@ class ValueCounter:
         if self.table is None or k <= 0:
             return []
         column = "weight" if by_weight else "count"
-        counts = self.table.column(column).to_numpy()
+        counts = to_numpy(self.table.column(column))
         candidates = np.argsort(-counts, kind="stable")
         if candidates.size > k:
             cutoff = counts[candidates[k - 1]]
             candidates = candidates[counts[candidates] >= cutoff]
-        values = self.table.column("value").take(pa.array(candidates)).to_pylist()
+        values = self.table.column("value").take(from_numpy(candidates)).to_pylist()
         ranked = sorted(
             zip(values, counts[candidates].tolist(), strict=True),
             key=lambda pair: (pair[1], _sort_key(pair[0])),
             reverse=True,
         )
         return [(value, float(count)) for value, count in ranked[:k]]
+
+
+def _group_by_value(table: pa.Table, aggregations: list[tuple[str, str]]) -> pa.Table:
+    """`table.group_by("value", use_threads=False).aggregate(aggregations)`, the same plan.
+
+    Built on pyarrow._acero directly: `Table.group_by` goes through the pyarrow.acero module,
+    which imports pyarrow.dataset, which imports pandas (a quarter of a second on first use).
+    """
+    try:
+        from pyarrow._acero import AggregateNodeOptions, Declaration, TableSourceNodeOptions
+    except ImportError:  # pragma: no cover - a pyarrow built without acero fails either way
+        return table.group_by("value", use_threads=False).aggregate(aggregations)
+    specs = [([column], f"hash_{func}", None, f"{column}_{func}") for column, func in aggregations]
+    plan = Declaration.from_sequence(
+        [
+            Declaration("table_source", TableSourceNodeOptions(table)),
+            Declaration("aggregate", AggregateNodeOptions(specs, keys=["value"])),
+        ]
+    )
+    return plan.to_table(use_threads=False)
 
 
 def _sort_key(value: object) -> object:
