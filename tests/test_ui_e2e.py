@@ -6,10 +6,8 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 import socket
-import subprocess
-import tempfile
+import sys
 from pathlib import Path
 
 import pytest
@@ -33,20 +31,17 @@ pytestmark = pytest.mark.e2e
 
 REPO = Path(__file__).resolve().parents[1]
 PENGUIN_DATA = REPO / "examples" / "penguin" / "data"
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser") or "/usr/bin/chromium"
-FLAGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--disable-default-apps",
-    "--no-first-run",
-    "--hide-scrollbars",
-    "--enable-logging=stderr",
-    "--v=0",
-]
+sys.path.insert(0, str(REPO / "packages" / "model-analysis" / "tests"))
+
+from evaluation_views import (  # noqa: E402
+    CHROMIUM,
+    HOURS,
+    candidate_vs_baseline,
+    render,
+    screenshot,
+    taxi_like_table,
+)
+
 FEATURES = ["body_mass_g", "culmen_depth_mm", "culmen_length_mm", "flipper_length_mm", "species"]
 
 needs_chromium = pytest.mark.skipif(
@@ -56,29 +51,10 @@ needs_chromium = pytest.mark.skipif(
 
 def open_page(url: str, budget_ms: int = 3000) -> str:
     """The DOM of `url` after its scripts ran; fails on any console error or uncaught exception."""
-    with tempfile.TemporaryDirectory(prefix="hw-ui-chromium-") as profile:
-        proc = subprocess.run(
-            [
-                CHROMIUM,
-                *FLAGS,
-                f"--virtual-time-budget={budget_ms}",
-                f"--user-data-dir={profile}",
-                "--dump-dom",
-                url,
-            ],
-            capture_output=True,
-            text=True,
-            timeout=120,
-            check=False,
-        )
-    errors = [
-        line
-        for line in proc.stderr.splitlines()
-        if ("CONSOLE" in line and ("ERROR" in line or "Uncaught" in line)) or "Uncaught" in line
-    ]
-    assert not errors, f"console errors on {url}: {errors}"
-    assert proc.stdout.strip(), f"Chromium rendered nothing for {url}: {proc.stderr[-2000:]}"
-    return proc.stdout
+    rendered = render(url, budget_ms=budget_ms, check=False)
+    assert not rendered.errors, f"console errors on {url}: {rendered.errors}"
+    assert rendered.dom.strip(), f"Chromium rendered nothing for {url}: {rendered.log[-2000:]}"
+    return rendered.dom
 
 
 def keep_screenshot(url: str, name: str) -> None:
@@ -87,21 +63,7 @@ def keep_screenshot(url: str, name: str) -> None:
     if not folder:
         return
     os.makedirs(folder, exist_ok=True)
-    with tempfile.TemporaryDirectory(prefix="hw-ui-chromium-") as profile:
-        subprocess.run(
-            [
-                CHROMIUM,
-                *FLAGS,
-                "--virtual-time-budget=3000",
-                f"--user-data-dir={profile}",
-                "--window-size=1280,1000",
-                f"--screenshot={os.path.join(folder, name)}",
-                url,
-            ],
-            capture_output=True,
-            timeout=120,
-            check=True,
-        )
+    screenshot(url, os.path.join(folder, name), size="1280,1000")
 
 
 def hrefs(dom: str, css: str) -> list[str]:
@@ -247,59 +209,23 @@ def test_a_running_run_polls_until_it_finishes(tmp_path):
         assert 'class="node state-complete"' in done
 
 
-HOURS = [0, 2, 7, 10, 15, 23]
-
-
 @component
 def EvaluateTaxiLike(evaluation: OutputArtifact[ModelEvaluation]) -> None:
     """A real evaluation of a candidate against a baseline (prediction columns of synthetic
     taxi-like data): hour and payment slices, bootstrap intervals, a value and a change
     threshold on AUC."""
-    import numpy as np
-    import pyarrow as pa
-
     from headwater import model_analysis as ma
 
-    rng = np.random.default_rng(3)
-    n = 2000
-    y = rng.integers(0, 2, n)
-    table = pa.table(
-        {
-            "tips": y,
-            "candidate": np.clip(0.45 * y + 0.55 * rng.random(n), 0, 1),
-            "baseline": np.clip(0.3 * y + 0.7 * rng.random(n), 0, 1),
-            "pickup_hour": rng.choice(HOURS, n),
-            "payment_type": rng.choice(["Cash", "Credit Card"], n),
-        }
+    table = taxi_like_table(
+        seed=3, n=2000, payments=["Cash", "Credit Card"], candidate="candidate", baseline="baseline"
     )
-    auc = ma.MetricThreshold(
-        value_threshold=ma.GenericValueThreshold(lower_bound=0.9),
-        change_threshold=ma.GenericChangeThreshold(
-            direction=ma.MetricDirection.HIGHER_IS_BETTER, absolute=0.0
-        ),
-    )
-    config = ma.EvalConfig(
-        model_specs=(
-            ma.ModelSpec(name="candidate", label_key="tips", prediction_key="candidate"),
-            ma.ModelSpec(
-                name="baseline", label_key="tips", prediction_key="baseline", is_baseline=True
-            ),
-        ),
-        slicing_specs=(
-            ma.SlicingSpec(),
-            ma.SlicingSpec(feature_keys=("payment_type",)),
-            ma.SlicingSpec(feature_keys=("pickup_hour",)),
-        ),
-        metrics_specs=(
-            ma.MetricsSpec(
-                metrics=(
-                    ma.MetricConfig(class_name="ExampleCount"),
-                    ma.MetricConfig(class_name="AUC", threshold=auc),
-                    ma.MetricConfig(class_name="CalibrationPlot"),
-                )
-            ),
-        ),
-        options=ma.Options(compute_confidence_intervals=True),
+    config = candidate_vs_baseline(
+        label="tips",
+        candidate=("candidate", "candidate"),
+        baseline=("baseline", "baseline"),
+        slices=("payment_type", "pickup_hour"),
+        metrics=("ExampleCount", "AUC", "CalibrationPlot"),
+        auc_lower_bound=0.9,
     )
     ma.run_model_analysis(config, table, output_path=evaluation.uri)
 

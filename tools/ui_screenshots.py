@@ -14,26 +14,15 @@ from __future__ import annotations
 import argparse
 import os
 import re
-import shutil
-import subprocess
 import sys
 import tempfile
 import urllib.request
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-FLAGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-    "--hide-scrollbars",
-    "--virtual-time-budget=3000",
-]
+sys.path.insert(0, str(REPO / "packages" / "model-analysis" / "tests"))
+
+from evaluation_views import candidate_vs_baseline, screenshot  # noqa: E402
 
 
 def _penguin_run(root: str, data: str) -> None:
@@ -77,39 +66,18 @@ def _evaluate(evaluation_uri: str) -> None:
             "payment_type": rng.choice(["Cash", "Credit Card", "Mobile"], n),
         }
     )
-    auc = ma.MetricThreshold(
-        value_threshold=ma.GenericValueThreshold(lower_bound=0.85),
-        change_threshold=ma.GenericChangeThreshold(
-            direction=ma.MetricDirection.HIGHER_IS_BETTER, absolute=0.0
-        ),
-    )
     late = ma.PerSliceMetricThreshold(
         slicing_specs=(ma.SlicingSpec(feature_keys=("pickup_hour",)),),
         threshold=ma.MetricThreshold(value_threshold=ma.GenericValueThreshold(lower_bound=0.8)),
     )
-    config = ma.EvalConfig(
-        model_specs=(
-            ma.ModelSpec(name="wide_deep", label_key="tips", prediction_key="candidate"),
-            ma.ModelSpec(
-                name="last_blessed", label_key="tips", prediction_key="baseline", is_baseline=True
-            ),
-        ),
-        slicing_specs=(
-            ma.SlicingSpec(),
-            ma.SlicingSpec(feature_keys=("pickup_hour",)),
-            ma.SlicingSpec(feature_keys=("payment_type",)),
-        ),
-        metrics_specs=(
-            ma.MetricsSpec(
-                metrics=(
-                    ma.MetricConfig(class_name="ExampleCount"),
-                    ma.MetricConfig(class_name="AUC", threshold=auc, per_slice_thresholds=(late,)),
-                    ma.MetricConfig(class_name="BinaryAccuracy"),
-                    ma.MetricConfig(class_name="CalibrationPlot"),
-                )
-            ),
-        ),
-        options=ma.Options(compute_confidence_intervals=True),
+    config = candidate_vs_baseline(
+        label="tips",
+        candidate=("wide_deep", "candidate"),
+        baseline=("last_blessed", "baseline"),
+        slices=("pickup_hour", "payment_type"),
+        metrics=("ExampleCount", "AUC", "BinaryAccuracy", "CalibrationPlot"),
+        auc_lower_bound=0.85,
+        auc_per_slice=(late,),
     )
     ma.run_model_analysis(config, table, output_path=evaluation_uri)
 
@@ -146,20 +114,7 @@ def make_store(root: str) -> str:
 
 def shoot(url: str, png: Path, size: str = "1280,860") -> None:
     """A PNG of `url` in headless Chromium."""
-    with tempfile.TemporaryDirectory(prefix="hw-shot-") as profile:
-        subprocess.run(
-            [
-                CHROMIUM,
-                *FLAGS,
-                f"--user-data-dir={profile}",
-                f"--window-size={size}",
-                f"--screenshot={png}",
-                url,
-            ],
-            capture_output=True,
-            timeout=120,
-            check=True,
-        )
+    screenshot(url, png, size=size)
     print(f"wrote {png}")
 
 

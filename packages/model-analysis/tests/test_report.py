@@ -2,18 +2,24 @@
 
 from __future__ import annotations
 
+import html
+import json
 import re
-import shutil
-import subprocess
 from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
 import pytest
+from evaluation_views import (
+    CHROMIUM,
+    HOURS,
+    candidate_vs_baseline,
+    page_with_script,
+    render,
+    taxi_like_table,
+)
 
 import headwater.model_analysis as ma
-
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 
 
 @pytest.fixture(scope="module")
@@ -29,29 +35,14 @@ def result() -> ma.EvalResult:
             "city": rng.choice(["Oslo", "Lima", "Pune"], n),
         }
     )
-    threshold = ma.MetricThreshold(
-        value_threshold=ma.GenericValueThreshold(lower_bound=0.99),
-        change_threshold=ma.GenericChangeThreshold(
-            direction=ma.MetricDirection.HIGHER_IS_BETTER, absolute=0.0
-        ),
-    )
-    config = ma.EvalConfig(
-        model_specs=(
-            ma.ModelSpec(name="candidate", label_key="label", prediction_key="pred"),
-            ma.ModelSpec(
-                name="baseline", label_key="label", prediction_key="base", is_baseline=True
-            ),
-        ),
-        slicing_specs=(ma.SlicingSpec(), ma.SlicingSpec(feature_keys=("city",))),
-        metrics_specs=(
-            ma.MetricsSpec(
-                metrics=(
-                    ma.MetricConfig(class_name="ExampleCount"),
-                    ma.MetricConfig(class_name="AUC", threshold=threshold),
-                    ma.MetricConfig(class_name="CalibrationPlot"),
-                )
-            ),
-        ),
+    config = candidate_vs_baseline(
+        label="label",
+        candidate=("candidate", "pred"),
+        baseline=("baseline", "base"),
+        slices=("city",),
+        metrics=("ExampleCount", "AUC", "CalibrationPlot"),
+        auc_lower_bound=0.99,
+        confidence_intervals=False,
     )
     return ma.run_model_analysis(config, table)
 
@@ -65,32 +56,6 @@ def test_report_is_self_contained_and_shows_everything(result):
     assert "auc &Delta;" in page
     assert page.count("<svg") == 3 * 4 + 1  # calibration, ROC, PR per slice; the auc chart
     assert page.count('class="curve"') == 3 * 4 * 2  # candidate and baseline curves
-
-
-def _dom(tmp_path: Path, page: str, script: str) -> str:
-    path = tmp_path / "report.html"
-    path.write_text(page.replace("</body>", f"<script>{script}</script></body>"))
-    profile = tmp_path / "profile"
-    out = subprocess.run(
-        [
-            CHROMIUM,
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
-            "--no-first-run",
-            f"--user-data-dir={profile}",
-            "--dump-dom",
-            path.as_uri(),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=True,
-    )
-    return out.stdout
 
 
 @pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="needs Debian chromium")
@@ -112,11 +77,7 @@ def test_table_sorts_and_filters_in_headless_chromium(result, tmp_path):
     document.body.setAttribute('data-test', JSON.stringify({asc:asc,desc:desc,shown:shown,
       plots:plots}));
     """
-    dom = _dom(tmp_path, result.to_html(), script)
-    import html
-    import json
-
-    data = json.loads(html.unescape(re.search(r'data-test="([^"]*)"', dom).group(1)))
+    data, _ = _browse(tmp_path, result.to_html(), "", script)
     asc = [float(v) for v in data["asc"]]
     assert asc == sorted(asc)
     assert len(asc) == 4
@@ -127,53 +88,20 @@ def test_table_sorts_and_filters_in_headless_chromium(result, tmp_path):
 
 # ---- the slicing browser on an evaluation with a baseline and confidence intervals ----------
 
-HOURS = [0, 2, 7, 10, 15, 23]
 PAYMENTS = ["Cash", "Credit Card", "Dispute"]
 
 
 @pytest.fixture(scope="module")
 def taxi_like() -> ma.EvalResult:
     """Candidate and baseline on hour and payment slices, bootstrap intervals, one failure."""
-    rng = np.random.default_rng(7)
-    n = 3000
-    y = rng.integers(0, 2, n)
-    table = pa.table(
-        {
-            "tips": y,
-            "pred": np.clip(0.45 * y + 0.55 * rng.random(n), 0, 1),
-            "base": np.clip(0.3 * y + 0.7 * rng.random(n), 0, 1),
-            "pickup_hour": rng.choice(HOURS, n),
-            "payment_type": rng.choice(PAYMENTS, n),
-        }
-    )
-    auc = ma.MetricThreshold(
-        value_threshold=ma.GenericValueThreshold(lower_bound=0.999),  # fails on Overall
-        change_threshold=ma.GenericChangeThreshold(
-            direction=ma.MetricDirection.HIGHER_IS_BETTER, absolute=0.0
-        ),
-    )
-    config = ma.EvalConfig(
-        model_specs=(
-            ma.ModelSpec(name="wide_deep", label_key="tips", prediction_key="pred"),
-            ma.ModelSpec(
-                name="last_blessed", label_key="tips", prediction_key="base", is_baseline=True
-            ),
-        ),
-        slicing_specs=(
-            ma.SlicingSpec(),
-            ma.SlicingSpec(feature_keys=("pickup_hour",)),
-            ma.SlicingSpec(feature_keys=("payment_type",)),
-        ),
-        metrics_specs=(
-            ma.MetricsSpec(
-                metrics=(
-                    ma.MetricConfig(class_name="ExampleCount"),
-                    ma.MetricConfig(class_name="AUC", threshold=auc),
-                    ma.MetricConfig(class_name="BinaryAccuracy"),
-                )
-            ),
-        ),
-        options=ma.Options(compute_confidence_intervals=True),
+    table = taxi_like_table(seed=7, n=3000, payments=PAYMENTS, candidate="pred", baseline="base")
+    config = candidate_vs_baseline(
+        label="tips",
+        candidate=("wide_deep", "pred"),
+        baseline=("last_blessed", "base"),
+        slices=("pickup_hour", "payment_type"),
+        metrics=("ExampleCount", "AUC", "BinaryAccuracy"),
+        auc_lower_bound=0.999,  # fails on Overall
     )
     return ma.run_model_analysis(config, table)
 
@@ -181,40 +109,11 @@ def taxi_like() -> ma.EvalResult:
 def _browse(tmp_path: Path, page: str, fragment: str, script: str) -> tuple[dict, list[str]]:
     """Load `page` in headless Chromium, run `script` (which stores JSON in body[data-test]);
     return that JSON and the console errors."""
-    path = tmp_path / "report.html"
-    path.write_text(page.replace("</body>", f"<script>{script}</script></body>"))
-    proc = subprocess.run(
-        [
-            CHROMIUM,
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
-            "--no-first-run",
-            "--enable-logging=stderr",
-            "--v=0",
-            f"--user-data-dir={tmp_path / 'profile'}",
-            "--dump-dom",
-            path.as_uri() + (f"#{fragment}" if fragment else ""),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=True,
-    )
-    errors = [
-        line
-        for line in proc.stderr.splitlines()
-        if ("CONSOLE" in line and ("ERROR" in line or "Uncaught" in line)) or "Uncaught" in line
-    ]
-    import html
-    import json
-
-    found = re.search(r'data-test="([^"]*)"', proc.stdout)
-    assert found, proc.stderr[-2000:]
-    return json.loads(html.unescape(found.group(1))), errors
+    url = page_with_script(tmp_path / "report.html", page, script)
+    rendered = render(url + (f"#{fragment}" if fragment else ""), timeout=60)
+    found = re.search(r'data-test="([^"]*)"', rendered.dom)
+    assert found, rendered.log[-2000:]
+    return json.loads(html.unescape(found.group(1))), rendered.errors
 
 
 _READ = """
