@@ -14,7 +14,8 @@ the same run:
            write_inference_outputs (PredictionLogs), the model loaded and called once on 64
            rows before the clock (load time printed apart)
   columns  the same, decoding trip_id and fare to write them in Parquet beside the output
-  beam     ReadTFRecord -> RunBulkInference -> WritePredictionLogs on Beam's in-process
+  beam     ReadSerializedExamples (records as read) -> RunBulkInference -> WritePredictionLogs
+           on Beam's in-process
            FnApiRunner (what the DirectRunner runs batch pipelines on); pipeline start-up and
            the model load inside the clock
   ceiling  the bare signature call on batches encoded before the clock starts
@@ -112,7 +113,7 @@ def measure(kind: str, data: str, model_dir: str, out: str) -> dict:
         with beam.Pipeline(options=PipelineOptions(["--runner=FnApiRunner"])) as pipeline:
             _ = (
                 pipeline
-                | "Read" >> hio.ReadTFRecord(data)
+                | "Read" >> bi.ReadSerializedExamples(data, columns=[])
                 | "Infer" >> bi.RunBulkInference(handler, spec)
                 | "Write" >> bi.WritePredictionLogs(os.path.join(out, "prediction_logs"))
             )

@@ -16,7 +16,12 @@ from typing import TYPE_CHECKING, Any
 from headwater.bulk_inferrer.columns import inference_columns, output_column_names
 from headwater.bulk_inferrer.config import DataSpec, ModelSpec
 from headwater.bulk_inferrer.errors import InferenceOutputError, InferenceSpecError
-from headwater.bulk_inferrer.inference import InferenceBatch, Inferrer, run_bulk_inference
+from headwater.bulk_inferrer.inference import (
+    InferenceBatch,
+    Inferrer,
+    columns_to_decode,
+    run_bulk_inference,
+)
 from headwater.bulk_inferrer.prediction_log import prediction_log_framed, prediction_log_records
 from headwater.bulk_inferrer.reading import SerializedBatch, read_serialized_examples
 from headwater.bulk_inferrer.writers import (
@@ -32,6 +37,7 @@ from headwater.bulk_inferrer.writers import (
 if TYPE_CHECKING:
     from headwater.bulk_inferrer.beam import (
         BeamModelHandler,
+        ReadSerializedExamples,
         RunBulkInference,
         WriteInferenceColumns,
         WritePredictionLogs,
@@ -48,10 +54,12 @@ __all__ = [
     "Inferrer",
     "ModelSpec",
     "PredictionLogWriter",
+    "ReadSerializedExamples",
     "RunBulkInference",
     "SerializedBatch",
     "WriteInferenceColumns",
     "WritePredictionLogs",
+    "columns_to_decode",
     "inference_columns",
     "output_column_names",
     "prediction_log_framed",
@@ -65,7 +73,13 @@ __all__ = [
 ]
 
 _BEAM_NAMES = frozenset(
-    ["BeamModelHandler", "RunBulkInference", "WriteInferenceColumns", "WritePredictionLogs"]
+    [
+        "BeamModelHandler",
+        "ReadSerializedExamples",
+        "RunBulkInference",
+        "WriteInferenceColumns",
+        "WritePredictionLogs",
+    ]
 )
 
 

@@ -13,6 +13,7 @@ Example:
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
@@ -25,17 +26,28 @@ from headwater.bulk_inferrer.columns import inference_columns
 from headwater.bulk_inferrer.config import ModelSpec
 from headwater.bulk_inferrer.inference import InferenceBatch, Inferrer
 from headwater.bulk_inferrer.prediction_log import prediction_log_framed
+from headwater.bulk_inferrer.reading import SerializedBatch, read_serialized_examples
 from headwater.bulk_inferrer.writers import (
     PredictionLogWriter,
     published,
     shard_name,
 )
+from headwater.io.filesystems import using_beam
 
-__all__ = ["BeamModelHandler", "RunBulkInference", "WriteInferenceColumns", "WritePredictionLogs"]
+__all__ = [
+    "BeamModelHandler",
+    "ReadSerializedExamples",
+    "RunBulkInference",
+    "WriteInferenceColumns",
+    "WritePredictionLogs",
+]
+
+_Batch = pa.RecordBatch | SerializedBatch
 
 
-class BeamModelHandler(base.ModelHandler[pa.RecordBatch, InferenceBatch, Inferrer]):
-    """Beam's ModelHandler over a Headwater ModelHandler: RecordBatch in, InferenceBatch out."""
+class BeamModelHandler(base.ModelHandler[_Batch, InferenceBatch, Inferrer]):
+    """Beam's ModelHandler over a Headwater ModelHandler: RecordBatch or SerializedBatch in,
+    InferenceBatch out."""
 
     def __init__(self, model_handler: hio.ModelHandler, spec: ModelSpec | None = None) -> None:
         super().__init__()
@@ -48,14 +60,14 @@ class BeamModelHandler(base.ModelHandler[pa.RecordBatch, InferenceBatch, Inferre
 
     def run_inference(
         self,
-        batch: Sequence[pa.RecordBatch],
+        batch: Sequence[_Batch],
         model: Inferrer,
         inference_args: dict[str, Any] | None = None,
     ) -> Iterable[InferenceBatch]:
         """InferenceBatches of at most spec.batch_size rows for every RecordBatch."""
         return [result for records in batch for result in model.infer_chunks(records)]
 
-    def get_num_bytes(self, batch: Sequence[pa.RecordBatch]) -> int:
+    def get_num_bytes(self, batch: Sequence[_Batch]) -> int:
         """Arrow bytes of the batches (Beam's throughput metrics)."""
         return sum(
             records.nbytes if isinstance(records, pa.RecordBatch) else records.examples.nbytes
@@ -71,8 +83,46 @@ class BeamModelHandler(base.ModelHandler[pa.RecordBatch, InferenceBatch, Inferre
         return "HeadwaterBulkInferrer"
 
 
+class ReadSerializedExamples(beam.PTransform):
+    """TFRecord files of tf.Example -> SerializedBatches, as `read_serialized_examples` reads them.
+
+    A serialized-tf.Example signature is fed the records as read; `columns` are the features
+    decoded beside them ([]: none, None: all, pinned per file). See `Inferrer.columns_to_decode`.
+
+    Example:
+        batches = pipeline | ReadSerializedExamples("examples/*.gz", columns=["trip_id"])
+    """
+
+    def __init__(
+        self,
+        pattern: str | os.PathLike[str],
+        *,
+        columns: Sequence[str] | None = (),
+        batch_size: int = 65536,
+    ) -> None:
+        super().__init__()
+        with using_beam():
+            self._files = hio.resolve_files(pattern)
+        self._columns = None if columns is None else list(columns)
+        self._batch_size = batch_size
+
+    def expand(self, pbegin: beam.pvalue.PBegin) -> beam.PCollection:
+        columns, batch_size = self._columns, self._batch_size
+
+        def read(path: str) -> Iterator[SerializedBatch]:
+            with using_beam():
+                yield from read_serialized_examples(path, columns=columns, batch_size=batch_size)
+
+        return (
+            pbegin
+            | "Files" >> beam.Create(self._files)
+            | "ReadFiles" >> beam.FlatMap(read).with_output_types(SerializedBatch)
+        )
+
+
 class RunBulkInference(beam.PTransform):
-    """PCollection of RecordBatches -> PCollection of InferenceBatches, via Beam's RunInference.
+    """PCollection of RecordBatches or SerializedBatches -> PCollection of InferenceBatches, via
+    Beam's RunInference.
 
     Example:
         results = batches | RunBulkInference(SavedModelHandler("model/"), ModelSpec())

@@ -12,7 +12,7 @@ inside Beam's RunInference.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -32,7 +32,7 @@ from headwater.io import (
     signature_feeds,
 )
 
-__all__ = ["InferenceBatch", "Inferrer", "LogKind", "run_bulk_inference"]
+__all__ = ["InferenceBatch", "Inferrer", "LogKind", "columns_to_decode", "run_bulk_inference"]
 
 LogKind = str
 """Which PredictionLog a run writes: "predict", "classify", "regress" or "multi_inference"."""
@@ -74,6 +74,10 @@ class Inferrer:
         self.signatures = tuple(available[name] for name in spec.signature_names)
         self.kind = _log_kind(model.path, self.signatures)
 
+    def columns_to_decode(self, keep_columns: Sequence[str] = ()) -> list[str] | None:
+        """What `read_serialized_examples(columns=...)` should decode for this model."""
+        return columns_to_decode(self.signatures, keep_columns)
+
     def infer(self, batch: pa.RecordBatch | SerializedBatch) -> InferenceBatch:
         """Run every signature on `batch` (in chunks of spec.batch_size rows concatenated)."""
         if batch.num_rows > self.spec.batch_size:
@@ -108,6 +112,21 @@ class Inferrer:
             _check_outputs(self.model.path, signature.name, result, batch.num_rows)
             outputs[signature.name] = result
         return InferenceBatch(examples, feeds, outputs, self.signatures, self.kind)
+
+
+def columns_to_decode(
+    signatures: Sequence[SignatureSpec], keep_columns: Sequence[str] = ()
+) -> list[str] | None:
+    """The columns to decode from serialized tf.Examples read for `signatures`.
+
+    Signatures over serialized tf.Examples are fed the records as read, so only the kept
+    columns are decoded (none for PredictionLogs alone); a raw-feature signature takes its
+    inputs from columns, so every feature is decoded (None), and a missing one is reported
+    against the signature's input.
+    """
+    if signatures and signatures[0].takes_serialized_examples:
+        return list(keep_columns)
+    return None
 
 
 def _examples_of(batch: pa.RecordBatch | SerializedBatch) -> pa.RecordBatch:

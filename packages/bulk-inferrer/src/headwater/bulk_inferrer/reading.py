@@ -51,12 +51,14 @@ class SerializedBatch:
 
 
 def read_serialized_examples(
-    pattern: str | os.PathLike[str],
+    pattern: str | os.PathLike[str] | Sequence[str],
     *,
     columns: Sequence[str] | None = None,
     batch_size: int = 65536,
 ) -> Iterator[SerializedBatch]:
     """SerializedBatches of the TFRecord file(s) of tf.Example at `pattern` (plain or gzip).
+
+    `pattern` is a file, a glob, a directory or a list of files (read in that order).
 
     `columns` None decodes every feature (types inferred from the first batch and kept), a list
     only those features (a name absent from the first batch is an InputError naming the file),
@@ -70,7 +72,8 @@ def read_serialized_examples(
         raise ValueError(f"batch_size must be >= 1, got {batch_size!r}")
     wanted = None if columns is None else list(columns)
     pinned: pa.Schema | None = None
-    for path in resolve_files(pattern):
+    files = resolve_files(pattern) if isinstance(pattern, str | os.PathLike) else list(pattern)
+    for path in files:
         for buf, starts, ends, index in iter_record_chunks(path):
             for lo in range(0, len(starts), batch_size):
                 s, e = starts[lo : lo + batch_size], ends[lo : lo + batch_size]

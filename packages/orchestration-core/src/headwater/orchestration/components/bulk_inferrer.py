@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
 from headwater.bulk_inferrer import DataSpec, ModelSpec
@@ -45,6 +45,21 @@ def _splits(examples: Examples, data_spec: DataSpec) -> list[Split]:
     return [by_name[name] for name in data_spec.example_splits]
 
 
+def _is_tfrecord(split: Split) -> bool:
+    return not any(f.endswith(".parquet") for f in split.files)
+
+
+def _example_batches(split: Split, decode: list[str] | None) -> Iterator[Any]:
+    """The split's batches: records as read beside the `decode` columns when the signature takes
+    serialized tf.Examples in TFRecord files (fed as read, never decoded and re-encoded), else
+    Arrow RecordBatches of every column."""
+    import headwater.bulk_inferrer as bi
+
+    if decode is not None and _is_tfrecord(split):
+        return bi.read_serialized_examples(split.files, columns=decode)
+    return split.read_batches()
+
+
 def _infer_in_process(
     inferrer: Inferrer,
     splits: list[Split],
@@ -64,8 +79,9 @@ def _infer_in_process(
                 f"{OUTPUT_EXAMPLES_PREFIX}-00000-of-00001.parquet",
             )
             output_examples.custom_properties["payload_format"] = FORMAT_PARQUET
+        batches = _example_batches(split, inferrer.columns_to_decode(output_columns or ()))
         written = bi.write_inference_outputs(
-            (result for b in split.read_batches() for result in inferrer.infer_chunks(b)),
+            (result for b in batches for result in inferrer.infer_chunks(b)),
             prediction_logs=bi.shard_name(
                 os.path.join(inference_result.uri, bi.PREDICTION_LOGS_PREFIX),
                 index,
@@ -98,12 +114,24 @@ def _infer_with_beam(
         model_path, tags=spec.tags, signature_names=spec.signature_names
     )
     parquet = examples.payload_format == FORMAT_PARQUET
+    # Read without TensorFlow: which columns the examples' records must be decoded into.
+    described = hio.read_signatures(model_path, spec.tags)
+    decode = bi.columns_to_decode(
+        [described[name] for name in spec.signature_names if name in described],
+        output_columns or (),
+    )
     with beam_pipeline() as pipeline:
         results = []
         for split in splits:
             if not split.files:
                 continue
-            read = hio.ReadParquet(split.uri) if parquet else hio.ReadTFRecord(split.uri)
+            read: Any
+            if parquet:
+                read = hio.ReadParquet(split.uri)
+            elif decode is not None:
+                read = bi.ReadSerializedExamples(split.uri, columns=decode)
+            else:
+                read = hio.ReadTFRecord(split.uri)
             batches = pipeline | f"Read[{split.name}]" >> read
             result = batches | f"Infer[{split.name}]" >> bi.RunBulkInference(handler, spec)
             results.append(result)
