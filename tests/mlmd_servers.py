@@ -1,21 +1,14 @@
-"""What the ML Metadata server tests share: a free port, and the pipeline check each store runs."""
+"""What the ML Metadata server tests share: the pipeline check each store runs."""
 
 from __future__ import annotations
 
 import os
-import socket
 
 from ml_metadata.proto import metadata_store_pb2 as mlmd
 
 from headwater.orchestration import CsvExampleGen, LocalDagRunner, MetadataStore, Pipeline
 
 PENGUIN = os.path.join(os.path.dirname(__file__), "..", "examples", "penguin", "data")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def check_pipeline_records_and_caches(config: mlmd.ConnectionConfig, root: str, name: str) -> None:

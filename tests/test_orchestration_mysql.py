@@ -18,8 +18,9 @@ import time
 from collections.abc import Iterator
 
 import pytest
-from mlmd_servers import check_pipeline_records_and_caches, free_port
+from mlmd_servers import check_pipeline_records_and_caches
 
+from headwater.io.processes import free_port
 from headwater.orchestration import mysql_metadata_connection_config
 
 pytestmark = pytest.mark.integration

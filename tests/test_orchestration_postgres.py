@@ -14,8 +14,9 @@ import tempfile
 from collections.abc import Iterator
 
 import pytest
-from mlmd_servers import PENGUIN, check_pipeline_records_and_caches, free_port
+from mlmd_servers import PENGUIN, check_pipeline_records_and_caches
 
+from headwater.io.processes import free_port
 from headwater.orchestration import (
     CsvExampleGen,
     LocalDagRunner,

@@ -6,24 +6,12 @@ import os
 import socket
 
 from headwater.infra_validator import LocalProcessRunner
+from headwater.io.processes import child_processes
 
 
 def server_children() -> list[str]:
     """Command lines of this process's children that run a model server."""
-    found = []
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/stat") as f:
-                ppid = int(f.read().rsplit(")", 1)[1].split()[1])
-            with open(f"/proc/{entry}/cmdline", "rb") as f:
-                cmdline = f.read().replace(b"\0", b" ").decode(errors="replace")
-        except (OSError, IndexError, ValueError):
-            continue
-        if ppid == os.getpid() and "model_server" in cmdline:
-            found.append(cmdline)
-    return found
+    return [c for c in child_processes(os.getpid()).values() if "model_server" in c]
 
 
 def assert_released(runner: LocalProcessRunner) -> None:

@@ -26,12 +26,12 @@ from __future__ import annotations
 import abc
 import http.client
 import json
-import socket
 import time
 from dataclasses import dataclass
 from types import TracebackType
 
 from headwater.infra_validator.errors import InfraValidatorError
+from headwater.io.processes import free_port
 
 __all__ = [
     "Endpoint",
@@ -107,13 +107,6 @@ class ServerNotReadyError(InfraValidatorError):
         self.retryable = retryable
         self.answered_after_s = answered_after_s
         """Seconds from start until the server first answered (None: it never did)."""
-
-
-def free_port(host: str = "127.0.0.1") -> int:
-    """A TCP port nothing listens on now (the kernel's choice)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((host, 0))
-        return int(sock.getsockname()[1])
 
 
 def rest_model_status(endpoint: Endpoint, *, timeout: float = 2.0) -> ModelStatus:
