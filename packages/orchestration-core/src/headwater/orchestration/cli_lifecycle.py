@@ -43,7 +43,7 @@ examples:
 
 def add_commands(pipeline: Any, runs: Any, formatter: type[argparse.HelpFormatter]) -> None:
     """Wire the lifecycle commands into the parser."""
-    from headwater.orchestration.cli_orchestrate import add_overrides
+    from headwater.orchestration.cli_orchestrate import add_engine_options, add_overrides
 
     for action, text in (
         ("create", "create a pipeline on an engine (compiled, registered, engine files written)"),
@@ -55,13 +55,7 @@ def add_commands(pipeline: Any, runs: Any, formatter: type[argparse.HelpFormatte
         cmd.add_argument("file", help="a .py file defining a Pipeline")
         cmd.add_argument("--engine", help="local (default on create), beam, airflow, kubeflow")
         cmd.add_argument("--output", help="where the engine's file goes (Airflow DAG, KFP YAML)")
-        cmd.add_argument(
-            "--option",
-            action="append",
-            default=[],
-            metavar="KEY=VALUE",
-            help="an option of the engine's generator (repeatable)",
-        )
+        add_engine_options(cmd)
         add_overrides(cmd)
         cmd.set_defaults(func=_create if action == "create" else _update)
 

@@ -61,6 +61,17 @@ def add_overrides(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--traceback", action="store_true", help="show the full traceback")
 
 
+def add_engine_options(parser: argparse.ArgumentParser) -> None:
+    """`--option KEY=VALUE`, repeatable: the options of the engine's generator."""
+    parser.add_argument(
+        "--option",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="an option of the engine's generator (repeatable)",
+    )
+
+
 def add_commands(
     pipeline: Any, runs: Any, top: Any, formatter: type[argparse.HelpFormatter]
 ) -> None:
@@ -78,13 +89,7 @@ def add_commands(
         default="local",
         help="local or beam: the description (JSON); airflow: a DAG file; kubeflow: KFP YAML",
     )
-    comp.add_argument(
-        "--option",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="an option of the engine's generator (repeatable)",
-    )
+    add_engine_options(comp)
     add_overrides(comp)
     comp.set_defaults(func=_compile)
 
