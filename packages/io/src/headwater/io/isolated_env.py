@@ -23,7 +23,7 @@ import os
 import shutil
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 from headwater.io.errors import HeadwaterError
@@ -68,11 +68,18 @@ def locked(path: Path) -> Iterator[None]:
             fcntl.flock(f, fcntl.LOCK_UN)
 
 
-def run_tool(argv: list[str], what: str, timeout: float, cwd: str | None = None) -> None:
-    """Run `argv`; IsolatedEnvError naming `what` and the output's last lines on failure."""
+def run_tool(
+    argv: list[str],
+    what: str,
+    timeout: float,
+    cwd: str | None = None,
+    env: Mapping[str, str] | None = None,
+) -> None:
+    """Run `argv` (in `cwd`, with environment `env` when given); IsolatedEnvError naming
+    `what` and the output's last lines on failure."""
     try:
         done = subprocess.run(
-            argv, capture_output=True, text=True, timeout=timeout, cwd=cwd, check=False
+            argv, capture_output=True, text=True, timeout=timeout, cwd=cwd, env=env, check=False
         )
     except (OSError, subprocess.TimeoutExpired) as exc:
         raise IsolatedEnvError(f"{what}: {exc}") from exc

@@ -27,17 +27,16 @@ import os
 import re
 import shlex
 import shutil
-import subprocess
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from headwater.io.isolated_env import (
-    IsolatedEnvError,
     isolated_env_dir,
     isolated_python,
     locked,
+    run_tool,
 )
 from headwater.orchestration.adapter_commands import RUN_ID, adapter_nodes, description_dict
 from headwater.orchestration.errors import WiringError
@@ -262,20 +261,7 @@ def _migrate(airflow: str, template: Path) -> None:
         home = Path(tmp)
         (home / "dags").mkdir()
         env = _airflow_env(home, home / "dags")
-        try:
-            done = subprocess.run(
-                [airflow, "db", "migrate"],
-                env=env,
-                capture_output=True,
-                text=True,
-                timeout=_MIGRATE_TIMEOUT_S,
-                check=False,
-            )
-        except (OSError, subprocess.TimeoutExpired) as exc:
-            raise IsolatedEnvError(f"migrating Airflow's metadata DB: {exc}") from exc
-        if done.returncode != 0:
-            tail = " | ".join((done.stderr or done.stdout).strip().splitlines()[-6:])
-            raise IsolatedEnvError(f"`airflow db migrate` failed (exit {done.returncode}): {tail}")
+        run_tool([airflow, "db", "migrate"], "`airflow db migrate`", _MIGRATE_TIMEOUT_S, env=env)
         tmp_template = template.with_name(template.name + ".tmp")
         shutil.copyfile(home / "airflow.db", tmp_template)
         os.replace(tmp_template, template)
