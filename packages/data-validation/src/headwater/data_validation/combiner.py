@@ -8,6 +8,8 @@ that slice's example counts, per-feature partial statistics and custom generator
 
 from __future__ import annotations
 
+import itertools
+import threading
 import zlib
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -36,6 +38,11 @@ __all__ = ["DEFAULT_SLICE_KEY", "SliceAccumulator", "StatisticsCombiner"]
 DEFAULT_SLICE_KEY = "All Examples"
 """TFDV's name of the dataset holding every example when slicing is on."""
 
+_PARALLEL_MIN_ROWS = 8192
+"""Batches with fewer rows update their features on one thread (a thread costs ~0.1 ms)."""
+
+_Task = tuple[FeaturePartial, str, pa.Array, np.ndarray | None]
+
 _SCHEMA_TYPES = {schema_pb2.INT: INT, schema_pb2.FLOAT: FLOAT, schema_pb2.BYTES: STRING}
 
 
@@ -55,8 +62,13 @@ Accumulator = dict[str, SliceAccumulator]
 class StatisticsCombiner:
     """Per-feature statistics of RecordBatches, one dataset per slice; mergeable."""
 
-    def __init__(self, options: StatsOptions | None = None) -> None:
+    def __init__(self, options: StatsOptions | None = None, *, threads: int = 1) -> None:
+        """`threads` > 1 updates the features of a large batch on that many threads at once
+        (the numpy and Arrow kernels release the GIL); the results do not depend on it."""
+        if threads < 1:
+            raise ValueError(f"threads must be >= 1, got {threads!r}")
         self._options = options or StatsOptions()
+        self._threads = threads
         schema = self._options.schema
         self._types: dict[str, int] = {}
         self._categorical: set[str] = set()
@@ -169,14 +181,44 @@ class StatisticsCombiner:
                 partial = FeaturePartial()
                 state.features[name] = partial
             tasks.append((partial, name, column, weights))
-        for task in tasks:
-            self._update(task)
+        self._run(tasks, batch.num_rows)
         state.custom = [
             generator.add_input(custom, batch)
             for generator, custom in zip(self._generators, state.custom, strict=True)
         ]
 
-    def _update(self, task: tuple[FeaturePartial, str, pa.Array, np.ndarray | None]) -> None:
+    def _run(self, tasks: list[_Task], num_rows: int) -> None:
+        """Every task, on up to `threads` threads for large batches; the first error (in column
+        order) is raised after all have run."""
+        threads = min(self._threads, len(tasks))
+        if threads <= 1 or num_rows < _PARALLEL_MIN_ROWS:
+            for task in tasks:
+                self._update(task)
+            return
+        errors: list[BaseException | None] = [None] * len(tasks)
+        counter = itertools.count()  # next() on it is atomic under the GIL
+
+        def work() -> None:
+            while (i := next(counter)) < len(tasks):
+                try:
+                    self._update(tasks[i])
+                except BaseException as exc:  # re-raised below, in column order
+                    errors[i] = exc
+
+        helpers = [
+            threading.Thread(target=work, name="headwater-stats", daemon=True)
+            for _ in range(threads - 1)
+        ]
+        for helper in helpers:
+            helper.start()
+        work()
+        for helper in helpers:
+            helper.join()
+        for error in errors:
+            if error is not None:
+                raise error
+
+    def _update(self, task: _Task) -> None:
         partial, name, column, weights = task
         try:
             update_feature(

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import itertools
+import os
 import threading
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from queue import Empty, Queue
@@ -37,6 +38,15 @@ __all__ = [
 _BATCH_ROWS = 65536
 
 
+def _threads() -> int:
+    """Threads that update a batch's features at once: the cores this process may use, <= 4."""
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        cores = os.cpu_count() or 1
+    return max(1, min(cores, 4))
+
+
 def generate_statistics(
     batches: Iterable[pa.RecordBatch] | pa.Table | pa.RecordBatch,
     options: StatsOptions | None = None,
@@ -46,7 +56,7 @@ def generate_statistics(
     Example:
         stats = generate_statistics(read_parquet("data/"), StatsOptions(weight_feature="w"))
     """
-    combiner = StatisticsCombiner(options)
+    combiner = StatisticsCombiner(options, threads=_threads())
     if isinstance(batches, pa.Table):
         batches = batches.combine_chunks().to_batches(max_chunksize=_BATCH_ROWS)
     elif isinstance(batches, pa.RecordBatch):
