@@ -53,11 +53,6 @@ def _domains(traced: TracedGraph, results: dict[str, Any]) -> dict[str, tuple[in
     """Integer ranges of outputs fed by a vocabulary or bucketize, from analysis results."""
     import tensorflow as tf
 
-    graph = tf.Graph()
-    with graph.as_default():
-        gd = tf.compat.v1.GraphDef()
-        gd.ParseFromString(traced.graph_def)
-        tf.graph_util.import_graph_def(gd, name="")
     by_tensor: dict[str, tuple[int, int]] = {}
     for ann in traced.annotations:
         node = traced.analyzers[ann.analyzer]
@@ -66,10 +61,17 @@ def _domains(traced: TracedGraph, results: dict[str, Any]) -> dict[str, tuple[in
             by_tensor[ann.tensor] = (0, max(size + ann.extra - 1, 0))
         elif ann.kind == "buckets":
             by_tensor[ann.tensor] = (0, int(np.asarray(results[node.outputs[0]]).size))
+    if not by_tensor:
+        return {}
+    gd = tf.compat.v1.GraphDef()
+    gd.ParseFromString(traced.graph_def)
+    first_input = {n.name: n.input[0] for n in gd.node if n.input}
     domains = {}
     for name, (kind, names) in traced.outputs.items():
         values = names[1] if kind == "sparse" else names[0]
-        source = graph.get_tensor_by_name(values).op.inputs[0].name  # before the Identity
+        source = first_input.get(values.split(":")[0], "")  # the tensor before the Identity
+        if ":" not in source:
+            source += ":0"
         if source in by_tensor:
             domains[name] = by_tensor[source]
     return domains
@@ -123,12 +125,16 @@ def _transform_module(traced: TracedGraph, results: dict[str, Any]) -> Any:
             for src, t in zip(names, parts(inputs[name]), strict=True):
                 input_map[src] = t
         tf.graph_util.import_graph_def(gd, input_map=input_map, return_elements=[], name=_SCOPE)
-        return {
+        outputs = {
             name: rebuild(graph, kind, [f"{_SCOPE}/{n}" for n in names])
             for name, (kind, names) in traced.outputs.items()
         }
+        module.output_tensors = dict(outputs)  # the traced outputs' types, for the schema
+        return outputs
 
-    @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name=EXAMPLES_INPUT)])
+    @tf.function(
+        input_signature=[tf.TensorSpec([None], tf.string, name=EXAMPLES_INPUT)], autograph=False
+    )
     def serve_examples(examples: Any) -> dict[str, Any]:
         return transform_fn(tf.io.parse_example(examples, traced.spec))
 
@@ -167,15 +173,16 @@ def save_transform(
         for ph in node.outputs
     }
     module = _transform_module(traced, results)
-    concrete = module.transform_fn.get_concrete_function()
+    # Every function is traced once, inside the save: tracing one before it would trace it
+    # again there (the save context is part of tf.function's cache key). Custom gradients
+    # are not searched for: a transform graph has none.
     tf.saved_model.save(
         module,
         os.path.join(staging, TRANSFORM_FN_DIR),
-        signatures={SERVING_SIGNATURE: module.serve_examples.get_concrete_function()},
+        signatures={SERVING_SIGNATURE: module.serve_examples},
+        options=tf.saved_model.SaveOptions(experimental_custom_gradients=False),
     )
-    out_schema = schema_from_spec(
-        output_spec(concrete.structured_outputs), _domains(traced, results)
-    )
+    out_schema = schema_from_spec(output_spec(module.output_tensors), _domains(traced, results))
     write_schema(out_schema, os.path.join(staging, TRANSFORMED_METADATA_DIR))
     with open(os.path.join(staging, TRANSFORMED_METADATA_DIR, "asset_map"), "w") as f:
         json.dump(asset_map, f)
