@@ -28,7 +28,13 @@ from headwater.model_analysis.results import EvalResult, SliceMetrics
 from headwater.model_analysis.slicing import SliceKey, slice_groups, slice_key_str
 from headwater.model_analysis.validation import collect_thresholds, validate_metrics
 
-__all__ = ["PreparedBatch", "SlicedMetricsCombiner", "column_values", "prepare_batch"]
+__all__ = [
+    "PreparedBatch",
+    "SlicedMetricsCombiner",
+    "column_values",
+    "input_columns",
+    "prepare_batch",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -81,6 +87,16 @@ def _check_predictions(model: str, values: np.ndarray) -> np.ndarray:
             f"{len(values)} (first at row {rows[0]}); check the model's inputs for missing values"
         )
     return values
+
+
+def input_columns(config: EvalConfig, predicted: Iterable[str]) -> list[str]:
+    """The columns `prepare_batch` reads when the models named in `predicted` are run: label,
+    weight, the `prediction_key` columns of the other models, and the slicing features."""
+    done = set(predicted)
+    names = [config.candidate.label_key, config.candidate.example_weight_key]
+    names += [m.prediction_key for m in config.model_specs if m.name not in done]
+    names += [c for s in config.slicing_specs for c in s.columns]
+    return [n for n in dict.fromkeys(names) if n]
 
 
 def prepare_batch(

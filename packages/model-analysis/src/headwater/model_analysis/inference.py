@@ -5,9 +5,9 @@ TensorFlow is the extra `headwater-model-analysis[tensorflow]`: without it, load
 
 The model is loaded by `headwater.io.SavedModelHandler` and its inputs are built by
 `headwater.io.signature_feeds`: a signature with a single string input is fed serialized
-tf.Examples encoded from the Arrow batch, any other signature the columns named by its inputs
-("raw features"). The prediction is the output named by `ModelSpec.prediction_key`, or the only
-output.
+tf.Examples (the records as read when the caller has them, else encoded from the Arrow batch),
+any other signature the columns named by its inputs ("raw features"). The prediction is the
+output named by `ModelSpec.prediction_key`, or the only output.
 """
 
 from __future__ import annotations
@@ -70,11 +70,21 @@ class ModelPredictor:
             )
         self.serialized = self.signature.takes_serialized_examples
 
-    def predict(self, batch: pa.RecordBatch) -> np.ndarray:
-        """Predictions for every row of `batch`, float64, (n,) or (n, k)."""
+    def predict(self, batch: pa.RecordBatch, records: np.ndarray | None = None) -> np.ndarray:
+        """Predictions for every row of `batch`, float64, (n,) or (n, k).
+
+        `records` (an object array of the rows' serialized tf.Examples, as read) goes straight
+        to a signature over serialized examples, instead of encoding the columns again.
+        """
+        if records is not None and len(records) != batch.num_rows:
+            raise ValueError(f"{len(records)} records beside {batch.num_rows} rows")
+        size = self.chunk_size
+        feed = records if self.serialized else None
         parts = [
-            self._predict_chunk(batch.slice(start, self.chunk_size))
-            for start in range(0, batch.num_rows, self.chunk_size)
+            self._predict_chunk(
+                batch.slice(start, size), None if feed is None else feed[start : start + size]
+            )
+            for start in range(0, batch.num_rows, size)
         ]
         if not parts:
             return np.zeros((0,), dtype=np.float64)
@@ -83,9 +93,12 @@ class ModelPredictor:
             out = out[:, 0]
         return out
 
-    def _predict_chunk(self, batch: pa.RecordBatch) -> np.ndarray:
+    def _predict_chunk(self, batch: pa.RecordBatch, records: np.ndarray | None) -> np.ndarray:
         try:
-            feeds = signature_feeds(self.signature, batch, model=f"model {self.spec.name!r}")
+            if records is not None:
+                feeds = {next(iter(self.inputs)): records}
+            else:
+                feeds = signature_feeds(self.signature, batch, model=f"model {self.spec.name!r}")
             result = self._model.run(self.spec.signature_name, feeds)
         except ModelInputError as exc:
             raise EvalInputError(str(exc)) from exc
@@ -106,7 +119,10 @@ def load_predictors(
 
 
 def predict_batch(
-    batch: pa.RecordBatch, predictors: Mapping[str, ModelPredictor]
+    batch: pa.RecordBatch,
+    predictors: Mapping[str, ModelPredictor],
+    records: np.ndarray | None = None,
 ) -> dict[str, np.ndarray]:
-    """Every model's predictions on `batch` (candidate and baseline in the same pass)."""
-    return {name: p.predict(batch) for name, p in predictors.items()}
+    """Every model's predictions on `batch` (candidate and baseline in the same pass); `records`
+    as in `ModelPredictor.predict`."""
+    return {name: p.predict(batch, records) for name, p in predictors.items()}
