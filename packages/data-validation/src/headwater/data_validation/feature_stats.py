@@ -78,6 +78,34 @@ class Moments:
         return max(0.0, self.m2 / self.weight) if self.weight > 0 else 0.0
 
 
+def _sorted_by_counting(values: np.ndarray) -> np.ndarray | None:
+    """`np.sort(values)` for float64 values with few distinct ones, else None (sort them).
+
+    Counting the distinct values with Arrow's hash table and repeating them in order is a few
+    times faster than a sort and gives the same array bit for bit: equal floats share their
+    bits, except 0.0 and -0.0 (then None) and NaN payloads (NaN are only counted).
+    """
+    n = int(values.size)
+    if n < _COUNTING_MIN_VALUES:
+        return None
+    if np.unique(values[:_COUNTING_SAMPLE]).size > _COUNTING_SAMPLE * 3 // 4:
+        return None
+    values = np.ascontiguousarray(values, dtype=np.float64)
+    counted = pc.value_counts(pa.Array.from_buffers(pa.float64(), n, [None, pa.py_buffer(values)]))
+    distinct = to_numpy(counted.field("values"))
+    if distinct.size > n // 8:
+        return None
+    zeros = distinct == 0
+    if zeros.any() and np.signbit(distinct[zeros]).any():
+        return None
+    order = np.argsort(distinct)
+    return np.repeat(distinct[order], to_numpy(counted.field("counts"))[order])
+
+
+_COUNTING_MIN_VALUES = 8192
+_COUNTING_SAMPLE = 1024
+
+
 @dataclass(slots=True)
 class CommonPartial:
     """Presence and values-per-example of a feature."""
@@ -135,7 +163,9 @@ class NumericPartial:
         if n == 0:
             return
         if weights is None:
-            ordered = np.sort(values)
+            ordered = _sorted_by_counting(values)
+            if ordered is None:
+                ordered = np.sort(values)
             ordered_weights = None
         else:
             order = np.argsort(values, kind="stable")

@@ -58,13 +58,28 @@ def generate_statistics(
     """
     combiner = StatisticsCombiner(options, threads=_threads())
     if isinstance(batches, pa.Table):
-        batches = batches.combine_chunks().to_batches(max_chunksize=_BATCH_ROWS)
+        batches = _table_batches(batches)
     elif isinstance(batches, pa.RecordBatch):
         batches = [batches]
     accumulator = combiner.create_accumulator()
     for batch in _coalesce(batches):
         combiner.add_input(accumulator, batch)
     return combiner.extract_output(accumulator)
+
+
+def _table_batches(table: pa.Table) -> list[pa.RecordBatch]:
+    """The table cut into batches of _BATCH_ROWS rows (the last one shorter).
+
+    A table already chunked that way (headwater.io's readers cut batches so) is used as it is;
+    any other is combined and re-cut, copying it once.
+    """
+    if table.num_rows:
+        batches = table.to_batches()
+        if all(b.num_rows == _BATCH_ROWS for b in batches[:-1]) and (
+            0 < batches[-1].num_rows <= _BATCH_ROWS
+        ):
+            return batches
+    return table.combine_chunks().to_batches(max_chunksize=_BATCH_ROWS)
 
 
 def _prefetched(batches: Iterable[pa.RecordBatch], depth: int = 2) -> Iterator[pa.RecordBatch]:
