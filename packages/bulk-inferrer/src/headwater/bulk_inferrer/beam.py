@@ -13,19 +13,25 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
 import os
+import pickle
+import random
+import shutil
+import uuid
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 import apache_beam as beam
 import pyarrow as pa
 from apache_beam.ml.inference import base
+from apache_beam.transforms.window import GlobalWindows
+from apache_beam.utils.windowed_value import WindowedValue
 
 import headwater.io as hio
 from headwater.bulk_inferrer.columns import inference_columns
 from headwater.bulk_inferrer.config import ModelSpec
 from headwater.bulk_inferrer.inference import InferenceBatch, Inferrer
-from headwater.bulk_inferrer.prediction_log import prediction_log_framed
 from headwater.bulk_inferrer.reading import SerializedBatch, read_serialized_examples
 from headwater.bulk_inferrer.writers import (
     PredictionLogWriter,
@@ -43,6 +49,44 @@ __all__ = [
 ]
 
 _Batch = pa.RecordBatch | SerializedBatch
+
+
+class _BatchCoder(beam.coders.Coder):
+    """Pickles a SerializedBatch or InferenceBatch that crosses a stage; its size estimate is
+    its arrays' bytes, not a pickling.
+
+    Beam samples element sizes for its metrics; with the default coders that pickles whole
+    batches (tens of MB each) on every sampled element.
+    """
+
+    def encode(self, value: Any) -> bytes:
+        return pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
+
+    def decode(self, encoded: bytes) -> Any:
+        return pickle.loads(encoded)
+
+    def estimate_size(self, value: Any) -> int:
+        return _batch_nbytes(value)
+
+    def is_deterministic(self) -> bool:
+        return False
+
+
+def _batch_nbytes(value: Any) -> int:
+    """About the bytes of a batch: its records and columns, or its feeds and outputs."""
+    if isinstance(value, SerializedBatch):
+        return int(value.examples.nbytes) + sum(len(r) for r in value.records[:1]) * len(
+            value.records
+        )
+    if isinstance(value, InferenceBatch):
+        arrays = [*value.feeds.values()]
+        arrays += [a for outputs in value.outputs.values() for a in outputs.values()]
+        return int(value.examples.nbytes) + sum(int(a.nbytes) for a in arrays)
+    return 0
+
+
+beam.coders.registry.register_coder(SerializedBatch, _BatchCoder)
+beam.coders.registry.register_coder(InferenceBatch, _BatchCoder)
 
 
 class BeamModelHandler(base.ModelHandler[_Batch, InferenceBatch, Inferrer]):
@@ -133,27 +177,81 @@ class RunBulkInference(beam.PTransform):
         self._beam_handler = BeamModelHandler(model_handler, spec)
 
     def expand(self, batches: beam.PCollection) -> beam.PCollection:
-        return batches | "RunInference" >> base.RunInference(self._beam_handler)
+        results = batches | "RunInference" >> base.RunInference(self._beam_handler)
+        results.element_type = InferenceBatch  # its coder: no pickling to sample sizes
+        return results
 
 
-class _DealToShards(beam.DoFn):
-    """Key each element by a shard number, round robin."""
+class _WriteLogParts(beam.DoFn):
+    """Writes each bundle's PredictionLogs into gzip part files as they come, one per shard.
 
-    def __init__(self, num_shards: int) -> None:
-        self._num_shards = num_shards
+    A bundle deals its InferenceBatches round robin over the shards from a random first one;
+    when it ends it emits `(shard, part path)` per part: only names cross the shuffle, never
+    the records (which the runner would copy several times).
+    """
+
+    def __init__(self, tmp_dir: str, num_shards: int) -> None:
+        self._tmp_dir, self._num_shards = tmp_dir, num_shards
+        self._parts: dict[int, tuple[str, PredictionLogWriter]] = {}
         self._next = 0
 
-    def process(self, element: Any) -> Iterator[tuple[int, Any]]:
+    def start_bundle(self) -> None:
+        self._parts = {}
+        self._next = random.randrange(self._num_shards)
+
+    def process(self, result: InferenceBatch) -> None:
         shard = self._next % self._num_shards
         self._next += 1
-        yield shard, element
+        part = self._parts.get(shard)
+        if part is None:
+            os.makedirs(self._tmp_dir, exist_ok=True)
+            path = os.path.join(self._tmp_dir, f"part-{shard:05d}-{uuid.uuid4().hex}.gz")
+            part = self._parts[shard] = (path, PredictionLogWriter(path))
+        part[1].write(result)
+
+    def finish_bundle(self) -> Iterator[WindowedValue]:
+        parts, self._parts = self._parts, {}
+        for _, writer in parts.values():
+            writer.close()
+        for shard, (path, _) in sorted(parts.items()):
+            yield GlobalWindows.windowed_value((shard, path))
+
+    def teardown(self) -> None:
+        # A failed bundle: close its files; they stay in the temporary directory, which the
+        # last step removes (a retried bundle writes new parts).
+        for _, writer in self._parts.values():
+            with contextlib.suppress(Exception):
+                writer.close()
+        self._parts = {}
+
+
+def _assemble_shard(parts: Iterable[str], final: str) -> str:
+    """The gzip parts concatenated byte for byte into `final` (a file of several gzip members
+    is one gzip stream to every reader, TensorFlow's included), published whole; no part: an
+    empty gzip stream."""
+    with published(final) as tmp:
+        paths = sorted(parts)
+        if not paths:
+            PredictionLogWriter(tmp).close()
+        with open(tmp, "ab") as out:
+            for path in paths:
+                with open(path, "rb") as src:
+                    shutil.copyfileobj(src, out, 8 << 20)
+    return final
+
+
+def _remove_parts(paths: list[str], tmp_dir: str) -> list[str]:
+    shutil.rmtree(tmp_dir, ignore_errors=True)
+    return sorted(paths)
 
 
 class WritePredictionLogs(beam.PTransform):
     """InferenceBatches -> gzip TFRecord files of PredictionLogs; yields the paths written.
 
-    Shards are `<file_prefix>-SSSSS-of-NNNNN.gz`, each written under a temporary name and
-    renamed into place when complete (an empty shard is an empty TFRecord file).
+    Shards are `<file_prefix>-SSSSS-of-NNNNN.gz`. Each bundle writes its records to part files
+    in a hidden directory beside the shards; each shard is then assembled from its parts under
+    a temporary name and renamed into place when complete (an empty shard is an empty TFRecord
+    file), and the parts are removed.
     """
 
     def __init__(self, file_prefix: str, *, num_shards: int = 1) -> None:
@@ -164,29 +262,24 @@ class WritePredictionLogs(beam.PTransform):
 
     def expand(self, results: beam.PCollection) -> beam.PCollection:
         finals = self._finals
+        directory = os.path.dirname(os.path.abspath(finals[0]))
+        tmp_dir = os.path.join(directory, f".headwater-tmp-{uuid.uuid4().hex}")
 
         def write_shard(item: tuple[int, Mapping[str, Iterable[Any]]]) -> str:
             shard, grouped = item
-            with published(finals[shard]) as tmp:
-                writer = PredictionLogWriter(tmp)
-                try:
-                    for framed, num_records in grouped["records"]:
-                        writer.write_framed(framed, num_records)
-                finally:
-                    writer.close()
-            return finals[shard]
+            return _assemble_shard(grouped["parts"], finals[shard])
 
-        # One framed buffer per batch crosses the shuffle, not one bytes object per example.
-        records = results | "Records" >> beam.Map(_framed_logs)
-        keyed = records | "Deal" >> beam.ParDo(_DealToShards(len(finals)))
+        parts = results | "Parts" >> beam.ParDo(
+            _WriteLogParts(tmp_dir, len(finals))
+        ).with_output_types(tuple[int, str])
         shards = results.pipeline | "Shards" >> beam.Create([(i, None) for i in range(len(finals))])
-        grouped = {"records": keyed, "shard": shards} | "Group" >> beam.CoGroupByKey()
-        return grouped | "Write" >> beam.Map(write_shard)
-
-
-def _framed_logs(result: InferenceBatch) -> tuple[bytes, int]:
-    """(the batch's PredictionLogs TFRecord-framed, their number)."""
-    return prediction_log_framed(result), result.num_rows
+        grouped = {"parts": parts, "shard": shards} | "Group" >> beam.CoGroupByKey()
+        return (
+            grouped
+            | "Write" >> beam.Map(write_shard)
+            | "Written" >> beam.combiners.ToList()
+            | "Clean" >> beam.FlatMap(_remove_parts, tmp_dir)
+        )
 
 
 class WriteInferenceColumns(beam.PTransform):
