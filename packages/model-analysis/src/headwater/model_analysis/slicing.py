@@ -115,7 +115,9 @@ def slice_groups(
         value_lists = [values_by_name[name] for name in names]
         if rows.size == 0:
             continue
-        order = np.argsort(key_codes, kind="stable")
+        # A stable sort of small codes: numpy radix-sorts 16-bit keys (several times faster).
+        small = int(key_codes.max()) < 2**16
+        order = np.argsort(key_codes.astype(np.uint16) if small else key_codes, kind="stable")
         sorted_codes = key_codes[order]
         starts = np.flatnonzero(np.concatenate([[True], sorted_codes[1:] != sorted_codes[:-1]]))
         ends = np.append(starts[1:], len(order))
