@@ -29,7 +29,24 @@ if TYPE_CHECKING:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the `headwater` command; returns the exit status."""
+    """Entry point of the `headwater` command; returns the exit status.
+
+    Called as the program (no `argv`), the process ends right after: the objects left are
+    frozen out of the cyclic collector first, so that the interpreter's exit does not walk
+    TensorFlow's heap again (measured on the penguin pipeline: about 1.2 s of CPU, a quarter
+    of a bare `import tensorflow` process). Exit handlers, `__del__` and file flushes run as
+    usual; only garbage cycles left at exit are not collected, and the OS frees them.
+    """
+    try:
+        return _main(argv)
+    finally:
+        if argv is None:
+            import gc
+
+            gc.freeze()
+
+
+def _main(argv: Sequence[str] | None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
     _quiet_library_logs()
