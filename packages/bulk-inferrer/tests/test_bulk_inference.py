@@ -488,3 +488,41 @@ def test_serialized_batches_feed_the_records_as_read(models, tmp_path):
     assert pq.read_table(written.columns[0])["id"].to_pylist() == list(range(N))
     with pytest.raises(hio.InputError, match=r"features \['nope'\] are not in the examples"):
         next(bi.read_serialized_examples(path, columns=["nope"]))
+
+
+def test_beam_reads_records_as_read_and_assembles_shards_from_parts(models, tmp_path):
+    import apache_beam as beam
+    import tensorflow as tf
+    from apache_beam.options.pipeline_options import PipelineOptions
+
+    paths = [
+        hio.write_tfrecord([examples(seed)], str(tmp_path / "ex" / f"part{seed}"))[0]
+        for seed in (1, 2)
+    ]
+    in_files = [
+        r.numpy() for p in paths for r in tf.data.TFRecordDataset(p, compression_type="GZIP")
+    ]
+    handler = hio.SavedModelHandler(models["predict"])
+    spec = bi.ModelSpec(batch_size=64)
+    plain = bi.write_prediction_logs(
+        bi.run_bulk_inference(
+            handler, bi.read_serialized_examples(paths, columns=[], batch_size=100), spec
+        ),
+        str(tmp_path / "plain.gz"),
+    )
+    out = tmp_path / "beam"
+    with beam.Pipeline(options=PipelineOptions(["--runner=FnApiRunner"])) as pipeline:
+        _ = (
+            pipeline
+            | bi.ReadSerializedExamples(str(tmp_path / "ex" / "*"), columns=[], batch_size=100)
+            | bi.RunBulkInference(handler, spec)
+            | bi.WritePredictionLogs(str(out / "prediction_logs"), num_shards=3)
+        )
+    shards = sorted(os.listdir(out))  # the parts' hidden directory is gone
+    assert shards == [f"prediction_logs-0000{i}-of-00003.gz" for i in range(3)]
+    beam_logs = [log for name in shards for log in read_logs(str(out / name))]
+    plain_logs = read_logs(plain.prediction_logs[0])
+    fed = [log.predict_log.request.inputs["examples"].string_val[0] for log in plain_logs]
+    assert fed == in_files
+    key = lambda log: log.SerializeToString(deterministic=True)  # noqa: E731
+    assert sorted(beam_logs, key=key) == sorted(plain_logs, key=key)
