@@ -35,7 +35,7 @@ from headwater.transform.cache import (
     load_accumulators,
     store_accumulators,
 )
-from headwater.transform.features import DatasetMetadata, output_spec
+from headwater.transform.features import DatasetMetadata
 from headwater.transform.graph import GraphRunner, PreprocessingFn, TracedGraph, trace
 from headwater.transform.impl import raw_schema_of, spec_of
 from headwater.transform.saved_transform import (
@@ -102,16 +102,62 @@ class _FetchAnalyzerInputs(beam.DoFn):
         yield self._runner.run(batch)
 
 
-def _finalize(outputs: list[Any], nodes: list[Any], vocab_dir: str) -> dict[str, Any]:
-    return finalize(nodes, outputs, vocab_dir)
-
-
-def _merge_results(new: dict[str, Any], previous: dict[str, Any]) -> dict[str, Any]:
-    return {**previous, **new}
+def _finalize(
+    outputs: list[Any], nodes: list[Any], vocab_dir: str, previous: dict[str, Any]
+) -> dict[str, Any]:
+    """A level's analyzer results (vocabulary files written) merged into the earlier levels'."""
+    return {**previous, **finalize(nodes, outputs, vocab_dir)}
 
 
 def _save(results: dict[str, Any], traced: TracedGraph, output_dir: str, raw_schema: Any) -> str:
     return save_transform(traced, results, output_dir, raw_schema)
+
+
+def _finalize_and_save(
+    outputs: list[Any],
+    nodes: list[Any],
+    vocab_dir: str,
+    previous: dict[str, Any],
+    traced: TracedGraph,
+    output_dir: str,
+    raw_schema: Any,
+) -> str:
+    """The last level's results, then the transform graph saved with every level's."""
+    return _save(_finalize(outputs, nodes, vocab_dir, previous), traced, output_dir, raw_schema)
+
+
+def _analysis_levels(
+    traced: TracedGraph,
+    level_outputs: Any,
+    work: str,
+    output_dir: str,
+    raw_schema: Any,
+    pipeline: beam.Pipeline,
+) -> beam.PCollection:
+    """Publish each level's reduced outputs and save the graph: a singleton of its directory.
+
+    `level_outputs(level, previous)` is the PCollection of the level's extracted outputs, given
+    the earlier levels' results (`{}` for the first level, else a singleton side input). The
+    last level's results go straight into the save (no separate merge step), so a one-level
+    graph is one fetch, one combine and one Map.
+    """
+    vocab_dir = os.path.join(work, "vocabularies")
+    if traced.num_levels == 0:
+        results = pipeline | "NoResults" >> beam.Create([{}])
+        return results | "SaveTransformFn" >> beam.Map(_save, traced, output_dir, raw_schema)
+    previous: Any = {}
+    for level in range(traced.num_levels):
+        nodes = traced.level_nodes(level)
+        outputs = level_outputs(level, previous)
+        if level == traced.num_levels - 1:
+            return outputs | "SaveTransformFn" >> beam.Map(
+                _finalize_and_save, nodes, vocab_dir, previous, traced, output_dir, raw_schema
+            )
+        results = outputs | f"WriteResults[{level}]" >> beam.Map(
+            _finalize, nodes, vocab_dir, previous
+        )
+        previous = beam.pvalue.AsSingleton(results)
+    raise AssertionError("unreachable")
 
 
 class AnalyzeDataset(_DatasetTransform):
@@ -134,28 +180,18 @@ class AnalyzeDataset(_DatasetTransform):
         traced = self._traced or trace(self._fn, spec_of(raw_metadata))
         work = os.path.join(Context.get_temp_dir(), f"headwater-transform-{uuid.uuid4().hex}")
         output_dir = self._output_dir or os.path.join(work, "transform_output")
-        results = batches.pipeline | "NoResults" >> beam.Create([{}])
-        for level in range(traced.num_levels):
-            nodes = traced.level_nodes(level)
-            previous = beam.pvalue.AsSingleton(results)
+
+        def level_outputs(level: int, previous: Any) -> beam.PCollection:
             fetched = batches | f"AnalyzerInputs[{level}]" >> beam.ParDo(
                 _FetchAnalyzerInputs(traced, level), previous
             )
-            outputs = fetched | f"Reduce[{level}]" >> beam.CombineGlobally(_PhaseCombineFn(nodes))
-            results = _publish_level(outputs, nodes, work, previous, level)
-        return results | "SaveTransformFn" >> beam.Map(
-            _save, traced, output_dir, raw_schema_of(raw_metadata)
+            return fetched | f"Reduce[{level}]" >> beam.CombineGlobally(
+                _PhaseCombineFn(traced.level_nodes(level))
+            )
+
+        return _analysis_levels(
+            traced, level_outputs, work, output_dir, raw_schema_of(raw_metadata), batches.pipeline
         )
-
-
-def _publish_level(
-    outputs: beam.PCollection, nodes: list[Any], work: str, previous: Any, level: int
-) -> beam.PCollection:
-    """A level's analyzer results (vocabulary files written) merged into the earlier levels'."""
-    new = outputs | f"WriteResults[{level}]" >> beam.Map(
-        _finalize, nodes, os.path.join(work, "vocabularies")
-    )
-    return new | f"MergeResults[{level}]" >> beam.Map(_merge_results, previous)
 
 
 class _PhaseCombineFn(PhaseCombiner, beam.CombineFn):
@@ -232,44 +268,40 @@ class AnalyzeDatasetsWithCache(beam.PTransform):
         work = os.path.join(Context.get_temp_dir(), f"headwater-transform-{uuid.uuid4().hex}")
         output_dir = self._output_dir or os.path.join(work, "transform_output")
         everything = list(datasets.values()) | "FlattenDatasets" >> beam.Flatten()
-        results = pipeline | "NoResults" >> beam.Create([{}])
-        for level in range(traced.num_levels):
+
+        def level_outputs(level: int, previous: Any) -> beam.PCollection:
             nodes = traced.level_nodes(level)
-            previous = beam.pvalue.AsSingleton(results)
-            if level == 0:
-                accs = []
-                for i, (key, batches) in enumerate(datasets.items()):
-                    path = key_file(self._cache_dir, fingerprint, key)
-                    if os.path.exists(path):
-                        acc = (
-                            pipeline
-                            | f"CachedPath[{i}]" >> beam.Create([path])
-                            | f"LoadCache[{i}]" >> beam.Map(load_accumulators)
-                        )
-                    else:
-                        acc = (
-                            batches
-                            | f"AnalyzerInputs[0][{i}]"
-                            >> beam.ParDo(_FetchAnalyzerInputs(traced, 0), previous)
-                            | f"Accumulate[{i}]" >> beam.CombineGlobally(_AccumulateOnly(nodes))
-                            | f"StoreCache[{i}]" >> beam.Map(store_accumulators, path)
-                        )
-                    accs.append(acc)
-                outputs = (
-                    accs
-                    | "FlattenAccumulators" >> beam.Flatten()
-                    | "Reduce[0]" >> beam.CombineGlobally(_MergeAndExtract(nodes))
-                )
-            else:
+            if level > 0:
                 fetched = everything | f"AnalyzerInputs[{level}]" >> beam.ParDo(
                     _FetchAnalyzerInputs(traced, level), previous
                 )
-                outputs = fetched | f"Reduce[{level}]" >> beam.CombineGlobally(
-                    _PhaseCombineFn(nodes)
-                )
-            results = _publish_level(outputs, nodes, work, previous, level)
-        return results | "SaveTransformFn" >> beam.Map(
-            _save, traced, output_dir, raw_schema_of(raw_metadata)
+                return fetched | f"Reduce[{level}]" >> beam.CombineGlobally(_PhaseCombineFn(nodes))
+            accs = []
+            for i, (key, batches) in enumerate(datasets.items()):
+                path = key_file(self._cache_dir, fingerprint, key)
+                if os.path.exists(path):
+                    acc = (
+                        pipeline
+                        | f"CachedPath[{i}]" >> beam.Create([path])
+                        | f"LoadCache[{i}]" >> beam.Map(load_accumulators)
+                    )
+                else:
+                    acc = (
+                        batches
+                        | f"AnalyzerInputs[0][{i}]"
+                        >> beam.ParDo(_FetchAnalyzerInputs(traced, 0), previous)
+                        | f"Accumulate[{i}]" >> beam.CombineGlobally(_AccumulateOnly(nodes))
+                        | f"StoreCache[{i}]" >> beam.Map(store_accumulators, path)
+                    )
+                accs.append(acc)
+            return (
+                accs
+                | "FlattenAccumulators" >> beam.Flatten()
+                | "Reduce[0]" >> beam.CombineGlobally(_MergeAndExtract(nodes))
+            )
+
+        return _analysis_levels(
+            traced, level_outputs, work, output_dir, raw_schema_of(raw_metadata), pipeline
         )
 
 
@@ -332,22 +364,8 @@ class AnalyzeAndTransformDataset(_DatasetTransform):
         traced = trace(self._fn, spec_of(raw_metadata))
         transform_fn = dataset | "Analyze" >> AnalyzeDataset(self._fn, self._output_dir, traced)
         transformed, _ = ((batches, raw_metadata), transform_fn) | "Transform" >> TransformDataset()
-        metadata = DatasetMetadata.from_feature_spec(_static_output_spec(traced))
+        metadata = DatasetMetadata.from_feature_spec(dict(traced.output_feature_spec))
         return (transformed, metadata), transform_fn
-
-
-def _static_output_spec(traced: TracedGraph) -> dict[str, Any]:
-    import tensorflow as tf
-
-    graph = tf.Graph()
-    with graph.as_default():
-        gd = tf.compat.v1.GraphDef()
-        gd.ParseFromString(traced.graph_def)
-        tf.graph_util.import_graph_def(gd, name="")
-        from headwater.transform.graph import rebuild
-
-        outs = {n: rebuild(graph, kind, names) for n, (kind, names) in traced.outputs.items()}
-        return output_spec(outs)
 
 
 def _copy_output(src: str, dst: str) -> str:

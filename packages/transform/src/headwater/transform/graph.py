@@ -18,7 +18,7 @@ import pyarrow as pa
 
 from headwater.transform import _tracing
 from headwater.transform.errors import AnalyzerError, PreprocessingFnError
-from headwater.transform.features import FeatureSpec, make_placeholders, to_feeds
+from headwater.transform.features import FeatureSpec, make_placeholders, output_spec, to_feeds
 
 PreprocessingFn = Callable[[dict[str, Any]], dict[str, Any]]
 
@@ -110,6 +110,8 @@ class TracedGraph:
     analyzers: list[_tracing.AnalyzerNode]
     annotations: list[_tracing.Annotation]
     table_initializers: list[str]
+    output_feature_spec: FeatureSpec = dataclasses.field(default_factory=dict)
+    """The feature spec of the outputs (their dtypes and static shapes), known at trace time."""
 
     @property
     def num_levels(self) -> int:
@@ -221,6 +223,7 @@ def trace(preprocessing_fn: PreprocessingFn, spec: FeatureSpec) -> TracedGraph:
             ) from exc
         outputs = _check_outputs(raw_outputs, fn_name)
         named: dict[str, tuple[str, list[str]]] = {}
+        traced_outputs: dict[str, Any] = {}
         for i, (name, t) in enumerate(sorted(outputs.items())):
             with tf.name_scope(f"output_{i}"):
                 if isinstance(t, tf.SparseTensor):
@@ -241,6 +244,7 @@ def trace(preprocessing_fn: PreprocessingFn, spec: FeatureSpec) -> TracedGraph:
                 else:
                     t = tf.identity(t)
             named[name] = (kind_of(t), component_names(t))
+            traced_outputs[name] = t
         initializers = [
             op.name for op in graph.get_collection(tf.compat.v1.GraphKeys.TABLE_INITIALIZERS)
         ]
@@ -254,6 +258,7 @@ def trace(preprocessing_fn: PreprocessingFn, spec: FeatureSpec) -> TracedGraph:
         analyzers=state.analyzers,
         annotations=state.annotations,
         table_initializers=initializers,
+        output_feature_spec=output_spec(traced_outputs),
     )
 
 
