@@ -31,18 +31,25 @@ if TYPE_CHECKING:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `headwater` command; returns the exit status.
 
-    Called as the program (no `argv`), the process ends right after: the objects left are
-    frozen out of the cyclic collector first, so that the interpreter's exit does not walk
-    TensorFlow's heap again (measured on the penguin pipeline: about 1.2 s of CPU, a quarter
-    of a bare `import tensorflow` process). Exit handlers, `__del__` and file flushes run as
-    usual; only garbage cycles left at exit are not collected, and the OS frees them.
+    Called as the program (no `argv`), the process is ours, and two costs of Python's cyclic
+    collector over TensorFlow's heap (400k objects) go (measured on the penguin pipeline):
+
+    * the youngest generation is collected every 10,000 allocations instead of 700: 77
+      collections instead of 1,180, 0.4 s of CPU instead of 1.0 s;
+    * the process ends right after the command: the objects left are frozen out of the
+      collector first, so that the interpreter's exit does not walk the heap again (about
+      1.2 s of CPU, a quarter of a bare `import tensorflow` process). Exit handlers,
+      `__del__` and file flushes run as usual; only garbage cycles left at exit are not
+      collected, and the OS frees them.
     """
+    import gc
+
+    if argv is None:
+        gc.set_threshold(10_000, *gc.get_threshold()[1:])
     try:
         return _main(argv)
     finally:
         if argv is None:
-            import gc
-
             gc.freeze()
 
 
