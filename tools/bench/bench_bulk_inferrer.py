@@ -92,7 +92,9 @@ def measure(kind: str, data: str, model_dir: str, out: str) -> dict:
         # What run_bulk_inference does, with the model loaded before the clock (load_s).
         # The records as read feed the serialized-tf.Example signature (not re-encoded); only
         # the kept columns are decoded, and none for PredictionLogs alone.
-        read = bi.read_serialized_examples(data, columns=[] if kind == "plain" else KEEP)
+        read = bi.read_serialized_examples(
+            data, columns=[] if kind == "plain" else KEEP, batch_size=BATCH_SIZE
+        )
         results = (r for b in read for r in inferrer.infer_chunks(b))
         if kind == "plain":
             written = bi.write_inference_outputs(

@@ -9,8 +9,10 @@ named (kept columns, raw-feature inputs), or none.
 
 from __future__ import annotations
 
+import contextvars
 import os
 from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -70,9 +72,15 @@ def read_serialized_examples(
     """
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size!r}")
-    wanted = None if columns is None else list(columns)
-    pinned: pa.Schema | None = None
     files = resolve_files(pattern) if isinstance(pattern, str | os.PathLike) else list(pattern)
+    wanted = None if columns is None else list(columns)
+    return _made_ahead(_serialized_batches(files, wanted, batch_size))
+
+
+def _serialized_batches(
+    files: list[str], wanted: list[str] | None, batch_size: int
+) -> Iterator[SerializedBatch]:
+    pinned: pa.Schema | None = None
     for path in files:
         for buf, starts, ends, index in iter_record_chunks(path):
             for lo in range(0, len(starts), batch_size):
@@ -88,6 +96,27 @@ def read_serialized_examples(
                         batch = batch.select(pinned.names)
                     examples = batch
                 yield SerializedBatch(records, examples)
+
+
+def _made_ahead(batches: Iterator[SerializedBatch]) -> Iterator[SerializedBatch]:
+    """`batches`, the next one made on a worker thread while the caller uses this one.
+
+    Slicing the records and decoding columns overlap the model call on the caller's thread
+    (TensorFlow releases the GIL); errors come in order, when their batch is reached.
+    """
+    done = object()
+    context = contextvars.copy_context()  # e.g. Beam's FileSystems for URLs (using_beam)
+    try:
+        with ThreadPoolExecutor(1, thread_name_prefix="headwater-read") as pool:
+            pending = pool.submit(context.run, next, batches, done)
+            while True:
+                batch = pending.result()
+                if batch is done:
+                    return
+                pending = pool.submit(context.run, next, batches, done)
+                yield batch  # type: ignore[misc]
+    finally:
+        batches.close()  # type: ignore[attr-defined]
 
 
 def _pin(schema: pa.Schema, wanted: list[str] | None, path: str) -> pa.Schema:

@@ -49,14 +49,15 @@ def _is_tfrecord(split: Split) -> bool:
     return not any(f.endswith(".parquet") for f in split.files)
 
 
-def _example_batches(split: Split, decode: list[str] | None) -> Iterator[Any]:
+def _example_batches(split: Split, decode: list[str] | None, batch_size: int) -> Iterator[Any]:
     """The split's batches: records as read beside the `decode` columns when the signature takes
     serialized tf.Examples in TFRecord files (fed as read, never decoded and re-encoded), else
     Arrow RecordBatches of every column."""
     import headwater.bulk_inferrer as bi
 
     if decode is not None and _is_tfrecord(split):
-        return bi.read_serialized_examples(split.files, columns=decode)
+        # Batches of one model call: the next is read while the model runs this one.
+        return bi.read_serialized_examples(split.files, columns=decode, batch_size=batch_size)
     return split.read_batches()
 
 
@@ -79,7 +80,8 @@ def _infer_in_process(
                 f"{OUTPUT_EXAMPLES_PREFIX}-00000-of-00001.parquet",
             )
             output_examples.custom_properties["payload_format"] = FORMAT_PARQUET
-        batches = _example_batches(split, inferrer.columns_to_decode(output_columns or ()))
+        decode = inferrer.columns_to_decode(output_columns or ())
+        batches = _example_batches(split, decode, inferrer.spec.batch_size)
         written = bi.write_inference_outputs(
             (result for b in batches for result in inferrer.infer_chunks(b)),
             prediction_logs=bi.shard_name(
