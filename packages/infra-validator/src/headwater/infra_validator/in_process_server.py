@@ -14,7 +14,7 @@ import time
 from collections import deque
 from typing import Any
 
-from headwater.infra_validator.server import Endpoint, ModelServerRunner, free_port
+from headwater.infra_validator.server import Endpoint, ModelServerRunner, Readiness, free_port
 
 __all__ = ["InProcessModelServerRunner"]
 
@@ -88,6 +88,28 @@ class InProcessModelServerRunner(ModelServerRunner):
         self.description = (
             f"headwater-model-server in this process on {self._host} ports {grpc_port} (gRPC), "
             f"{rest_port} (REST), serving {self._base_path}"
+        )
+
+    def wait_until_running(
+        self,
+        *,
+        max_loading_time_s: float,
+        max_start_time_s: float = 120.0,
+        started_at: float | None = None,
+    ) -> Readiness:
+        """Join the server's thread (it loads the model, then opens its ports), then ask once.
+
+        No polling interval is added to the load time: the REST status is read when the server
+        is up (or the thread is still loading at both budgets' end, and the poll reports that).
+        """
+        began = time.monotonic() if started_at is None else started_at
+        if self._thread is not None:
+            budget = began + max_start_time_s + max_loading_time_s - time.monotonic()
+            self._thread.join(timeout=max(0.0, budget))
+        return super().wait_until_running(
+            max_loading_time_s=max_loading_time_s,
+            max_start_time_s=max_start_time_s,
+            started_at=began,
         )
 
     @property
