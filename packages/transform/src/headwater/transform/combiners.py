@@ -7,7 +7,7 @@ traced graph produced them; `extract_output` returns one numpy array per analyze
 
 from __future__ import annotations
 
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 import numpy as np
 import pyarrow as pa
@@ -16,6 +16,19 @@ import pyarrow.compute as pc
 from headwater.transform.gaussianization import LMomentsCombiner
 from headwater.transform.mutual_information import MutualInformationVocabularyCombiner
 from headwater.transform.quantiles import ElementwiseQuantilesCombiner, QuantilesCombiner
+
+
+class TokenCounts(NamedTuple):
+    """A batch's distinct tokens and how often each occurs, counted inside the graph (TF's
+    UniqueWithCounts), fetched in place of the batch's tokens for an unweighted vocabulary:
+    a few distinct values cross into Python instead of one object per row."""
+
+    values: np.ndarray
+    counts: np.ndarray
+
+
+COUNTED_KINDS = ("vocabulary", "approximate_vocabulary", "count_per_key")
+"""Analyzer kinds whose single input may be fetched as `TokenCounts`."""
 
 
 class Combiner(Protocol):
@@ -188,7 +201,14 @@ class VocabularyCombiner:
     def create_accumulator(self) -> pa.Table | None:
         return None
 
-    def _counts(self, inputs: list[np.ndarray]) -> pa.Table:
+    def _counts(self, inputs: list[Any]) -> pa.Table:
+        if isinstance(inputs[0], TokenCounts):
+            return pa.table(
+                {
+                    "token": _as_arrow(np.asarray(inputs[0].values).ravel()),
+                    "count": pa.array(np.asarray(inputs[0].counts).astype(np.float64)),
+                }
+            )
         tokens = _as_arrow(np.asarray(inputs[0]).ravel())
         if not self.has_weights:
             vc = pc.value_counts(tokens)

@@ -17,6 +17,7 @@ import numpy as np
 import pyarrow as pa
 
 from headwater.transform import _tracing
+from headwater.transform.combiners import COUNTED_KINDS, TokenCounts
 from headwater.transform.errors import AnalyzerError, PreprocessingFnError
 from headwater.transform.features import FeatureSpec, make_placeholders, output_spec, to_feeds
 
@@ -122,9 +123,20 @@ class TracedGraph:
 
     def phase_runner(self, level: int, results: Mapping[str, Any]) -> GraphRunner:
         """A runner fetching the inputs of every analyzer of `level`, given earlier results."""
-        fetches = [name for n in self.level_nodes(level) for name in n.inputs]
+        fetches: list[str] = []
+        counted: set[int] = set()
+        for node in self.level_nodes(level):
+            if node.kind in COUNTED_KINDS and len(node.inputs) == 1:
+                counted.add(len(fetches))
+            fetches.extend(node.inputs)
         return GraphRunner(
-            self.graph_def, self.spec, self.inputs, fetches, self.table_initializers, dict(results)
+            self.graph_def,
+            self.spec,
+            self.inputs,
+            fetches,
+            self.table_initializers,
+            dict(results),
+            counted=frozenset(counted),
         )
 
 
@@ -288,8 +300,11 @@ class GraphRunner:
         fetches: list[str],
         table_initializers: list[str],
         fixed_feeds: dict[str, Any],
+        counted: frozenset[int] = frozenset(),
     ) -> None:
         self.graph_def = graph_def
+        self.counted = counted
+        """Indices of `fetches` fetched as `TokenCounts` (distinct values and their counts)."""
         self.spec = spec
         self.inputs = inputs
         self.fetches = fetches
@@ -312,8 +327,16 @@ class GraphRunner:
             gd = tf.compat.v1.GraphDef()
             gd.ParseFromString(self.graph_def)
             tf.graph_util.import_graph_def(gd, name="")
-            self._fetch_tensors = [graph.get_tensor_by_name(n) for n in self.fetches]
-            needed = closure(self._fetch_tensors)
+            self._fetch_tensors: list[Any] = []
+            for i, name in enumerate(self.fetches):
+                t = graph.get_tensor_by_name(name)
+                if i in self.counted:
+                    with tf.name_scope("headwater_token_counts"):
+                        u = tf.unique_with_counts(tf.reshape(t, [-1]), out_idx=tf.int64)
+                    self._fetch_tensors.append((u.y, u.count))
+                else:
+                    self._fetch_tensors.append(t)
+            needed = closure(tf.nest.flatten(self._fetch_tensors))
             inits = [graph.get_operation_by_name(n) for n in self.table_initializers]
             inits = [op for op in inits if op.inputs[0].op.name in needed]
             needed |= closure(inits)
@@ -345,4 +368,7 @@ class GraphRunner:
         self._ensure()
         feeds = to_feeds(batch, self.spec, self._placeholders)
         feeds.update(self._fixed)
-        return list(self._session.run(self._fetch_tensors, feed_dict=feeds))
+        fetched = self._session.run(self._fetch_tensors, feed_dict=feeds)
+        if self.counted:
+            return [TokenCounts(*v) if i in self.counted else v for i, v in enumerate(fetched)]
+        return list(fetched)
