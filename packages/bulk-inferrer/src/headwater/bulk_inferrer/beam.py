@@ -20,7 +20,7 @@ import random
 import shutil
 import uuid
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from typing import Any
+from typing import Any, TypeAlias
 
 import apache_beam as beam
 import pyarrow as pa
@@ -48,7 +48,7 @@ __all__ = [
     "WritePredictionLogs",
 ]
 
-_Batch = pa.RecordBatch | SerializedBatch
+_Batch: TypeAlias = pa.RecordBatch | SerializedBatch
 
 
 class _BatchCoder(beam.coders.Coder):

@@ -104,17 +104,17 @@ def _made_ahead(batches: Iterator[SerializedBatch]) -> Iterator[SerializedBatch]
     Slicing the records and decoding columns overlap the model call on the caller's thread
     (TensorFlow releases the GIL); errors come in order, when their batch is reached.
     """
-    done = object()
     context = contextvars.copy_context()  # e.g. Beam's FileSystems for URLs (using_beam)
+
+    def step() -> SerializedBatch | None:
+        return context.run(next, batches, None)
+
     try:
         with ThreadPoolExecutor(1, thread_name_prefix="headwater-read") as pool:
-            pending = pool.submit(context.run, next, batches, done)
-            while True:
-                batch = pending.result()
-                if batch is done:
-                    return
-                pending = pool.submit(context.run, next, batches, done)
-                yield batch  # type: ignore[misc]
+            pending = pool.submit(step)
+            while (batch := pending.result()) is not None:
+                pending = pool.submit(step)
+                yield batch
     finally:
         batches.close()  # type: ignore[attr-defined]
 
