@@ -290,6 +290,15 @@ def test_corrupt_input_file_fails_and_publishes_nothing(models, tmp_path):
             prediction_logs=str(out / "prediction_logs.gz"),
         )
     assert os.listdir(out) == []
+    # Records read ahead on a worker thread: the error still comes, and nothing is published.
+    with pytest.raises(hio.InputError, match=os.path.basename(path)):
+        bi.write_inference_outputs(
+            bi.run_bulk_inference(
+                handler, bi.read_serialized_examples(path, columns=[], batch_size=16)
+            ),
+            prediction_logs=str(out / "prediction_logs.gz"),
+        )
+    assert os.listdir(out) == []
 
 
 def test_specs_accept_tfx_field_names():
