@@ -76,3 +76,44 @@ def test_sorting_by_counting_equals_a_sort_bit_for_bit(seed: int) -> None:
     assert np.array_equal(np.isnan(got), ~finite)
     assert got[finite].tobytes() == expected[finite].tobytes()
     assert _sorted_by_counting(rng.normal(size=n)) is None  # many distinct values: sorted
+
+
+def _slices(batch: pa.RecordBatch, spec: dict) -> dict[str, list[int]]:
+    slicer = dv.get_feature_value_slicer(spec)
+    out = {key: rows.column("id").to_pylist() for key, rows in slicer(batch)}
+    assert all(ids == sorted(ids) for ids in out.values())
+    return out
+
+
+@pytest.mark.parametrize(
+    "spec",
+    [
+        {"s": None},
+        {"i": [1, "2", 7]},
+        {"s": ["a", "c", "zz"], "i": None},
+        {"d": None, "b": None},
+        {"s": None, "missing": None},
+        {"b": [b"x", "y"]},
+    ],
+    ids=str,
+)
+def test_flat_slices_equal_the_joined_slices(spec: dict, monkeypatch: pytest.MonkeyPatch) -> None:
+    from headwater.data_validation import slicing
+
+    rng = np.random.default_rng(5)
+    n = 3000
+    strings = [None if k == 3 else "abcd"[k] for k in rng.integers(0, 4, n)]
+    batch = pa.record_batch(
+        {
+            "id": np.arange(n),
+            "s": pa.array(strings, pa.large_string()),
+            "i": pa.array([None if k == 0 else int(k) for k in rng.integers(0, 9, n)]),
+            "d": pa.array(strings).dictionary_encode(),
+            "b": pa.array([None if v is None else v.replace("a", "x").encode() for v in strings]),
+        }
+    )
+    fast = _slices(batch, spec)
+    assert None not in fast  # a row missing one of the features is in no slice
+    monkeypatch.setattr(slicing, "_is_flat", lambda kind: False)  # the Arrow join path
+    assert fast == _slices(batch, spec)
+    assert sum(len(rows) for rows in fast.values()) > 0

@@ -25,11 +25,14 @@ plain = dv.generate_statistics_from_csv(csv)
 table = pa.Table.from_batches(list(__import__("headwater.io").io.read_csv(csv)))
 options = dv.StatsOptions(weight_feature="w", exact_unique_limit=4)
 weighted = dv.generate_statistics(table, options)
+slicer = dv.get_feature_value_slicer({"s": None, "n": [0, 3]})
+sliced = dv.generate_statistics(table, dv.StatsOptions(slice_functions=[slicer]))
 print(json.dumps({
     "pandas": "pandas" in sys.modules,
     "dataset": "pyarrow.dataset" in sys.modules,
     "plain": plain.SerializeToString(deterministic=True).hex(),
     "weighted": weighted.SerializeToString(deterministic=True).hex(),
+    "slices": [d.name for d in sliced.datasets],
 }))
 """
 
@@ -62,6 +65,10 @@ def test_csv_and_table_statistics_do_not_import_pandas(tmp_path: Path) -> None:
         table, dv.StatsOptions(weight_feature="w", exact_unique_limit=4)
     )
     assert bytes.fromhex(child["weighted"]) == weighted.SerializeToString(deterministic=True)
+    lines = [line.split(",") for line in csv.read_text().splitlines()[1:]]
+    expected = sorted({f"n_{n}_s_{s}" for n, _, s, _ in lines if n in ("0", "3")})
+    assert child["slices"] == ["All Examples", *expected]
+    assert len(expected) >= 1
     (feature,) = [f for f in weighted.datasets[0].features if f.path.step == ["s"]]
     assert feature.string_stats.weighted_string_stats.rank_histogram.buckets
 

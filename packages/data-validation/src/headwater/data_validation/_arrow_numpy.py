@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 import pyarrow as pa
 
-__all__ = ["from_numpy", "to_numpy"]
+__all__ = ["from_numpy", "string_array", "to_numpy"]
 
 
 def to_numpy(array: pa.Array | pa.ChunkedArray) -> np.ndarray:
@@ -58,6 +58,17 @@ def from_numpy(values: np.ndarray) -> pa.Array:
         return pa.Array.from_buffers(pa.bool_(), n, [None, pa.py_buffer(packed)])
     kind = pa.from_numpy_dtype(values.dtype)
     return pa.Array.from_buffers(kind, n, [None, pa.py_buffer(values)])
+
+
+def string_array(values: list[str]) -> pa.Array:
+    """Python strings as an Arrow string array without nulls (`pa.array` would import pandas)."""
+    encoded = [value.encode("utf-8") for value in values]
+    offsets = np.zeros(len(encoded) + 1, dtype=np.int32)
+    np.cumsum([len(value) for value in encoded], out=offsets[1:])
+    data = np.frombuffer(b"".join(encoded), dtype=np.uint8)
+    return pa.Array.from_buffers(
+        pa.string(), len(encoded), [None, pa.py_buffer(offsets), pa.py_buffer(data)]
+    )
 
 
 _NUMPY = {

@@ -13,6 +13,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from headwater.data_validation._arrow_numpy import from_numpy, string_array, to_numpy
 from headwater.data_validation.options import SliceFunction
 from headwater.data_validation.stats_errors import StatisticsError
 
@@ -49,14 +50,23 @@ def get_feature_value_slicer(
         spec[name] = frozenset(chosen)
 
     def slicer(batch: pa.RecordBatch) -> Iterator[tuple[str, pa.RecordBatch]]:
-        parts = [
+        parts = (
             _feature_rows(batch, name, spec[name])
             for name in sorted(spec)
             if name in batch.schema.names
-        ]
-        if not parts or batch.num_rows == 0:
+        )
+        present = [name for name in sorted(spec) if name in batch.schema.names]
+        if present and batch.num_rows and all(_is_flat(batch.column(n).type) for n in present):
+            yield from _flat_slices(batch, present, spec)
             return
-        joined = functools.reduce(lambda left, right: left.join(right, _ROW), parts)
+        if batch.num_rows == 0:
+            return
+        tables = list(parts)
+        if not tables:
+            return
+        joined = functools.reduce(
+            lambda left, right: left.join(right, _ROW, join_type="inner"), tables
+        )
         if joined.num_rows == 0:
             return
         names = [n for n in joined.column_names if n != _ROW]
@@ -120,3 +130,82 @@ def _feature_rows(
     text = values.cast(pa.string())
     table = pa.table({_ROW: rows.cast(pa.int64()), name: text})
     return table.group_by([_ROW, name]).aggregate([])
+
+
+def _is_flat(kind: pa.DataType) -> bool:
+    """Integers, strings or bytes (dictionary-encoded or not): sliced without Arrow's joins."""
+    if pa.types.is_dictionary(kind):
+        kind = kind.value_type
+    return (
+        pa.types.is_integer(kind)
+        or pa.types.is_string(kind)
+        or pa.types.is_large_string(kind)
+        or pa.types.is_binary(kind)
+        or pa.types.is_large_binary(kind)
+    )
+
+
+def _flat_slices(
+    batch: pa.RecordBatch, names: list[str], spec: Mapping[str, frozenset[str | int] | None]
+) -> Iterator[tuple[str, pa.RecordBatch]]:
+    """The slices of flat features (one value per row at most): the same slices as the joins
+    below, computed with a dictionary code per feature (no pyarrow.acero, hence no pandas)."""
+    selected = np.ones(batch.num_rows, dtype=bool)
+    codes: list[np.ndarray] = []
+    labels: list[list[str]] = []
+    for name in names:
+        text, keep = _feature_text(batch, name, spec[name])
+        encoded = pc.dictionary_encode(text)
+        selected &= to_numpy(encoded.is_valid())
+        if keep is not None:
+            selected &= to_numpy(keep)
+        indices = encoded.indices
+        raw = np.frombuffer(
+            indices.buffers()[1], dtype=np.int32, count=len(indices), offset=indices.offset * 4
+        )
+        codes.append(raw)
+        labels.append(encoded.dictionary.to_pylist())
+    rows = np.flatnonzero(selected)
+    if rows.size == 0:
+        return
+    stacked = np.stack([code[rows] for code in codes], axis=1)
+    combos, inverse = np.unique(stacked, axis=0, return_inverse=True)
+    inverse = inverse.reshape(-1)
+    order = np.argsort(inverse, kind="stable")
+    bounds = np.flatnonzero(np.diff(inverse[order])) + 1
+    for combo, group in zip(combos, np.split(rows[order], bounds), strict=True):
+        key = "_".join(
+            f"{name}_{values[int(code)]}"
+            for name, values, code in zip(names, labels, combo, strict=True)
+        )
+        yield key, batch.take(from_numpy(group))
+
+
+def _feature_text(
+    batch: pa.RecordBatch, name: str, wanted: frozenset[str | int] | None
+) -> tuple[pa.Array, pa.Array | None]:
+    """The feature's values as text, and which are among the `wanted` values (None: all)."""
+    values = batch.column(name)
+    if pa.types.is_dictionary(values.type):
+        values = values.dictionary_decode()
+    if pa.types.is_binary(values.type) or pa.types.is_large_binary(values.type):
+        try:
+            values = values.cast(pa.string())
+        except pa.ArrowInvalid as exc:
+            raise StatisticsError(
+                f"slice feature {name!r} has values that are not valid UTF-8"
+            ) from exc
+    text = values.cast(pa.string())
+    if wanted is None:
+        return text, None
+    if pa.types.is_integer(values.type):
+        try:
+            chosen = sorted({str(int(v)) for v in wanted})
+        except ValueError as exc:
+            raise StatisticsError(
+                f"slice feature {name!r} holds integers; slice values "
+                f"{sorted(map(str, wanted))} are not all integers"
+            ) from exc
+    else:
+        chosen = sorted(str(v) for v in wanted)
+    return text, pc.is_in(text, value_set=string_array(chosen))
