@@ -11,6 +11,13 @@ p99 latency and requests/s per protocol, batching mode and concurrency. Beside i
 run, the ceiling: the bare `LoadedModel.run` of the same signature in this process, at one
 example (p50 latency) and at the batch size batching uses (examples/s).
 
+Client and server share the machine's cores. The load comes from one process (this one) on one
+asyncio thread, so the clients use at most one core whatever N is; their CPU is not counted in
+the server's figures. Each row also gives the CPU time per answered request of the server
+process (all its threads, from /proc) and of the clients: on a busy machine, where wall-clock
+requests/s swing with the neighbours' load, the server's CPU per request is the steadier
+figure (1e6 / it is the requests/s one free core would sustain).
+
 The model: `--base-path` of a pushed model (e.g. the penguin pipeline's serving_model; one
 example is built from `--features`), or by default a penguin-shaped Keras model (4 floats in,
 Dense(8), softmax(3) out) built in a temporary directory. Prints a table and `RESULT {json}`.
@@ -146,7 +153,7 @@ async def drive(
     """N clients back to back for `seconds`; latencies of every answered request."""
     latencies: list[float] = []
     failures = 0
-    deadline = time.perf_counter() + seconds
+    deadline = 0.0  # set once the clients are set up (imports are not part of the time)
     if protocol == "rest":
         import aiohttp
 
@@ -154,6 +161,7 @@ async def drive(
         url = f"http://127.0.0.1:{port}/v1/models/{model}:predict"
         connector = aiohttp.TCPConnector(limit=clients)
         async with aiohttp.ClientSession(connector=connector) as session:
+            deadline = time.perf_counter() + seconds
 
             async def client() -> None:
                 nonlocal failures
@@ -179,6 +187,7 @@ async def drive(
             request.inputs[key].CopyFrom(make_tensor_proto(value))
         async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
             stub = prediction_service_pb2_grpc.PredictionServiceStub(channel)
+            deadline = time.perf_counter() + seconds
 
             async def client() -> None:
                 nonlocal failures
@@ -200,9 +209,38 @@ async def drive(
     }
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of process `pid`, all its threads (Linux /proc)."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+_PROFILED = """
+import cProfile, runpy, sys, time
+out = sys.argv.pop(1)
+sys.argv[0] = "headwater.model_server"
+profiler = cProfile.Profile(time.thread_time)  # CPU time of the event-loop thread, not wall
+profiler.enable()
+try:
+    runpy.run_module("headwater.model_server", run_name="__main__", alter_sys=True)
+finally:
+    profiler.disable()
+    profiler.dump_stats(out)
+"""
+
+
 def serve(
-    base: str, model: str, batching: bool, max_batch: int, workdir: str, tf_threads: int = 0
+    base: str,
+    model: str,
+    batching: bool,
+    max_batch: int,
+    workdir: str,
+    tf_threads: int = 0,
+    profile: str | None = None,
+    src: str | None = None,
 ) -> tuple[subprocess.Popen[bytes], int, int]:
+    """Start `python -m headwater.model_server` (from `src` when given); wait until AVAILABLE."""
     import socket
 
     ports = []
@@ -212,8 +250,7 @@ def serve(
             ports.append(s.getsockname()[1])
     args = [
         sys.executable,
-        "-m",
-        "headwater.model_server",
+        *(["-c", _PROFILED, profile] if profile else ["-m", "headwater.model_server"]),
         f"--port={ports[0]}",
         f"--rest_api_port={ports[1]}",
         f"--model_name={model}",
@@ -235,9 +272,57 @@ def serve(
                 "num_batch_threads { value: 2 }\n"
             )
         args += ["--enable_batching", f"--batching_parameters_file={params}"]
-    proc = subprocess.Popen(args)
+    env = dict(os.environ)
+    if src:
+        # headwater is a namespace package: the first portion holding model_server wins.
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [src, env.get("PYTHONPATH")]))
+    proc = subprocess.Popen(args, env=env)
     wait_ready(ports[1], model, proc)
     return proc, ports[0], ports[1]
+
+
+def batch_totals(rest_port: int) -> tuple[float, float]:
+    """(examples, model calls) of the server's batch-size histogram so far (its /metrics)."""
+    import urllib.request
+
+    url = f"http://127.0.0.1:{rest_port}/monitoring/prometheus/metrics"
+    with urllib.request.urlopen(url) as response:
+        text = response.read().decode()
+    totals = {"_sum": 0.0, "_count": 0.0}
+    for line in text.splitlines():
+        if line.startswith("headwater_model_server_batch_size_"):
+            name, value = line.rsplit(" ", 1)
+            suffix = name.split("{")[0].removeprefix("headwater_model_server_batch_size")
+            if suffix in totals:
+                totals[suffix] += float(value)
+    return totals["_sum"], totals["_count"]
+
+
+def measure(
+    proc: subprocess.Popen[bytes],
+    protocol: str,
+    clients: int,
+    port: int,
+    rest_port: int,
+    args: Any,
+    feeds: Any,
+) -> dict[str, Any]:
+    """One row: `drive`, plus CPU time per answered request (server, clients), mean batch."""
+    examples, calls = batch_totals(rest_port)
+    server_cpu = cpu_seconds(proc.pid)
+    client_cpu = time.process_time()
+    result = asyncio.run(
+        drive(protocol, clients, args.seconds, port, args.model_name, args.signature, feeds)
+    )
+    client_cpu = time.process_time() - client_cpu
+    server_cpu = cpu_seconds(proc.pid) - server_cpu
+    answered = max(1, result["requests"])
+    result["server_cpu_us_per_request"] = server_cpu / answered * 1e6
+    result["client_cpu_us_per_request"] = client_cpu / answered * 1e6
+    examples_after, calls_after = batch_totals(rest_port)
+    batches = calls_after - calls
+    result["mean_batch"] = (examples_after - examples) / batches if batches else 0.0
+    return result
 
 
 def main() -> None:
@@ -255,6 +340,18 @@ def main() -> None:
     p.add_argument("--protocols", default="rest,grpc")
     p.add_argument("--batching", default="off,on")
     p.add_argument("--max-batch-size", type=int, default=64)
+    p.add_argument(
+        "--profile-server",
+        metavar="DIR",
+        help="run the server under cProfile (its event-loop thread) and write "
+        "DIR/server_batching_<mode>.prof per batching mode",
+    )
+    p.add_argument(
+        "--ab-src",
+        metavar="DIR",
+        help="A/B: also serve headwater.model_server from DIR (e.g. an older checkout's "
+        "packages/model-server/src) and measure it ('old') beside this one ('new'), row by row",
+    )
     p.add_argument(
         "--tf-threads",
         type=int,
@@ -278,37 +375,56 @@ def main() -> None:
         f"{bare['examples_per_s']:.0f} examples/s at batch {bare['batch']}",
         flush=True,
     )
+    servers = {"": None} if not args.ab_src else {"old": args.ab_src, "new": None}
     rows = []
     for mode in args.batching.split(","):
-        proc, grpc_port, rest_port = serve(
-            base, args.model_name, mode == "on", args.max_batch_size, workdir, args.tf_threads
-        )
+        procs = {}
         try:
+            for label, src in servers.items():
+                profile = None
+                if args.profile_server:
+                    os.makedirs(args.profile_server, exist_ok=True)
+                    profile = os.path.join(
+                        args.profile_server, f"server{label and '_' + label}_batching_{mode}.prof"
+                    )
+                procs[label] = serve(
+                    base,
+                    args.model_name,
+                    mode == "on",
+                    args.max_batch_size,
+                    workdir,
+                    args.tf_threads,
+                    profile,
+                    src,
+                )
             for protocol in args.protocols.split(","):
-                port = rest_port if protocol == "rest" else grpc_port
                 for clients in (int(c) for c in args.concurrency.split(",")):
-                    result = asyncio.run(
-                        drive(
-                            protocol,
-                            clients,
-                            args.seconds,
-                            port,
-                            args.model_name,
-                            args.signature,
-                            feeds,
+                    for label, (proc, grpc_port, rest_port) in procs.items():
+                        port = rest_port if protocol == "rest" else grpc_port
+                        result = measure(proc, protocol, clients, port, rest_port, args, feeds)
+                        row = {
+                            "protocol": protocol,
+                            "batching": mode,
+                            "clients": clients,
+                            **({"server": label} if label else {}),
+                            **result,
+                        }
+                        rows.append(row)
+                        print(
+                            f"{label:3s} {protocol:4s} batching={mode:3s} clients={clients:3d}: "
+                            f"{result['requests_per_s']:6.0f} req/s  "
+                            f"p50 {result['p50_ms']:7.3f} ms  p99 {result['p99_ms']:7.3f} ms  "
+                            f"cpu/req server {result['server_cpu_us_per_request']:5.0f} us "
+                            f"client {result['client_cpu_us_per_request']:4.0f} us  "
+                            f"batch {result['mean_batch']:4.1f}  "
+                            f"failures {result['failures']}",
+                            flush=True,
                         )
-                    )
-                    row = {"protocol": protocol, "batching": mode, "clients": clients, **result}
-                    rows.append(row)
-                    print(
-                        f"{protocol:5s} batching={mode:3s} clients={clients:3d}: "
-                        f"{result['requests_per_s']:8.0f} req/s  p50 {result['p50_ms']:7.3f} ms  "
-                        f"p99 {result['p99_ms']:7.3f} ms  failures {result['failures']}",
-                        flush=True,
-                    )
         finally:
-            proc.terminate()
-            proc.wait(timeout=120)
+            for proc, _g, _r in procs.values():
+                proc.terminate()
+            for proc, _g, _r in procs.values():
+                proc.wait(timeout=120)
     print(f"load average: {os.getloadavg()}, cpus: {os.cpu_count()}", flush=True)
     print("RESULT " + json.dumps({"bare": bare, "served": rows, "tf_threads": args.tf_threads}))
 

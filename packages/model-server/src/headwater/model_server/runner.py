@@ -12,6 +12,12 @@ its inputs, each request is rerun alone so that only the bad one gets the error.
 A request that finds the server idle (no other request in flight, nothing queued or running, a
 zero batch timeout, no padding) runs the model inline on the event loop, sparing the two thread
 hops a lone request would otherwise pay; as soon as requests overlap they take the paths above.
+"Idle" needs more than an empty runner: while the model runs inline the loop is blocked, so the
+requests of other clients wait unseen in the sockets, and each would in turn find the runner
+empty and run inline too, one model call per request on the loop (a convoy that stops
+batching). So a request runs inline only when the last request left at least
+`_INLINE_GAP_SECONDS` before (a lone client takes longer than that to send its next request)
+and no two requests overlapped within `_LOADED_SECONDS`.
 """
 
 from __future__ import annotations
@@ -19,6 +25,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections import deque
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -34,6 +41,11 @@ from headwater.model_server.metrics import ServerMetrics
 __all__ = ["ModelRunner"]
 
 _LOG = logging.getLogger(__name__)
+
+_INLINE_GAP_SECONDS = 0.0002
+"""A request runs inline only this long after the previous one left (see the module doc)."""
+_LOADED_SECONDS = 0.1
+"""After two requests overlapped, none runs inline for this long."""
 
 
 def _run_model(
@@ -81,6 +93,8 @@ class ModelRunner:
         self._slots: asyncio.Semaphore | None = None
         self._active = 0  # requests inside run()
         self._busy = 0  # batches queued or running
+        self._last_left = 0.0  # perf_counter() when the last request left run()
+        self._loaded_until = 0.0  # no inline run before this perf_counter()
 
     async def run(
         self,
@@ -93,6 +107,8 @@ class ModelRunner:
         loop = asyncio.get_running_loop()
         rows = self._batch_rows(spec, feeds)
         self._active += 1
+        if self._active > 1:
+            self._loaded_until = time.perf_counter() + _LOADED_SECONDS
         try:
             if self._may_run_inline(rows):
                 # Let requests that arrived with this one start first: if one did, the server
@@ -111,10 +127,14 @@ class ModelRunner:
             return await self._enqueue(model_name, model, spec, feeds, rows)
         finally:
             self._active -= 1
+            self._last_left = time.perf_counter()
 
     def _may_run_inline(self, rows: int | None) -> bool:
-        """Whether this (the only) request may run on the loop: nothing else in flight."""
+        """Whether this (the only) request may run on the loop: the server is idle."""
         if self._active != 1 or self._busy:
+            return False
+        now = time.perf_counter()
+        if now < self._loaded_until or now - self._last_left < _INLINE_GAP_SECONDS:
             return False
         options = self._batching
         if options is None or rows is None:

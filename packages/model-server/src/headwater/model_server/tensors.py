@@ -8,6 +8,7 @@ repeated fields (`float_val`, ...) that other clients fill; strings are numpy ob
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
@@ -58,6 +59,15 @@ _DTYPE_BY_ENUM: dict[int, str] = {}
 """TensorProto.dtype (enum number) -> seam dtype, filled on first use (no TensorFlow import
 per request)."""
 _ENUM_BY_DTYPE: dict[str, int] = {}
+_WIRE_DTYPE: dict[str, np.dtype] = {}
+"""Seam dtype name -> its little-endian numpy dtype (tensor_content's byte order)."""
+
+
+def _wire_dtype(dtype: str) -> np.dtype:
+    wire = _WIRE_DTYPE.get(dtype)
+    if wire is None:
+        wire = _WIRE_DTYPE[dtype] = np.dtype(dtype).newbyteorder("<")
+    return wire
 
 
 def _enums() -> None:
@@ -92,23 +102,23 @@ def tensor_proto_to_ndarray(proto: Any, *, name: str = "tensor") -> np.ndarray:
     dtype = _dtype_name_of(proto)
     if proto.tensor_shape.unknown_rank:
         raise ServingError("INVALID_ARGUMENT", f"input {name!r}: tensor_shape has unknown rank")
-    shape = tuple(int(d.size) for d in proto.tensor_shape.dim)
+    shape = tuple([d.size for d in proto.tensor_shape.dim])
     if any(d < 0 for d in shape):
         raise ServingError("INVALID_ARGUMENT", f"input {name!r}: negative dimension in {shape}")
-    count = int(np.prod(shape, dtype=np.int64)) if shape else 1
+    count = math.prod(shape)
     if dtype == "string":
         values = list(proto.string_val)
         array = np.empty(len(values), dtype=object)
         array[:] = values
-    elif proto.tensor_content:
-        np_dtype = np.dtype(dtype).newbyteorder("<")
-        if len(proto.tensor_content) != count * np_dtype.itemsize:
+    elif content := proto.tensor_content:
+        np_dtype = _wire_dtype(dtype)
+        if len(content) != count * np_dtype.itemsize:
             raise ServingError(
                 "INVALID_ARGUMENT",
-                f"input {name!r}: tensor_content holds {len(proto.tensor_content)} bytes, "
+                f"input {name!r}: tensor_content holds {len(content)} bytes, "
                 f"shape {list(shape)} of {dtype} needs {count * np_dtype.itemsize}",
             )
-        return np.frombuffer(proto.tensor_content, dtype=np_dtype).astype(dtype).reshape(shape)
+        return np.frombuffer(content, dtype=np_dtype).astype(dtype).reshape(shape)
     else:
         field = _VAL_FIELD[dtype]
         raw = getattr(proto, field)
@@ -155,7 +165,6 @@ def make_tensor_proto(array: np.ndarray) -> Any:
             v if isinstance(v, bytes) else str(v).encode("utf-8") for v in array.reshape(-1)
         )
     else:
-        proto.tensor_content = np.ascontiguousarray(
-            array, dtype=array.dtype.newbyteorder("<")
-        ).tobytes()
+        wire = _wire_dtype(dtype)  # tobytes() writes C order whatever the array's layout
+        proto.tensor_content = (array if array.dtype == wire else array.astype(wire)).tobytes()
     return proto
