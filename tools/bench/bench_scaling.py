@@ -15,6 +15,7 @@ Dask worker (measured inside the workers before the cluster is closed). rows/s p
 rows / wall / workers. Figures are indicative on a shared machine.
 
     --runners in_process,fnapi,multi_process,dask   --workers 2   --keep DIR (reuse data)
+    --env MALLOC_ARENA_MAX=2 (repeatable: set in the measured process, so in its workers too)
 """
 
 from __future__ import annotations
@@ -183,12 +184,25 @@ def main() -> None:
     parser.add_argument("--runners", default=",".join(RUNNERS))
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--keep", help="a directory to keep generated data in (reused)")
+    parser.add_argument(
+        "--env",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="set in the measured process's environment (its workers inherit it)",
+    )
     parser.add_argument("--child", nargs=4, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
         examples, runner, root, module = args.child
         _child(examples, runner, args.workers, root, module)
         return
+    child_env = dict(os.environ)
+    for item in args.env:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise SystemExit(f"--env wants KEY=VALUE, got {item!r}")
+        child_env[key] = value
     work = args.keep or tempfile.mkdtemp(prefix="bench-scaling-")
     module = os.path.join(work, "taxi_preprocessing.py")
     with open(module, "w") as f:
@@ -221,6 +235,7 @@ def main() -> None:
                     capture_output=True,
                     text=True,
                     check=False,
+                    env=child_env,
                 )
                 shutil.rmtree(root, ignore_errors=True)
                 if done.returncode != 0:

@@ -10,6 +10,13 @@ partition, with its saves racing). This subclass computes each side input once, 
 before the tasks that read it; computes every leaf; waits for all of them; then closes the
 client. Without `--dask_client_address` (or
 `--dask_scheduler_file`) it starts a LocalCluster bound to 127.0.0.1 for the one job.
+
+Two translations differ from Beam's to keep a worker's memory independent of the input size: a
+CombinePerKey (so CombineGlobally) is lifted, each partition folding its values into one
+accumulator before the GroupByKey (Beam's translation groups every value of a key, so every
+RecordBatch of StatisticsGen's or Transform's input, on one worker); and a Create puts one value
+per partition (up to 256 partitions) unless `--dask_npartitions` / `--dask_partition_size` say
+otherwise (Beam's default puts up to 128 values, so every file of a reader, in one partition).
 """
 
 from __future__ import annotations
@@ -20,7 +27,7 @@ from typing import Any
 
 from apache_beam import DoFn
 from apache_beam.options.pipeline_options import PipelineOptions
-from apache_beam.pipeline import PipelineVisitor
+from apache_beam.pipeline import PipelineVisitor, PTransformOverride
 from apache_beam.runners.common import (
     DoFnContext,
     DoFnInvoker,
@@ -30,6 +37,7 @@ from apache_beam.runners.common import (
 )
 from apache_beam.runners.dask.dask_runner import DaskOptions, DaskRunnerResult
 from apache_beam.runners.dask.dask_runner import DaskRunner as BeamDaskRunner
+from apache_beam.runners.dask.overrides import _Create as _BeamCreate
 from apache_beam.runners.dask.overrides import dask_overrides
 from apache_beam.runners.runner import PipelineState
 
@@ -211,6 +219,8 @@ class _BagBuilder(PipelineVisitor):
         if type(node.transform) is beam.ParDo:  # subclasses (GroupAlsoByWindow) are NoOps
             pairs = _par_do(node, inputs[0], side or None)
             outputs = {tag: pairs.map_partitions(_only, tag) for tag in node.outputs}
+        elif type(node.transform) is _BeamCreate:
+            outputs = dict.fromkeys(node.outputs, _create_bag(node, self.bag_kwargs))
         else:
             op_class: Any = TRANSLATIONS.get(type(node.transform), NoOp)
             op = op_class(node, bag_kwargs=self.bag_kwargs)
@@ -240,6 +250,48 @@ class _SidePValues(PipelineVisitor):
         self.pvalues.update(si.pvalue for si in node.side_inputs)
 
 
+class _LiftCombines(PTransformOverride):
+    """CombinePerKey (CombineGlobally's core) as a per-bundle partial combine, a GroupByKey of
+    the partial accumulators and a merge, as the FnApiRunner lifts it. Beam's Dask translation
+    has no combiner lifting: its GroupByKey would gather every input value of a key (every
+    RecordBatch, for StatisticsGen and Transform's analysis) into one worker's memory."""
+
+    def matches(self, applied_ptransform: Any) -> bool:
+        """A CombinePerKey in the global window."""
+        from apache_beam.transforms.core import CombinePerKey
+
+        return isinstance(applied_ptransform.transform, CombinePerKey) and bool(
+            applied_ptransform.inputs[0].windowing.is_default()
+        )
+
+    def get_replacement_transform_for_applied_ptransform(self, applied_ptransform: Any) -> Any:
+        """Beam's `LiftedCombinePerKey` of the same CombineFn and side inputs."""
+        from apache_beam.transforms.combiners import LiftedCombinePerKey
+
+        transform = applied_ptransform.transform
+        try:
+            return LiftedCombinePerKey(transform.fn, transform.args, transform.kwargs)
+        except NotImplementedError:  # 10 or more side-input arguments: left unlifted
+            return transform
+
+
+_MAX_CREATE_PARTITIONS = 256
+
+
+def _create_bag(node: Any, bag_kwargs: dict[str, Any]) -> Any:
+    """A Create's values as a bag of one value per partition (at most 256 partitions), unless
+    `--dask_npartitions` or `--dask_partition_size` say otherwise. Beam's default (128 values
+    per partition) puts every input file of a reader in one partition: one task on one worker
+    reads them all."""
+    import dask.bag as db
+    from apache_beam.runners.dask.transform_evaluator import Create
+
+    items = node.transform.values
+    if bag_kwargs.get("npartitions") or bag_kwargs.get("partition_size") or not items:
+        return Create(node, bag_kwargs=bag_kwargs).apply(input_bag=None)
+    return db.from_sequence(items, npartitions=min(len(items), _MAX_CREATE_PARTITIONS))
+
+
 class DaskRunner(BeamDaskRunner):
     """Runs a pipeline on a Dask cluster: every branch computed, the client closed after.
 
@@ -262,7 +314,7 @@ class DaskRunner(BeamDaskRunner):
             dask_options["address"] = cluster
         client = ddist.Client(**dask_options)
         try:
-            pipeline.replace_all(dask_overrides())
+            pipeline.replace_all([_LiftCombines(), *dask_overrides()])
             side = _SidePValues()
             pipeline.visit(side)
             builder = _BagBuilder(bag_kwargs, side.pvalues, client)
