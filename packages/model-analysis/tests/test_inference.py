@@ -210,3 +210,24 @@ def test_tfrecord_records_go_to_the_models_as_read_with_the_same_result(models, 
         ma.run_model_analysis(
             missing, str(tmp_path / "*.tfrecord*"), model_paths={"": models["good"]}
         )
+
+
+def test_a_model_error_in_the_pipeline_is_raised_and_leaves_no_thread(models, tmp_path):
+    """The models run on a background thread a batch ahead of the metrics (and files are read
+    on another): an error there is raised to the caller, and no thread is left behind."""
+    import threading
+
+    from headwater.io.writers import write_tfrecord_shard
+
+    raw = spec(signature_name="serving_raw", prediction_key="outputs")
+    config = ma.EvalConfig(
+        model_specs=(raw,),
+        metrics_specs=(ma.MetricsSpec(metrics=(ma.MetricConfig(class_name="ExampleCount"),)),),
+    )
+    table = _data(5).drop_columns(["x2"])
+    write_tfrecord_shard(table.to_batches(), str(tmp_path / "x.tfrecord"), None)
+    for data in (table, str(tmp_path / "x.tfrecord")):
+        with pytest.raises(ma.EvalInputError, match="input 'x2' is not a column"):
+            ma.run_model_analysis(config, data, model_paths={"": models["good"]}, batch_size=100)
+        left = [t.name for t in threading.enumerate() if t.name.startswith("headwater-model")]
+        assert left == []

@@ -31,6 +31,7 @@ if TYPE_CHECKING:
 
 T = TypeVar("T")
 _Batches: TypeAlias = Generator[tuple[pa.RecordBatch, "np.ndarray | None"], None, None]
+_Predicted: TypeAlias = Generator[tuple[pa.RecordBatch, "dict[str, np.ndarray]"], None, None]
 
 __all__ = ["Data", "iter_batches", "run_model_analysis"]
 
@@ -113,37 +114,67 @@ def run_model_analysis(
     source = _read(eval_config, data, records, file_format, batch_size)
     if isinstance(data, str | os.PathLike):
         source = _Prefetched(source)
+    predicted: _Predicted | _Prefetched[tuple[pa.RecordBatch, dict[str, np.ndarray]]] | None = None
     try:
         predictors: dict[str, ModelPredictor] = {}
         if model_paths:
             from headwater.model_analysis.inference import load_predictors
 
             predictors = load_predictors(eval_config, model_paths)
+        predict_s = [0.0]
+        predicted = _predict(source, predictors, predict_s)
+        if predictors:  # the models run a batch ahead of the metrics, on another thread
+            predicted = _Prefetched(predicted, depth=1)
         accumulator = combiner.create_accumulator()
-        predict_s = metrics_s = 0.0
+        metrics_s = 0.0
         rows = 0
-        for batch, recs in source:
-            if batch.num_rows == 0:
-                continue
-            t0 = time.perf_counter()
-            predictions = {name: p.predict(batch, recs) for name, p in predictors.items()}
+        for batch, predictions in predicted:
             t1 = time.perf_counter()
             prepared = prepare_batch(batch, eval_config, predictions)
             accumulator = combiner.add_input(accumulator, prepared)
-            t2 = time.perf_counter()
-            predict_s, metrics_s = predict_s + t1 - t0, metrics_s + t2 - t1
+            metrics_s += time.perf_counter() - t1
             rows += batch.num_rows
     finally:
+        if predicted is not None:
+            predicted.close()
         source.close()
     t3 = time.perf_counter()
     result = combiner.extract_output(accumulator)
     metrics_s += time.perf_counter() - t3
     logger.info(
-        "evaluated %d examples: inference %.2f s, metrics %.2f s", rows, predict_s, metrics_s
+        "evaluated %d examples: inference %.2f s, metrics %.2f s", rows, predict_s[0], metrics_s
     )
     if output_path is not None:
         write_eval_result(result, output_path)
+    _release_in_background(predictors)
     return result
+
+
+def _release_in_background(predictors: dict[str, ModelPredictor]) -> None:
+    """Drop the last references to the loaded models on another thread: TensorFlow takes a
+    good part of a second to tear down a SavedModel's functions, which is not the evaluation.
+    The thread is not a daemon, so the interpreter waits for it before it exits."""
+    if not predictors:
+        return
+    models = list(predictors.values())
+    predictors.clear()
+    threading.Thread(target=models.clear, name="headwater-model-analysis-release").start()
+
+
+def _predict(
+    source: Iterator[tuple[pa.RecordBatch, np.ndarray | None]],
+    predictors: Mapping[str, ModelPredictor],
+    seconds: list[float],
+) -> _Predicted:
+    """(batch, predictions per model) for each non-empty batch of `source`; the time the
+    models take is added to `seconds[0]`."""
+    for batch, records in source:
+        if batch.num_rows == 0:
+            continue
+        start = time.perf_counter()
+        predictions = {name: p.predict(batch, records) for name, p in predictors.items()}
+        seconds[0] += time.perf_counter() - start
+        yield batch, predictions
 
 
 def _models_take_records(
