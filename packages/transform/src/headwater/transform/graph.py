@@ -13,7 +13,6 @@ import dataclasses
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
-import numpy as np
 import pyarrow as pa
 
 from headwater.transform import _tracing
@@ -359,12 +358,12 @@ class GraphRunner:
         self._ensure()
         return sorted(self._placeholders)
 
-    def run_counted(self, batch: pa.RecordBatch) -> tuple[list[np.ndarray], int]:
+    def run_counted(self, batch: pa.RecordBatch) -> tuple[list[Any], int]:
         """`run(batch)` and the batch's row count."""
         return self.run(batch), batch.num_rows
 
-    def run(self, batch: pa.RecordBatch) -> list[np.ndarray]:
-        """The fetched tensors for one batch of raw rows."""
+    def run(self, batch: pa.RecordBatch) -> list[Any]:
+        """The fetched tensors for one batch of raw rows (a counted fetch as TokenCounts)."""
         self._ensure()
         feeds = to_feeds(batch, self.spec, self._placeholders)
         feeds.update(self._fixed)
