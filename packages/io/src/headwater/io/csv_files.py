@@ -156,6 +156,8 @@ def _row_end(data: bytes) -> int:
     before it) does not end a row. Each byte is counted once.
     """
     cut = data.rfind(b"\n") + 1
+    if data.find(b'"', 0, cut) < 0:  # no quotes (the common case): none to count
+        return cut
     odd = data.count(b'"', 0, cut) % 2
     while cut and odd:
         previous = data.rfind(b"\n", 0, cut - 1) + 1
@@ -164,52 +166,113 @@ def _row_end(data: bytes) -> int:
     return cut
 
 
-def _pieces(path: str) -> Iterator[tuple[pa.Buffer, bool]]:
-    """(text, is the first piece) of `path`, about `PIECE_SIZE` bytes each, cut at row ends.
+def _one_row(data: bytes, cut: int) -> bool:
+    """Whether `data[:cut]` (cut at a row end) holds a single row."""
+    return _row_end(data[: cut - 1]) == 0
 
-    A row longer than a piece makes the piece grow until the row fits.
+
+def _piece_sizes() -> Iterator[int]:
+    """Bytes to read for each piece: one block first, then doubling up to `PIECE_SIZE`.
+
+    The first piece is one block, so its parse is the type inference (and the first batches
+    reach the consumer early); later pieces grow so that every core gets blocks to parse.
+    """
+    size = BLOCK_SIZE
+    yield size
+    while True:
+        size = min(PIECE_SIZE, size * 2)
+        yield size
+
+
+def _pieces(path: str, has_header: bool) -> Iterator[pa.Buffer]:
+    """The text of `path` in pieces sized by `_piece_sizes`, cut at row ends.
+
+    A row longer than a piece makes the piece grow until the row fits; the first piece also
+    grows until it holds a row after the header, so that types are inferred from values.
     """
     size = filesystems.size(path)
-    offset, piece_size = 0, PIECE_SIZE
+    offset = 0
+    sizes = _piece_sizes()
     with filesystems.open_input(path) as f:
+        piece_size = next(sizes)
         while offset < size:
             f.seek(offset)
             data = f.read(piece_size)
             cut = len(data) if offset + len(data) >= size else _row_end(data)
-            if cut == 0:
+            if cut == 0 or (offset == 0 and has_header and cut < len(data) and _one_row(data, cut)):
                 piece_size *= 2
                 continue
-            yield pa.py_buffer(data).slice(0, cut), offset == 0
+            yield pa.py_buffer(data).slice(0, cut)
+            del data
             offset += cut
-            piece_size = PIECE_SIZE
+            piece_size = next(sizes)
+
+
+def _parse_piece(
+    path: str,
+    text: pa.Buffer,
+    column_names: Sequence[str] | None,
+    column_types: Mapping[str, pa.DataType] | None,
+    on_bad_row: list[str],
+    skip: bool,
+    block: int,
+) -> tuple[pa.Table, int]:
+    """(`text` parsed by pyarrow on every core, the block size used: grown if a row needed it)."""
+    while True:
+        options = _options(column_names, column_types, on_bad_row, skip, block)
+        try:
+            return pacsv.read_csv(pa.BufferReader(text), **options), block
+        except pa.ArrowInvalid as exc:
+            block = _larger_block(path, block, exc)
+
+
+def _first_piece(
+    path: str,
+    pieces: Iterator[pa.Buffer],
+    column_names: Sequence[str] | None,
+    column_types: Mapping[str, pa.DataType] | None,
+    on_bad_row: list[str],
+    skip: bool,
+) -> tuple[pa.Schema, pa.Table] | pa.ArrowInvalid:
+    """(pinned schema, first piece parsed with it), the types inferred from the first piece.
+
+    The first piece is one block, so this is the inference the streaming reader makes from
+    its first block, done once. pyarrow's error when it rejects the piece (a bad row, a value that
+    cannot take a given type): the caller then probes the slow way, which names the row.
+    """
+    text = next(pieces)
+    block = max(BLOCK_SIZE, text.size)  # one block: types inferred from it, as documented
+    try:
+        table, block = _parse_piece(path, text, column_names, column_types, on_bad_row, skip, block)
+        check_names(table.schema.names, path=path)
+        schema = pa.schema([(f.name, _csv_type(f.type)) for f in table.schema])
+        if table.schema != schema:  # e.g. true/false or an empty column: reparse as pinned
+            types = _types_for(schema)
+            table, _ = _parse_piece(path, text, column_names, types, on_bad_row, skip, block)
+    except pa.ArrowInvalid as exc:
+        return exc
+    return schema, table
 
 
 def _read_pieces(
     path: str,
-    column_names: Sequence[str] | None,
+    pieces: Iterator[pa.Buffer],
     schema: pa.Schema,
     on_bad_row: list[str],
     skip: bool,
-    block: int,
 ) -> Iterator[pa.RecordBatch]:
-    """The file parsed piece by piece, each piece on every core in a few large blocks.
+    """The pieces after the first, parsed one by one, each on every core in a few large blocks.
 
     Four blocks per core and piece keep every core busy while giving few, large chunks:
     batches are sliced from them without copying, except where a batch straddles two.
-    Pieces after the first have no header: they are read with the pinned names and types.
+    These pieces have no header: they are read with the pinned names and types.
     """
     cores = os.cpu_count() or 1
     types = _types_for(schema)
-    for text, first in _pieces(path):
-        names = column_names if first else schema.names
+    block = BLOCK_SIZE
+    for text in pieces:
         block = max(block, -(-text.size // (4 * cores)))
-        while True:
-            options = _options(names, types, on_bad_row, skip, block)
-            try:
-                table = pacsv.read_csv(pa.BufferReader(text), **options)
-                break
-            except pa.ArrowInvalid as exc:
-                block = _larger_block(path, block, exc)
+        table, block = _parse_piece(path, text, schema.names, types, on_bad_row, skip, block)
         del text
         yield from table.to_batches()
 
@@ -391,17 +454,42 @@ def read_csv_file(
         if schema_out is not None:
             schema_out.append(schema)
         return
+    if column_names is not None:
+        check_names(column_names, path=path)
     bad_texts: list[str] = []
-    schema, text_mode, block = _probe(path, column_names, column_types, bad_texts, skip_bad_rows)
+    pieces = _pieces(path, has_header)
+    first = _first_piece(path, pieces, column_names, column_types, bad_texts, skip_bad_rows)
+    block = BLOCK_SIZE
+    if isinstance(first, pa.ArrowInvalid):  # a bad row in the first piece: probe the slow way
+        pieces.close()
+        bad_texts.clear()
+        schema, text_mode, block = _probe(
+            path, column_names, column_types, bad_texts, skip_bad_rows
+        )
+        if not text_mode:
+            pieces = _pieces(path, has_header)
+            pinned = {f.name: f.type for f in schema}
+            first = _first_piece(path, pieces, column_names, pinned, bad_texts, skip_bad_rows)
+            if isinstance(first, pa.ArrowInvalid):
+                pieces.close()
+                if not skip_bad_rows:
+                    _raise_located(path, schema, has_header, first)
+                text_mode = True
+    else:
+        schema, text_mode = first[0], False
     if schema_out is not None:
         schema_out.append(schema)
     if text_mode:
         yield from _read_as_text(path, column_names, schema, bad_texts, skip=0, block=block)
     else:
+        assert not isinstance(first, pa.ArrowInvalid)
+        batches = _chain_batches(
+            first[1], _read_pieces(path, pieces, schema, bad_texts, skip_bad_rows)
+        )
+        del first  # the first piece is released batch by batch as it is yielded
         done = 0
-        reader = _read_pieces(path, column_names, schema, bad_texts, skip_bad_rows, block)
         try:
-            for batch in reader:
+            for batch in batches:
                 done += batch.num_rows
                 yield batch
         except pa.ArrowInvalid as exc:
@@ -412,6 +500,15 @@ def read_csv_file(
             yield from _read_as_text(path, column_names, schema, bad_texts, skip=done, block=block)
     if bad_texts or text_mode:
         skipped.add([row for row, _ in _bad_rows(path, schema, has_header, limit=None)])
+
+
+def _chain_batches(first: pa.Table, rest: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+    """The first piece's batches (released as they go), then the rest's."""
+    batches = first.to_batches()
+    del first
+    while batches:
+        yield batches.pop(0)
+    yield from rest
 
 
 def _read_as_text(
