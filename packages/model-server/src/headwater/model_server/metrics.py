@@ -7,6 +7,8 @@ protocol; load, failed-load and unload events per model; the sizes of the batche
 
 from __future__ import annotations
 
+from typing import Any
+
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
@@ -68,13 +70,23 @@ class ServerMetrics:
             buckets=_BATCH_BUCKETS,
             registry=self.registry,
         )
+        # `labels(...)` validates and hashes on every call; children never go away, so keep them.
+        self._request_children: dict[tuple[str, ...], tuple[Any, Any]] = {}
+        self._batch_children: dict[tuple[str, str], Any] = {}
 
     def observe_request(
         self, *, model: str, signature: str, api: str, protocol: str, status: str, seconds: float
     ) -> None:
         """Count one answered request and its latency."""
-        self.requests.labels(model, signature, api, protocol, status).inc()
-        self.latency.labels(model, signature, api, protocol).observe(seconds)
+        key = (model, signature, api, protocol, status)
+        children = self._request_children.get(key)
+        if children is None:
+            children = self._request_children[key] = (
+                self.requests.labels(model, signature, api, protocol, status),
+                self.latency.labels(model, signature, api, protocol),
+            )
+        children[0].inc()
+        children[1].observe(seconds)
 
     def model_event(self, model: str, event: str) -> None:
         """Count a load ("loaded"), a failed load ("load_failed") or an unload ("unloaded")."""
@@ -82,7 +94,12 @@ class ServerMetrics:
 
     def observe_batch(self, *, model: str, signature: str, size: int) -> None:
         """Record the size of one batched model call."""
-        self.batch_size.labels(model, signature).observe(size)
+        child = self._batch_children.get((model, signature))
+        if child is None:
+            child = self._batch_children[(model, signature)] = self.batch_size.labels(
+                model, signature
+            )
+        child.observe(size)
 
     def exposition(self) -> bytes:
         """Every metric in Prometheus' text format."""

@@ -46,6 +46,8 @@ _INLINE_GAP_SECONDS = 0.0002
 """A request runs inline only this long after the previous one left (see the module doc)."""
 _LOADED_SECONDS = 0.1
 """After two requests overlapped, none runs inline for this long."""
+_GATHER_TURNS = 8
+"""At most this many loop turns a batch waits for requests on their way (see `_gather`)."""
 
 
 def _run_model(
@@ -95,6 +97,7 @@ class ModelRunner:
         self._busy = 0  # batches queued or running
         self._last_left = 0.0  # perf_counter() when the last request left run()
         self._loaded_until = 0.0  # no inline run before this perf_counter()
+        self._running = 0  # batches running
 
     async def run(
         self,
@@ -209,6 +212,8 @@ class ModelRunner:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(queue.full.wait(), timeout)
             await self._slots.acquire()
+            if self._running:
+                await self._gather(queue, options.max_batch_size)
             items = []
             taken = 0
             while queue.pending and taken + queue.pending[0][1] <= options.max_batch_size:
@@ -223,10 +228,30 @@ class ModelRunner:
             task = asyncio.get_running_loop().create_task(
                 self._run_batch(items, taken, model_name, model, spec)
             )
-            task.add_done_callback(lambda _t: self._slots.release())  # type: ignore[union-attr]
+            self._running += 1
+            task.add_done_callback(self._batch_done)
 
     def _one_less(self, _future: object) -> None:
         self._busy -= 1
+
+    def _batch_done(self, _task: object) -> None:
+        self._running -= 1
+        self._slots.release()  # type: ignore[union-attr]
+
+    @staticmethod
+    async def _gather(queue: _Queue, max_batch_size: int) -> None:
+        """Let requests already on their way join the batch about to close.
+
+        Called only while another batch runs (so a lone request never waits): a request that
+        arrived meanwhile is still going through its protocol's layers (gRPC hands each call
+        to the loop one at a time), a few loop turns from the queue. Without this, a batch
+        closes the moment a thread is free and holds one request under steady gRPC load.
+        """
+        for _ in range(_GATHER_TURNS):
+            size = queue.size
+            await asyncio.sleep(0)
+            if queue.size >= max_batch_size or queue.size == size:
+                return
 
     def _padded_size(self, rows: int) -> int:
         assert self._batching is not None
