@@ -3,7 +3,7 @@
 import pyarrow as pa
 import pytest
 
-from headwater.io import csv_files, read_csv
+from headwater.io import InputError, csv_files, read_csv
 
 
 @pytest.mark.parametrize("piece_size", [1, 5, 16, 1 << 20])
@@ -49,3 +49,23 @@ def test_reading_holds_a_few_pieces_not_the_file(tmp_path, monkeypatch):
     assert rows == 400_000
     assert whole > 9 << 20
     assert peak < 4 << 20, peak  # two 1 MiB pieces as Arrow, and the batch being built
+
+
+def test_types_come_from_the_whole_first_block_parsed_in_smaller_blocks(tmp_path, monkeypatch):
+    """The first piece (one BLOCK_SIZE) is parsed in several blocks; its types cover all of it."""
+    monkeypatch.setattr(csv_files, "BLOCK_SIZE", 1 << 14)
+    monkeypatch.setattr(csv_files, "_MIN_FIRST_BLOCK", 1 << 10)
+    rows = [f"{i},{i}" for i in range(3000)]  # ~20 KiB: the first 16 KiB block ends near row 1900
+    rows[1500] = "1500,1500.5"  # in the first block's last sub-block: the column becomes float
+    rows[2500] = "2500,2500.5"  # after the first block: a float in a pinned int column
+    path = tmp_path / "data.csv"
+    path.write_text("a,b\n" + "\n".join(rows[:2000]) + "\n")
+    table = pa.Table.from_batches(list(read_csv(path, batch_size=500)))
+    assert table.schema == pa.schema([("a", pa.int64()), ("b", pa.float64())])
+    assert table.column("b").to_pylist() == [1500.5 if i == 1500 else float(i) for i in range(2000)]
+    path.write_text(
+        "a,b\n" + "\n".join(r if i != 1500 else "1500,1500" for i, r in enumerate(rows))
+    )
+    with pytest.raises(InputError, match=r"2500\.5") as info:
+        list(read_csv(path))
+    assert (info.value.row, info.value.column) == (2502, "b")

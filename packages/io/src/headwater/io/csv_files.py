@@ -1,8 +1,10 @@
 """CSV files → RecordBatches, at pyarrow.csv speed and in bounded memory, with bad rows named.
 
-A file is parsed `PIECE_SIZE` bytes at a time, each piece by pyarrow on every core and cut at
-the end of a row, so memory holds a few pieces whatever the file's size. Types are inferred from
-the first block of the first file (or given) and pinned for every later piece and file.
+A file is parsed a piece at a time, each piece by pyarrow on every core and cut at the end of a
+row, so memory holds a few pieces whatever the file's size: the first piece is one block
+(`BLOCK_SIZE`), the next ones double up to `PIECE_SIZE`. Types are inferred from the first block
+of the first file (or given), by the parse of the first piece itself, and pinned for every later
+piece and file.
 pyarrow cannot say on which line a bad row is, so when it rejects one this module rescans the
 file with the `csv` module to name the line, the column, what was expected and what was found.
 Empty cells (quoted or not) are missing values. Column names must be distinct. A row longer than
@@ -44,6 +46,7 @@ not on the file. Smaller pieces cost speed (fewer blocks than cores); larger one
 MAX_BLOCK_SIZE = (1 << 31) - 1
 """pyarrow's largest block: a row must fit in one block, so no row may be longer than this."""
 _BLOCK_GROWTH = 4
+_MIN_FIRST_BLOCK = 1 << 16
 _FIELD_LIMIT_LOCK = threading.Lock()
 _INT_RE = r"^[+-]?[0-9]+$"
 _FLOAT_RE = r"(?i)^[+-]?(([0-9]+\.?[0-9]*|\.[0-9]+)(e[+-]?[0-9]+)?|inf|infinity|nan)$"
@@ -174,7 +177,7 @@ def _one_row(data: bytes, cut: int) -> bool:
 def _piece_sizes() -> Iterator[int]:
     """Bytes to read for each piece: one block first, then doubling up to `PIECE_SIZE`.
 
-    The first piece is one block, so its parse is the type inference (and the first batches
+    The first piece is one block long, so its parse is the type inference (and its batches
     reach the consumer early); later pieces grow so that every core gets blocks to parse.
     """
     size = BLOCK_SIZE
@@ -236,12 +239,15 @@ def _first_piece(
 ) -> tuple[pa.Schema, pa.Table] | pa.ArrowInvalid:
     """(pinned schema, first piece parsed with it), the types inferred from the first piece.
 
-    The first piece is one block, so this is the inference the streaming reader makes from
-    its first block, done once. pyarrow's error when it rejects the piece (a bad row, a value that
-    cannot take a given type): the caller then probes the slow way, which names the row.
+    The first piece is one block long (`BLOCK_SIZE`), so the types come from the rows the
+    documented rule names, and that parse is kept. pyarrow's error when it rejects the piece
+    (a bad row, a value that cannot take a given type): the caller then probes the slow way,
+    which names the row.
     """
     text = next(pieces)
-    block = max(BLOCK_SIZE, text.size)  # one block: types inferred from it, as documented
+    # pyarrow infers each column's type from all the blocks of a piece (a later block can widen
+    # it), so the piece, one streaming block long, is parsed in smaller blocks on every core.
+    block = max(_MIN_FIRST_BLOCK, -(-text.size // (4 * (os.cpu_count() or 1))))
     try:
         table, block = _parse_piece(path, text, column_names, column_types, on_bad_row, skip, block)
         check_names(table.schema.names, path=path)
