@@ -20,7 +20,7 @@ import io
 import os
 import re
 import threading
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Generator, Iterator, Mapping, Sequence
 from typing import IO, NoReturn
 
 import pyarrow as pa
@@ -187,7 +187,7 @@ def _piece_sizes() -> Iterator[int]:
         yield size
 
 
-def _pieces(path: str, has_header: bool) -> Iterator[pa.Buffer]:
+def _pieces(path: str, has_header: bool) -> Generator[pa.Buffer, None, None]:
     """The text of `path` in pieces sized by `_piece_sizes`, cut at row ends.
 
     A row longer than a piece makes the piece grow until the row fits; the first piece also
