@@ -705,8 +705,9 @@ def render(works: list[Workload], args: argparse.Namespace, measured: dict[str, 
         f"each side), on {machine()}. Measured by the command started {when}. "
         '"call" times exclude imports on both sides (each script times its own library call); '
         "the penguin row is the whole process from the shell, each Headwater run with a new, "
-        "empty Headwater home (no cache). Peak memory is the resident memory of the measured "
-        "process and its children.",
+        "empty Headwater home (no cache); TFX's runs ExampleGen to Pusher, Headwater's also "
+        "runs a Resolver, the InfraValidator and the BulkInferrer. Peak memory is the resident "
+        "memory of the measured process and its children.",
         "",
         f"- TFX side: {vers['tfx']}",
         f"- Headwater side: {vers['headwater']}",
