@@ -36,7 +36,10 @@ logger = logging.getLogger(__name__)
 
 
 def graph_fingerprint(traced: TracedGraph) -> str:
-    """Identity of the first pass: the traced graph and every analyzer's config."""
+    """Identity of the first pass: the traced graph, every analyzer's config and this library's
+    version (an upgrade may change what an accumulator holds, so it never reads an older one)."""
+    from importlib.metadata import version
+
     from tensorflow.core.framework import graph_pb2
 
     gd = graph_pb2.GraphDef()
@@ -50,7 +53,7 @@ def graph_fingerprint(traced: TracedGraph) -> str:
             continue
         seen.add(name)
         stack.extend(i.lstrip("^").split(":")[0] for i in nodes[name].input)
-    h = hashlib.sha256()
+    h = hashlib.sha256(f"headwater-transform {version('headwater-transform')}\n".encode())
     for name in sorted(seen):
         h.update(nodes[name].SerializeToString(deterministic=True))
     for node in traced.level_nodes(0):
