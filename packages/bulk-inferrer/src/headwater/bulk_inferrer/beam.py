@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import pickle
 import random
 import shutil
 import uuid
@@ -24,6 +23,7 @@ from typing import Any, TypeAlias
 
 import apache_beam as beam
 import pyarrow as pa
+from apache_beam.coders import coder_impl
 from apache_beam.ml.inference import base
 from apache_beam.transforms.window import GlobalWindows
 from apache_beam.utils.windowed_value import WindowedValue
@@ -51,25 +51,17 @@ __all__ = [
 _Batch: TypeAlias = pa.RecordBatch | SerializedBatch
 
 
-class _BatchCoder(beam.coders.Coder):
-    """Pickles a SerializedBatch or InferenceBatch that crosses a stage; its size estimate is
-    its arrays' bytes, not a pickling.
+class _BatchCoder(beam.coders.PickleCoder):
+    """Beam's PickleCoder for a SerializedBatch or InferenceBatch that crosses a stage (values
+    this pipeline made, never a file), with its size estimated from its arrays' bytes.
 
     Beam samples element sizes for its metrics; with the default coders that pickles whole
     batches (tens of MB each) on every sampled element.
     """
 
-    def encode(self, value: Any) -> bytes:
-        return pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
-
-    def decode(self, encoded: bytes) -> Any:
-        return pickle.loads(encoded)
-
-    def estimate_size(self, value: Any) -> int:
-        return _batch_nbytes(value)
-
-    def is_deterministic(self) -> bool:
-        return False
+    def _create_impl(self) -> coder_impl.CoderImpl:
+        pickled = super()._create_impl()
+        return coder_impl.CallbackCoderImpl(pickled.encode, pickled.decode, _batch_nbytes)
 
 
 def _batch_nbytes(value: Any) -> int:
