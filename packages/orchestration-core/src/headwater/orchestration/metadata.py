@@ -406,6 +406,10 @@ _CONCURRENT_CREATION = (
     "concurrent connection to the empty database",
     # PostgreSQL: two processes creating the same new database; the loser retries and connects.
     "pg_database_datname_index",
+    # ... and the same new tables in it: PostgreSQL's catalog refuses the second CREATE TABLE
+    # with a unique violation on the catalog's own name indexes rather than "already exists".
+    "pg_type_typname_nsp_index",
+    "pg_class_relname_nsp_index",
 )
 
 
