@@ -106,13 +106,7 @@ def _feature_rows(
     valid = values.is_valid()
     values = values.filter(valid)
     rows = rows.filter(valid)
-    if pa.types.is_binary(values.type) or pa.types.is_large_binary(values.type):
-        try:
-            values = values.cast(pa.string())
-        except pa.ArrowInvalid as exc:
-            raise StatisticsError(
-                f"slice feature {name!r} has values that are not valid UTF-8"
-            ) from exc
+    values = _utf8(values, name)
     if wanted is not None:
         if pa.types.is_integer(values.type):
             try:
@@ -188,13 +182,7 @@ def _feature_text(
     values = batch.column(name)
     if pa.types.is_dictionary(values.type):
         values = values.dictionary_decode()
-    if pa.types.is_binary(values.type) or pa.types.is_large_binary(values.type):
-        try:
-            values = values.cast(pa.string())
-        except pa.ArrowInvalid as exc:
-            raise StatisticsError(
-                f"slice feature {name!r} has values that are not valid UTF-8"
-            ) from exc
+    values = _utf8(values, name)
     text = values.cast(pa.string())
     if wanted is None:
         return text, None
@@ -209,3 +197,16 @@ def _feature_text(
     else:
         chosen = sorted(str(v) for v in wanted)
     return text, pc.is_in(text, value_set=string_array(chosen))
+
+
+def _utf8(values: pa.Array, name: str) -> pa.Array:
+    """Bytes values as strings (slice keys are text); StatisticsError naming the slice feature
+    when they are not UTF-8. Other types are returned as they are."""
+    if not (pa.types.is_binary(values.type) or pa.types.is_large_binary(values.type)):
+        return values
+    try:
+        return values.cast(pa.string())
+    except pa.ArrowInvalid as exc:
+        raise StatisticsError(
+            f"slice feature {name!r} has values that are not valid UTF-8"
+        ) from exc
