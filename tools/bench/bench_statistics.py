@@ -115,7 +115,7 @@ def work_dataframe(path: str) -> dict:
     return {"rows": stats.datasets[0].num_examples, "wall": time.perf_counter() - start}
 
 
-def work_beam(path: str) -> dict:
+def work_beam(path: str, runner: str = "DirectRunner") -> dict:
     import apache_beam as beam
     from apache_beam.options.pipeline_options import PipelineOptions
 
@@ -130,7 +130,7 @@ def work_beam(path: str) -> dict:
             handle.write(str(stats.datasets[0].num_examples))  # type: ignore[attr-defined]
 
     start = time.perf_counter()
-    with beam.Pipeline(options=PipelineOptions(["--runner=DirectRunner"])) as pipeline:
+    with beam.Pipeline(options=PipelineOptions([f"--runner={runner}"])) as pipeline:
         _ = (
             pipeline
             | "Read" >> hio.ReadCsv(path)
