@@ -23,7 +23,6 @@ from headwater.bulk_inferrer.inference import (
     run_bulk_inference,
 )
 from headwater.bulk_inferrer.prediction_log import prediction_log_framed, prediction_log_records
-from headwater.bulk_inferrer.reading import SerializedBatch, read_serialized_examples
 from headwater.bulk_inferrer.writers import (
     PREDICTION_LOGS_PREFIX,
     InferenceOutputs,
@@ -33,6 +32,7 @@ from headwater.bulk_inferrer.writers import (
     write_inference_outputs,
     write_prediction_logs,
 )
+from headwater.io import SerializedBatch, read_serialized_examples
 
 if TYPE_CHECKING:
     from headwater.bulk_inferrer.beam import (

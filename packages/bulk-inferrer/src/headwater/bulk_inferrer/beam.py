@@ -32,12 +32,12 @@ import headwater.io as hio
 from headwater.bulk_inferrer.columns import inference_columns
 from headwater.bulk_inferrer.config import ModelSpec
 from headwater.bulk_inferrer.inference import InferenceBatch, Inferrer
-from headwater.bulk_inferrer.reading import SerializedBatch, read_serialized_examples
 from headwater.bulk_inferrer.writers import (
     PredictionLogWriter,
     published,
     shard_name,
 )
+from headwater.io import SerializedBatch, read_serialized_examples
 from headwater.io.filesystems import using_beam
 
 __all__ = [

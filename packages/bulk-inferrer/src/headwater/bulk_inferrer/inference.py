@@ -20,7 +20,6 @@ import pyarrow as pa
 
 from headwater.bulk_inferrer.config import ModelSpec
 from headwater.bulk_inferrer.errors import InferenceOutputError, InferenceSpecError
-from headwater.bulk_inferrer.reading import SerializedBatch
 from headwater.io import (
     CLASSIFY_METHOD,
     PREDICT_METHOD,
@@ -28,6 +27,7 @@ from headwater.io import (
     LoadedModel,
     ModelHandler,
     ModelLoadError,
+    SerializedBatch,
     SignatureSpec,
     signature_feeds,
 )

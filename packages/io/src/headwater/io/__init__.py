@@ -40,6 +40,7 @@ from headwater.io.model_seam import (
     signature_feeds,
 )
 from headwater.io.paths import UnsafePathError, resolve_files, safe_path_component
+from headwater.io.read_ahead import ReadAhead, read_ahead
 from headwater.io.readers import (
     read_dataframe,
     read_parquet,
@@ -47,6 +48,7 @@ from headwater.io.readers import (
     read_tfrecord_parts,
 )
 from headwater.io.saved_model_signatures import read_signatures
+from headwater.io.serialized_examples import SerializedBatch, read_serialized_examples
 from headwater.io.splits import assign_splits, partition_keys, record_buckets, split_buckets
 from headwater.io.writers import write_parquet, write_tfrecord
 
@@ -65,6 +67,7 @@ __all__ = [
     "ModelInputError",
     "ModelLoadError",
     "ModelRunError",
+    "ReadAhead",
     "ReadCsv",
     "ReadDataFrame",
     "ReadParquet",
@@ -73,6 +76,7 @@ __all__ = [
     "RecordBatchCoder",
     "SavedModel",
     "SavedModelHandler",
+    "SerializedBatch",
     "SignatureSpec",
     "SkippedRow",
     "SkippedRows",
@@ -85,9 +89,11 @@ __all__ = [
     "encode_examples",
     "normalize_batch",
     "partition_keys",
+    "read_ahead",
     "read_csv",
     "read_dataframe",
     "read_parquet",
+    "read_serialized_examples",
     "read_signatures",
     "read_tfrecord",
     "read_tfrecord_parts",

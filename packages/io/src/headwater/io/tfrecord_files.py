@@ -8,11 +8,9 @@ naming the file, the record index and the byte offset (in the uncompressed strea
 
 from __future__ import annotations
 
-import queue
 import struct
-import threading
 from collections.abc import Generator, Iterator
-from typing import TypeVar, cast
+from typing import cast
 
 import numpy as np
 from isal import isal_zlib
@@ -20,10 +18,9 @@ from isal import isal_zlib
 from headwater.io.errors import InputError
 from headwater.io.example_wire import unframe
 from headwater.io.filesystems import open_input
+from headwater.io.read_ahead import read_ahead
 
 __all__ = ["GZIP_LEVEL", "iter_record_chunks"]
-
-T = TypeVar("T")
 
 _CHUNK = 16 << 20
 _GZ_CHUNK = 4 << 20
@@ -83,77 +80,32 @@ def _raw_chunks(path: str) -> Generator[bytes, None, None]:
                 )
 
 
-def prefetched(items: Generator[T, None, None], depth: int = 2) -> Iterator[T]:
-    """`items` produced on a background thread, up to `depth` ahead of the consumer.
-
-    For producers whose work releases the GIL (file reads, ISA-L): gunzipping the next chunk
-    overlaps decoding this one. An exception in the producer is raised here, in order; stopping
-    early stops the producer and closes `items`.
-    """
-    results: queue.Queue[tuple[str, object]] = queue.Queue(maxsize=depth)
-    stop = threading.Event()
-
-    def put(kind: str, value: object) -> bool:
-        while not stop.is_set():
-            try:
-                results.put((kind, value), timeout=0.05)
-                return True
-            except queue.Full:
-                continue
-        return False
-
-    def produce() -> None:
-        try:
-            for item in items:
-                if not put("item", item):
-                    return
-            put("end", None)
-        except BaseException as exc:  # handed to the consumer, who raises it
-            put("error", exc)
-        finally:
-            items.close()
-
-    thread = threading.Thread(target=produce, name="headwater-io-prefetch", daemon=True)
-    thread.start()
-    try:
-        while True:
-            kind, value = results.get()
-            if kind == "end":
-                return
-            if kind == "error":
-                assert isinstance(value, BaseException)
-                raise value
-            yield value  # type: ignore[misc]
-    finally:
-        stop.set()
-        thread.join()
-
-
 def iter_record_chunks(path: str) -> Iterator[tuple[bytes, np.ndarray, np.ndarray, int]]:
     """(buffer, record starts, record ends, index of its first record) per chunk of `path`.
 
-    The file is read and gunzipped a chunk ahead on another thread.
+    The file is read and gunzipped up to three chunks ahead on another thread (`read_ahead`).
     """
     carry = b""
     carry_offset = 0  # offset of carry[0] in the uncompressed stream
     index = 0
-    for raw in prefetched(_raw_chunks(path)):
-        buf = carry + raw if carry else raw
-        starts, ends, consumed, error = unframe(buf)
-        if error is not None:
-            message, record, offset = error
-            raise InputError(
-                message,
-                path=path,
-                row=index + record,
-                byte_offset=carry_offset + offset,
-                expected="TFRecord framing with matching masked CRC32Cs",
-            )
-        if len(starts):
-            yield buf, starts, ends, index
-            index += len(starts)
-        carry = buf[consumed:]
-        carry_offset += consumed
+    with read_ahead(_raw_chunks(path), depth=3, name="headwater-io-prefetch") as chunks:
+        for raw in chunks:
+            buf = carry + raw if carry else raw
+            starts, ends, consumed, error = unframe(buf)
+            if error is not None:
+                message, record, offset = error
+                raise InputError(
+                    message,
+                    path=path,
+                    row=index + record,
+                    byte_offset=carry_offset + offset,
+                    expected="TFRecord framing with matching masked CRC32Cs",
+                )
+            if len(starts):
+                yield buf, starts, ends, index
+                index += len(starts)
+            carry = buf[consumed:]
+            carry_offset += consumed
     if carry:
         if len(carry) < 12:
             expected, found = "a 12-byte record header", f"{len(carry)} bytes"

@@ -12,15 +12,15 @@ from __future__ import annotations
 
 import logging
 import os
-import queue
 import threading
 import time
 from collections.abc import Generator, Iterable, Iterator, Mapping, Sequence
-from typing import TYPE_CHECKING, Any, TypeAlias, TypeVar
+from typing import TYPE_CHECKING, TypeAlias
 
 import numpy as np
 import pyarrow as pa
 
+from headwater.io import ReadAhead, read_ahead
 from headwater.model_analysis.config import EvalConfig
 from headwater.model_analysis.errors import EvalInputError
 from headwater.model_analysis.evaluate import SlicedMetricsCombiner, input_columns, prepare_batch
@@ -29,7 +29,6 @@ from headwater.model_analysis.results import EvalResult, write_eval_result
 if TYPE_CHECKING:
     from headwater.model_analysis.inference import ModelPredictor
 
-T = TypeVar("T")
 _Batches: TypeAlias = Generator[tuple[pa.RecordBatch, "np.ndarray | None"], None, None]
 _Predicted: TypeAlias = Generator[tuple[pa.RecordBatch, "dict[str, np.ndarray]"], None, None]
 
@@ -108,13 +107,13 @@ def run_model_analysis(
         if _models_take_records(eval_config, model_paths, data, file_format)
         else None
     )
-    # Files are read and decoded on a background thread (a batch or two ahead, bounded), which
+    # Files are read and decoded on a background thread (up to three batches ahead), which
     # starts now: the first batches are ready when the models have loaded.
-    source: _Batches | _Prefetched[tuple[pa.RecordBatch, np.ndarray | None]]
+    source: _Batches | ReadAhead[tuple[pa.RecordBatch, np.ndarray | None]]
     source = _read(eval_config, data, records, file_format, batch_size)
     if isinstance(data, str | os.PathLike):
-        source = _Prefetched(source)
-    predicted: _Predicted | _Prefetched[tuple[pa.RecordBatch, dict[str, np.ndarray]]] | None = None
+        source = read_ahead(source, depth=3, name="headwater-model-analysis-read")
+    predicted: _Predicted | ReadAhead[tuple[pa.RecordBatch, dict[str, np.ndarray]]] | None = None
     try:
         predictors: dict[str, ModelPredictor] = {}
         if model_paths:
@@ -123,8 +122,8 @@ def run_model_analysis(
             predictors = load_predictors(eval_config, model_paths)
         predict_s = [0.0]
         predicted = _predict(source, predictors, predict_s)
-        if predictors:  # the models run a batch ahead of the metrics, on another thread
-            predicted = _Prefetched(predicted, depth=1)
+        if predictors:  # the models run up to two batches ahead of the metrics, on another thread
+            predicted = read_ahead(predicted, depth=2, name="headwater-model-analysis-predict")
         accumulator = combiner.create_accumulator()
         metrics_s = 0.0
         rows = 0
@@ -215,110 +214,19 @@ def _read(
     """(columns, serialized records or None) per batch of `data`. With `records` (the models
     that are fed them), only the columns the metrics and slices read are decoded."""
     if records is not None:
-        names = input_columns(config, records)
-        yield from _records_and_columns(os.fspath(data), names, batch_size)  # type: ignore[arg-type]
+        import headwater.io as hio
+
+        # Cut as read_tfrecord cuts the batches, so that the metrics match the decoded path's;
+        # an input the examples lack (an optional slice or weight) is left out, as there.
+        for batch in hio.read_serialized_examples(
+            os.fspath(data),  # type: ignore[arg-type]
+            columns=input_columns(config, records),
+            batch_size=batch_size,
+            absent="omit",
+            exact_batches=True,
+            ahead=0,  # run_model_analysis reads the whole of _read ahead
+        ):
+            yield batch.examples, batch.records
         return
     for batch in iter_batches(data, file_format=file_format, batch_size=batch_size):
         yield batch, None
-
-
-class _Prefetched(Iterator[T]):
-    """The items of `items`, produced on a background thread started at construction, up to
-    `depth` ahead; an exception there is raised here, in order. `close` stops the thread."""
-
-    def __init__(self, items: Generator[T, None, None], depth: int = 2) -> None:
-        self._items = items
-        self._queue: queue.Queue[tuple[str, Any]] = queue.Queue(maxsize=depth)
-        self._stop = threading.Event()
-        self._done = False
-        self._thread = threading.Thread(
-            target=self._produce, name="headwater-model-analysis-read", daemon=True
-        )
-        self._thread.start()
-
-    def _put(self, kind: str, value: Any) -> bool:
-        while not self._stop.is_set():
-            try:
-                self._queue.put((kind, value), timeout=0.05)
-                return True
-            except queue.Full:
-                continue
-        return False
-
-    def _produce(self) -> None:
-        try:
-            for item in self._items:
-                if not self._put("item", item):
-                    return
-            self._put("end", None)
-        except BaseException as exc:  # handed to the consumer, who raises it
-            self._put("error", exc)
-        finally:
-            self._items.close()
-
-    def __next__(self) -> T:
-        if self._done:
-            raise StopIteration
-        kind, value = self._queue.get()
-        if kind == "item":
-            return value
-        self.close()
-        if kind == "error":
-            raise value
-        raise StopIteration
-
-    def close(self) -> None:
-        """Stop reading ahead and wait for the thread."""
-        self._done = True
-        self._stop.set()
-        self._thread.join()
-
-
-def _records_and_columns(
-    pattern: str, names: list[str], batch_size: int
-) -> Iterator[tuple[pa.RecordBatch, np.ndarray]]:
-    """The records of TFRecord file(s) as read, beside the columns `names` decoded from them.
-
-    Batches are cut as `headwater.io.read_tfrecord` cuts them (`batch_size` rows, across files),
-    and the columns' types are inferred from the first batch and kept, as there.
-    """
-    import headwater.io as hio
-    from headwater.io.example_codec import decode_framed
-    from headwater.io.tfrecord_files import iter_record_chunks
-
-    if batch_size < 1:
-        raise ValueError(f"batch_size must be >= 1, got {batch_size!r}")
-    pinned: pa.Schema | None = None
-    pending: list[tuple[pa.RecordBatch, np.ndarray]] = []
-    pending_rows = 0
-    for path in hio.resolve_files(pattern):
-        for buf, starts, ends, index in iter_record_chunks(path):
-            for lo in range(0, len(starts), batch_size):
-                s, e = starts[lo : lo + batch_size], ends[lo : lo + batch_size]
-                base = index + lo
-                if pinned is None:
-                    batch = decode_framed(buf, s, e, None, names=names, path=path, record_base=base)
-                    pinned = batch.schema
-                else:
-                    batch = decode_framed(buf, s, e, pinned, path=path, record_base=base)
-                records = np.empty(len(s), dtype=object)
-                records[:] = [buf[a:b] for a, b in zip(s.tolist(), e.tolist(), strict=True)]
-                while batch.num_rows:
-                    take = min(batch.num_rows, batch_size - pending_rows)
-                    if take == batch_size:
-                        yield batch, records
-                        break
-                    pending.append((batch.slice(0, take), records[:take]))
-                    pending_rows += take
-                    if pending_rows == batch_size:
-                        yield _concat(pending)
-                        pending, pending_rows = [], 0
-                    batch, records = batch.slice(take), records[take:]
-    if pending:
-        yield _concat(pending)
-
-
-def _concat(parts: list[tuple[pa.RecordBatch, np.ndarray]]) -> tuple[pa.RecordBatch, np.ndarray]:
-    if len(parts) == 1:
-        return parts[0]
-    return pa.concat_batches([b for b, _ in parts]), np.concatenate([r for _, r in parts])

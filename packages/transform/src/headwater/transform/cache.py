@@ -25,8 +25,8 @@ from typing import Any
 
 import pyarrow as pa
 
+from headwater.io import read_ahead
 from headwater.transform._cache_format import read_accumulators, write_accumulators
-from headwater.transform._prefetch import map_ahead
 from headwater.transform.analysis import PhaseCombiner, finalize
 from headwater.transform.graph import PreprocessingFn, TracedGraph, trace
 from headwater.transform.output import TransformOutput
@@ -92,7 +92,7 @@ def _accumulate(
     combiner = PhaseCombiner(traced.level_nodes(level))
     runner = traced.phase_runner(level, results)
     acc = combiner.create_accumulator()
-    for fetched, _ in map_ahead(runner.run_counted, batches):
+    for fetched, _ in read_ahead(map(runner.run_counted, batches)):
         acc = combiner.add_input(acc, fetched)
     return acc
 

@@ -15,7 +15,7 @@ from typing import Any
 import pyarrow as pa
 from tensorflow_metadata.proto.v0 import schema_pb2
 
-from headwater.transform._prefetch import map_ahead
+from headwater.io import read_ahead
 from headwater.transform.analysis import PhaseCombiner, finalize
 from headwater.transform.features import feature_spec
 from headwater.transform.graph import PreprocessingFn, TracedGraph, trace
@@ -52,7 +52,7 @@ def run_analysis(traced: TracedGraph, passes: Any, vocab_dir: str) -> dict[str, 
         combiner = PhaseCombiner(nodes)
         acc = combiner.create_accumulator()
         rows = 0
-        for fetched, num_rows in map_ahead(runner.run_counted, passes()):
+        for fetched, num_rows in read_ahead(map(runner.run_counted, passes())):
             acc = combiner.add_input(acc, fetched)
             rows += num_rows
         logger.info("analysis pass %d: %d analyzers over %d rows", level, len(nodes), rows)
@@ -96,7 +96,7 @@ def transform_dataset(
     )
     spec = spec_of(raw_metadata) if raw_metadata is not None else out.raw_feature_spec()
     runner = SavedTransformRunner(os.path.join(out.transform_output_dir, TRANSFORM_FN_DIR), spec)
-    yield from map_ahead(runner.run, batches)
+    yield from read_ahead(map(runner.run, batches))
 
 
 def analyze_and_transform_dataset(
