@@ -78,6 +78,58 @@ def test_sorting_by_counting_equals_a_sort_bit_for_bit(seed: int) -> None:
     assert _sorted_by_counting(rng.normal(size=n)) is None  # many distinct values: sorted
 
 
+@pytest.mark.parametrize("case", ["ids", "steps", "zeros", "negative_zero", "nan_last", "short"])
+def test_ascending_values_need_no_sort_bit_for_bit(
+    case: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from headwater.data_validation import feature_stats
+    from headwater.data_validation.feature_stats import NumericPartial, _ascending
+
+    values = {
+        "ids": np.arange(20_000, dtype=np.float64) * 3 - 7,
+        "steps": np.repeat(np.linspace(-2.0, 5.0, 400), 50),
+        "zeros": np.concatenate([np.full(100, -1.5), np.zeros(300), np.arange(1.0, 101.0)]),
+        "negative_zero": np.array([-1.0, -0.0, 0.0, -0.0, 0.0, 2.0]),
+        "nan_last": np.array([1.0, 2.0, 3.0, np.nan]),
+        "short": np.array([4.0]),
+    }[case]
+    expected = {"ids": True, "steps": True, "zeros": True}.get(case, False)
+    assert _ascending(values) is expected
+    taken, sorted_ = NumericPartial(), NumericPartial()
+    taken.add(values.copy(), None, is_float=True)
+    monkeypatch.setattr(feature_stats, "_ascending", lambda values: False)
+    sorted_.add(values.copy(), None, is_float=True)  # np.sort, as without the check
+    assert taken.sketch is not None
+    assert sorted_.sketch is not None
+    for mine, theirs in zip(taken.sketch.points(), sorted_.sketch.points(), strict=True):
+        assert mine.tobytes() == theirs.tobytes()
+    assert (taken.moments.mean, taken.moments.m2) == (
+        sorted_.moments.mean,
+        sorted_.moments.m2,
+    )
+    assert (taken.num_zeros, taken.num_nan) == (
+        sorted_.num_zeros,
+        sorted_.num_nan,
+    )
+
+
+def test_a_full_batch_is_handed_on_before_the_next_one_is_read() -> None:
+    from headwater.data_validation.statistics import _BATCH_ROWS, _coalesce
+
+    read: list[int] = []
+
+    def batches():
+        for i in range(3):
+            read.append(i)
+            yield pa.record_batch({"x": np.arange(_BATCH_ROWS // 2)})
+
+    coalesced = _coalesce(batches())
+    first = next(coalesced)
+    assert first.num_rows == _BATCH_ROWS
+    assert read == [0, 1]  # the third batch is not waited for
+    assert [b.num_rows for b in coalesced] == [_BATCH_ROWS // 2]
+
+
 def _slices(batch: pa.RecordBatch, spec: dict) -> dict[str, list[int]]:
     slicer = dv.get_feature_value_slicer(spec)
     out = {key: rows.column("id").to_pylist() for key, rows in slicer(batch)}

@@ -102,6 +102,20 @@ def _sorted_by_counting(values: np.ndarray) -> np.ndarray | None:
     return np.repeat(distinct[order], to_numpy(counted.field("counts"))[order])
 
 
+def _ascending(values: np.ndarray) -> bool:
+    """Whether `values` (float64) is already what `np.sort(values)` returns, bit for bit.
+
+    Ascending values (an id column, a timestamp) need no sort; NaN compare false, so an array
+    holding one is not ascending. Equal floats share their bits except 0.0 and -0.0, which a
+    sort may reorder: an ascending array with a negative zero is sorted anyway.
+    """
+    if values.size < 2 or not bool(np.all(values[1:] >= values[:-1])):
+        return False
+    if values[0] > 0.0 or values[-1] < 0.0:
+        return True
+    return not bool(np.signbit(values[values == 0.0]).any())
+
+
 _COUNTING_MIN_VALUES = 8192
 _COUNTING_SAMPLE = 1024
 
@@ -163,7 +177,7 @@ class NumericPartial:
         if n == 0:
             return
         if weights is None:
-            ordered = _sorted_by_counting(values)
+            ordered = values if _ascending(values) else _sorted_by_counting(values)
             if ordered is None:
                 ordered = np.sort(values)
             ordered_weights = None

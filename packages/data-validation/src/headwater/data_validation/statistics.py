@@ -116,7 +116,11 @@ def _prefetched(batches: Iterable[pa.RecordBatch], depth: int = 2) -> Iterator[p
 
 
 def _coalesce(batches: Iterable[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
-    """Joins runs of small same-schema batches into ~_BATCH_ROWS rows (per-batch work is fixed)."""
+    """Joins runs of small same-schema batches into ~_BATCH_ROWS rows (per-batch work is fixed).
+
+    A run that is full is yielded at once, not when the next batch arrives, so that its
+    statistics are computed while the reader parses the next one.
+    """
     pending: list[pa.RecordBatch] = []
     rows = 0
     for batch in batches:
@@ -125,6 +129,9 @@ def _coalesce(batches: Iterable[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
             pending, rows = [], 0
         pending.append(batch)
         rows += batch.num_rows
+        if rows >= _BATCH_ROWS:
+            yield pending[0] if len(pending) == 1 else pa.concat_batches(pending)
+            pending, rows = [], 0
     if pending:
         yield pending[0] if len(pending) == 1 else pa.concat_batches(pending)
 
