@@ -19,7 +19,7 @@ import random
 import shutil
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from typing import Any, TypeVar
+from typing import TypeVar
 
 import pandas as pd
 import pyarrow as pa
@@ -442,20 +442,28 @@ def _write_sink(
         directory = os.path.dirname(os.path.abspath(finals[0]))
     tmp_dir = filesystems.join(directory, f"{filesystems.TEMP_PREFIX}{uuid.uuid4().hex}")
 
-    def write_one(item: tuple[int, Mapping[str, Iterable[Any]]], schemas: list[pa.Schema]) -> str:
+    def write_one(item: tuple[int, Iterable[str | None]], schemas: list[pa.Schema]) -> str:
         shard, grouped = item
-        parts = sorted(grouped["parts"])
+        parts = sorted(path for path in grouped if path is not None)
         with filesystems.using_beam(), publishing([finals[shard]]) as (tmp,):
             assemble(parts, tmp, schemas[0] if schemas else None)
         return finals[shard]
 
+    # Few steps, each one Beam must type, check and run: a Flatten and a GroupByKey group the
+    # parts by shard (a CoGroupByKey adds a tagging Map per input and a Map after), the shard
+    # list is created without a Reshuffle (a few ints), and the paths are gathered under one
+    # key (a ToList is a global combine, with a default-value side input besides).
     parts = batches | f"{label}Parts" >> beam.ParDo(
         _WriteParts(tmp_dir, num_shards, suffix, open_part)
     ).with_output_types(tuple[int, str])
     shards = batches.pipeline | f"{label}Shards" >> beam.Create(
-        [(i, None) for i in range(num_shards)]
+        [(i, None) for i in range(num_shards)], reshuffle=False
     )
-    grouped = {"parts": parts, "shard": shards} | f"{label}Group" >> beam.CoGroupByKey()
+    grouped = (
+        (parts, shards)
+        | f"{label}PartsAndShards" >> beam.Flatten()
+        | f"{label}Group" >> beam.GroupByKey()
+    )
     if not empty_needs_schema:
         written = grouped | f"{label}Write" >> beam.Map(write_one, [])
     else:
@@ -467,8 +475,9 @@ def _write_sink(
         written = grouped | f"{label}Write" >> beam.Map(write_one, beam.pvalue.AsSingleton(schema))
     return (
         written
-        | f"{label}Written" >> beam.combiners.ToList()
-        | f"{label}Clean" >> beam.FlatMap(_remove_parts, tmp_dir)
+        | f"{label}Keyed" >> beam.Map(lambda path: (None, path))
+        | f"{label}Written" >> beam.GroupByKey()
+        | f"{label}Clean" >> beam.FlatMap(lambda item: _remove_parts(list(item[1]), tmp_dir))
     )
 
 
