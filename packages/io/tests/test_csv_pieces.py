@@ -69,3 +69,29 @@ def test_types_come_from_the_whole_first_block_parsed_in_smaller_blocks(tmp_path
     with pytest.raises(InputError, match=r"2500\.5") as info:
         list(read_csv(path))
     assert (info.value.row, info.value.column) == (2502, "b")
+
+
+def test_a_local_file_is_mapped_a_window_at_a_time_and_unmapped_after(tmp_path, monkeypatch):
+    """Pieces of a local file are memory-mapped windows (no copy), released with their piece."""
+    import gc
+    import sys
+
+    if not sys.platform.startswith("linux"):
+        pytest.skip("reads /proc/self/maps")
+    monkeypatch.setattr(csv_files, "BLOCK_SIZE", 1 << 14)
+    monkeypatch.setattr(csv_files, "PIECE_SIZE", 1 << 15)
+    path = tmp_path / "mapped.csv"
+    path.write_text("a,b\n" + "".join(f"{i},x{i % 7}\n" for i in range(20_000)))
+
+    def mapped() -> int:
+        with open("/proc/self/maps") as maps:
+            return sum(str(path) in line for line in maps)
+
+    most = rows = 0
+    for batch in read_csv(path, batch_size=1000):
+        rows += batch.num_rows
+        most = max(most, mapped())
+    gc.collect()
+    assert rows == 20_000
+    assert 1 <= most <= 3  # the piece being parsed (and the next one read ahead)
+    assert mapped() == 0
