@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 
 
 def build_versions(root: str, versions: list[int]) -> dict[int, str]:
@@ -91,10 +90,3 @@ def push(template: str, base_path: str, version: int) -> str:
     shutil.copytree(template, staging)
     os.rename(staging, final)
     return final
-
-
-def free_port() -> int:
-    """A TCP port free on 127.0.0.1 right now."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -15,7 +14,7 @@ from typing import Any
 import grpc
 import numpy as np
 import pytest
-from model_factory import free_port, push
+from model_factory import push
 from tensorflow_serving.apis import (
     get_model_status_pb2,
     model_service_pb2_grpc,
@@ -23,25 +22,10 @@ from tensorflow_serving.apis import (
     prediction_service_pb2_grpc,
 )
 
+from headwater.io.processes import child_processes, free_port
 from headwater.model_server.tensors import make_tensor_proto, tensor_proto_to_ndarray
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(180)]
-
-
-def children_of(pid: int) -> list[int]:
-    """Process ids whose parent is `pid` (from /proc)."""
-    found = []
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/stat") as f:
-                fields = f.read().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if int(fields[1]) == pid:
-            found.append(int(entry))
-    return found
 
 
 def wait_available(grpc_port: int, rest_port: int, proc: subprocess.Popen[bytes]) -> None:
@@ -99,7 +83,7 @@ def test_sigterm_lets_requests_in_flight_finish(templates: dict[int, str], tmp_p
     )
     try:
         wait_available(grpc_port, rest_port, proc)
-        assert children_of(proc.pid) == []
+        assert child_processes(proc.pid) == {}
         results: dict[str, Any] = {}
 
         def rest_call() -> None:
@@ -135,7 +119,7 @@ def test_sigterm_lets_requests_in_flight_finish(templates: dict[int, str], tmp_p
     assert results == {"rest": {"predictions": [{"version": 1, "y": 103.0}]}, "grpc": [104.0]}, log
     assert "signal received: stopping" in log
     assert "flags accepted without effect: --enable_model_warmup, --rest_api_timeout_in_ms" in log
-    assert children_of(proc.pid) == []
+    assert child_processes(proc.pid) == {}
 
 
 def test_bad_flags_exit_with_status_2(tmp_path: Any) -> None:

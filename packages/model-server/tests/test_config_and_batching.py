@@ -10,8 +10,9 @@ from typing import Any
 
 import numpy as np
 import pytest
-from model_factory import free_port, push
+from model_factory import push
 
+from headwater.io.processes import free_port
 from headwater.model_server import (
     BatchingOptions,
     ModelConfig,

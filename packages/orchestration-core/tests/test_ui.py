@@ -12,6 +12,7 @@ import urllib.request
 import pytest
 from ml_metadata.proto import metadata_store_pb2 as mlmd
 
+from headwater.io.processes import free_port
 from headwater.orchestration import (
     ComponentFailedError,
     Examples,
@@ -235,14 +236,6 @@ def test_the_store_is_not_written(store_path, ui):
     assert status == 404
 
 
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.mark.parametrize("option", ["--metadata", "--store"])
 def test_headwater_ui_command_serves_on_localhost(store_path, option):
     import subprocess
@@ -250,7 +243,7 @@ def test_headwater_ui_command_serves_on_localhost(store_path, option):
     import time
 
     path, _ = store_path
-    port = _free_port()
+    port = free_port()
     proc = subprocess.Popen(
         [
             sys.executable,

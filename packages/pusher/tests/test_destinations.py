@@ -19,6 +19,7 @@ from pathlib import Path
 
 import pytest
 
+from headwater.io.processes import free_port
 from headwater.pusher import Destination, PushError, latest_complete_version, push_to
 
 
@@ -174,9 +175,7 @@ def test_missing_bucket_is_a_push_error_naming_the_url(s3_server, tmp_path):
 
 
 def test_unreachable_endpoint_is_a_push_error(tmp_path):
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]  # closed again: nothing listens there
+    port = free_port()  # nothing listens there
     url = "s3://models/penguin"
     destination = Destination(url=url, storage_options=_options(f"http://127.0.0.1:{port}"))
     with pytest.raises(PushError, match=r"s3://models/penguin: cannot push .*unreachable"):
@@ -198,9 +197,7 @@ def test_local_paths_keep_the_rename_push(tmp_path):
 @pytest.fixture(scope="module")
 def iam_s3():
     """A moto S3 server enforcing IAM after its setup: (endpoint, {user: keys})."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()
     setup_actions = 7  # create_bucket + 2 x (create_user, put_user_policy, create_access_key)
     env = dict(os.environ, INITIAL_NO_AUTH_ACTION_COUNT=str(setup_actions))
     proc = subprocess.Popen(
