@@ -19,6 +19,7 @@ import random
 import shutil
 import uuid
 from collections.abc import Iterable, Iterator, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, TypeAlias
 
 import apache_beam as beam
@@ -124,6 +125,9 @@ class ReadSerializedExamples(beam.PTransform):
 
     A serialized-tf.Example signature is fed the records as read; `columns` are the features
     decoded beside them ([]: none, None: all, pinned per file). See `Inferrer.columns_to_decode`.
+    Batches default to ModelSpec's batch_size, one model call each: Beam's RunInference hands
+    on a batch's results only once all of them are made, so a smaller batch lets the writing
+    of one overlap the model's next call.
 
     Example:
         batches = pipeline | ReadSerializedExamples("examples/*.gz", columns=["trip_id"])
@@ -134,7 +138,7 @@ class ReadSerializedExamples(beam.PTransform):
         pattern: str | os.PathLike[str],
         *,
         columns: Sequence[str] | None = (),
-        batch_size: int = 65536,
+        batch_size: int = ModelSpec.batch_size,
     ) -> None:
         super().__init__()
         with using_beam():
@@ -179,17 +183,25 @@ class _WriteLogParts(beam.DoFn):
 
     A bundle deals its InferenceBatches round robin over the shards from a random first one;
     when it ends it emits `(shard, part path)` per part: only names cross the shuffle, never
-    the records (which the runner would copy several times).
+    the records (which the runner would copy several times). The records of a batch are built,
+    framed and compressed on a worker thread while the fused stage goes on (the model runs the
+    next batch), one batch in flight at most, as the plain path writes.
     """
 
     def __init__(self, tmp_dir: str, num_shards: int) -> None:
         self._tmp_dir, self._num_shards = tmp_dir, num_shards
         self._parts: dict[int, tuple[str, PredictionLogWriter]] = {}
         self._next = 0
+        self._pool: ThreadPoolExecutor | None = None
+        self._pending: Future[None] | None = None
+
+    def setup(self) -> None:
+        self._pool = ThreadPoolExecutor(1, thread_name_prefix="headwater-log-parts")
 
     def start_bundle(self) -> None:
         self._parts = {}
         self._next = random.randrange(self._num_shards)
+        self._pending = None
 
     def process(self, result: InferenceBatch) -> None:
         shard = self._next % self._num_shards
@@ -199,18 +211,29 @@ class _WriteLogParts(beam.DoFn):
             os.makedirs(self._tmp_dir, exist_ok=True)
             path = os.path.join(self._tmp_dir, f"part-{shard:05d}-{uuid.uuid4().hex}.gz")
             part = self._parts[shard] = (path, PredictionLogWriter(path))
-        part[1].write(result)
+        self._wait()  # the previous batch's error, if any, fails this bundle here
+        assert self._pool is not None  # setup ran
+        self._pending = self._pool.submit(part[1].write, result)
 
     def finish_bundle(self) -> Iterator[WindowedValue]:
+        self._wait()
         parts, self._parts = self._parts, {}
         for _, writer in parts.values():
             writer.close()
         for shard, (path, _) in sorted(parts.items()):
             yield GlobalWindows.windowed_value((shard, path))
 
+    def _wait(self) -> None:
+        pending, self._pending = self._pending, None
+        if pending is not None:
+            pending.result()
+
     def teardown(self) -> None:
         # A failed bundle: close its files; they stay in the temporary directory, which the
         # last step removes (a retried bundle writes new parts).
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
+            self._pool = None
         for _, writer in self._parts.values():
             with contextlib.suppress(Exception):
                 writer.close()
