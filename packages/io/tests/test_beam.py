@@ -177,3 +177,36 @@ def test_tensorflow_reads_a_shard_assembled_from_gzip_parts(tmp_path):
         example = tf.train.Example.FromString(record.numpy())
         keys.extend(example.features.feature["k"].int64_list.value)
     assert sorted(keys) == list(range(21))
+
+
+class _SumAndCount(beam.CombineFn):
+    """A CombineFn whose empty result is distinct: (0, 0)."""
+
+    def create_accumulator(self):
+        return (0, 0)
+
+    def add_input(self, acc, value):
+        return (acc[0] + value, acc[1] + 1)
+
+    def merge_accumulators(self, accs):
+        accs = list(accs)
+        return (sum(a[0] for a in accs), sum(a[1] for a in accs))
+
+    def extract_output(self, acc):
+        return acc
+
+
+def test_combine_globally_with_default_equals_beams_combine_globally():
+    from headwater.io.beam_io import CombineGloballyWithDefault
+
+    with test_pipeline.TestPipeline(runner="FnApiRunner") as p:
+        values = p | "Values" >> beam.Create(list(range(1, 101)))
+        empty = p | "Empty" >> beam.Create([]).with_output_types(int)
+        ours = values | "Ours" >> CombineGloballyWithDefault(_SumAndCount())
+        beams = values | "Beams" >> beam.CombineGlobally(_SumAndCount())
+        ours_empty = empty | "OursEmpty" >> CombineGloballyWithDefault(_SumAndCount())
+        beams_empty = empty | "BeamsEmpty" >> beam.CombineGlobally(_SumAndCount())
+        assert_that(ours, equal_to([(5050, 100)]), label="CheckOurs")
+        assert_that(beams, equal_to([(5050, 100)]), label="CheckBeams")
+        assert_that(ours_empty, equal_to([(0, 0)]), label="CheckOursEmpty")
+        assert_that(beams_empty, equal_to([(0, 0)]), label="CheckBeamsEmpty")

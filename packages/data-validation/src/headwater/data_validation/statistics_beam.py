@@ -21,9 +21,11 @@ except ModuleNotFoundError as _exc:
         _exc, "apache_beam", "headwater-data-validation[beam]", "GenerateStatistics"
     ) from _exc
 
-import headwater.io.beam_io  # noqa: F401  (registers RecordBatchCoder for pa.RecordBatch)
 from headwater.data_validation.combiner import StatisticsCombiner
 from headwater.data_validation.options import StatsOptions
+from headwater.io.beam_io import (  # also registers RecordBatchCoder for pa.RecordBatch
+    CombineGloballyWithDefault,
+)
 
 __all__ = ["GenerateStatistics", "StatisticsCombineFn"]
 
@@ -95,25 +97,22 @@ class GenerateStatistics(beam.PTransform):
 
     def expand(self, batches: Any) -> beam.PCollection:
         """Wires the combine step (one per input, then a merge, for several inputs)."""
+        stats_type = statistics_pb2.DatasetFeatureStatisticsList
         if isinstance(batches, tuple):
             partials = [
                 _typed(part)
                 | f"PartialStatistics[{i}]"
-                >> beam.CombineGlobally(_PartialStatistics(self._options))
+                >> CombineGloballyWithDefault(_PartialStatistics(self._options))
                 for i, part in enumerate(batches)
             ]
-            merge = beam.CombineGlobally(_MergedStatistics(self._options))
             return (
                 partials
                 | "FlattenPartials" >> beam.Flatten()
                 | "MergeStatistics"
-                >> merge.with_output_types(statistics_pb2.DatasetFeatureStatisticsList)
+                >> CombineGloballyWithDefault(_MergedStatistics(self._options), stats_type)
             )
-        batches = _typed(batches)
-        return batches | "CombineStatistics" >> beam.CombineGlobally(
-            StatisticsCombineFn(self._options)
-        ).with_input_types(pa.RecordBatch).with_output_types(
-            statistics_pb2.DatasetFeatureStatisticsList
+        return _typed(batches) | "CombineStatistics" >> CombineGloballyWithDefault(
+            StatisticsCombineFn(self._options), stats_type
         )
 
 
