@@ -4,6 +4,8 @@ the error raised), and few distinct floats sorted by counting equal a sort bit f
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import pyarrow as pa
 import pytest
@@ -169,3 +171,33 @@ def test_flat_slices_equal_the_joined_slices(spec: dict, monkeypatch: pytest.Mon
     monkeypatch.setattr(slicing, "_is_flat", lambda kind: False)  # the Arrow join path
     assert fast == _slices(batch, spec)
     assert sum(len(rows) for rows in fast.values()) > 0
+
+
+def test_a_table_added_as_one_batch_equals_its_joined_batch() -> None:
+    """`add_table` leaves the chunks unjoined: the statistics equal those of one joined batch."""
+    rng = np.random.default_rng(11)
+    n = 30_000
+    batch = pa.record_batch(
+        {
+            "x": pa.array(rng.normal(size=n), mask=rng.random(n) < 0.1),
+            "k": rng.integers(0, 10**9, n),
+            "c": pa.array(np.char.add("v", rng.integers(0, 300, n).astype(str)).tolist()),
+            "d": pa.array(rng.integers(0, 5, n).astype(str).tolist()).dictionary_encode(),
+            "l": pa.array([[float(i % 7)] * (i % 3) for i in range(n)]),
+            "w": rng.random(n) + 0.5,
+        }
+    )
+    cuts = [0, 7, 4096, 4097, 20_000, n]
+    chunks = [batch.slice(a, b - a) for a, b in itertools.pairwise(cuts)]
+    for i in (1, 3):  # chunks whose dictionaries differ
+        d = chunks[i].column("d").dictionary_decode().dictionary_encode()
+        chunks[i] = chunks[i].set_column(3, "d", d)
+    table = pa.Table.from_batches(chunks)
+    assert table.column("x").num_chunks == len(chunks)
+    for options in (None, dv.StatsOptions(weight_feature="w"), dv.StatsOptions(sample_rate=0.5)):
+        for threads in (1, 2):
+            combiner = StatisticsCombiner(options, threads=threads)
+            joined = combiner.create_accumulator()
+            combiner.add_input(joined, table.combine_chunks().to_batches()[0])
+            unjoined = combiner.add_table(combiner.create_accumulator(), table)
+            assert combiner.extract_output(unjoined) == combiner.extract_output(joined)

@@ -95,3 +95,18 @@ def test_a_local_file_is_mapped_a_window_at_a_time_and_unmapped_after(tmp_path, 
     assert rows == 20_000
     assert 1 <= most <= 3  # the piece being parsed (and the next one read ahead)
     assert mapped() == 0
+
+
+def test_batch_size_none_gives_the_parsers_batches_unjoined(tmp_path, monkeypatch):
+    monkeypatch.setattr(csv_files, "BLOCK_SIZE", 1 << 12)
+    monkeypatch.setattr(csv_files, "PIECE_SIZE", 1 << 13)
+    path = tmp_path / "data.csv"
+    path.write_text("a,b\n" + "".join(f"{i},w{i % 5}\n" for i in range(5000)))
+    parsed = list(read_csv(path, batch_size=None))
+    assert len(parsed) > 3
+    assert all(batch.num_rows for batch in parsed)
+    assert pa.Table.from_batches(parsed) == pa.Table.from_batches(list(read_csv(path)))
+    header_only = tmp_path / "header_only.csv"
+    header_only.write_text("a,b\n")
+    (empty,) = read_csv(header_only, batch_size=None)
+    assert (empty.num_rows, empty.schema.names) == (0, ["a", "b"])

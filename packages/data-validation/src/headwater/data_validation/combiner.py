@@ -41,7 +41,7 @@ DEFAULT_SLICE_KEY = "All Examples"
 _PARALLEL_MIN_ROWS = 8192
 """Batches with fewer rows update their features on one thread (a thread costs ~0.1 ms)."""
 
-_Task = tuple[FeaturePartial, str, pa.Array, np.ndarray | None]
+_Task = tuple[FeaturePartial, str, pa.Array | pa.ChunkedArray, np.ndarray | None]
 
 _SCHEMA_TYPES = {schema_pb2.INT: INT, schema_pb2.FLOAT: FLOAT, schema_pb2.BYTES: STRING}
 
@@ -117,13 +117,7 @@ class StatisticsCombiner:
             return accumulator
         if not isinstance(batch, pa.RecordBatch):
             raise TypeError(f"statistics take pyarrow RecordBatches, got {type(batch).__name__}")
-        names = batch.schema.names
-        if len(set(names)) != len(names):
-            repeated = sorted({n for n in names if names.count(n) > 1})
-            raise StatisticsError(
-                f"features {repeated} appear more than once in the batch's columns {names}; "
-                "expected each feature once"
-            )
+        _check_names(batch.schema.names)
         options = self._options
         if options.sample_rate < 1.0 and batch.num_rows:
             batch = batch.filter(from_numpy(self._sample_mask(batch)))
@@ -131,6 +125,20 @@ class StatisticsCombiner:
         for slice_fn in options.slice_functions:
             for key, rows in slice_fn(batch):
                 self._add_slice(self._slice(accumulator, str(key)), rows)
+        return accumulator
+
+    def add_table(self, accumulator: Accumulator, table: pa.Table) -> Accumulator:
+        """Folds `table` in as ONE batch: what `add_input` gives for its rows joined into one
+        RecordBatch, without joining them first (each feature joins its own column, on the
+        worker threads). With sampling, slices or custom generators it is joined first."""
+        options = self._options
+        if options.sample_rate < 1.0 or options.slice_functions or self._generators:
+            batches = table.combine_chunks().to_batches()
+            if not batches:
+                batches = [pa.RecordBatch.from_pylist([], schema=table.schema)]
+            return self.add_input(accumulator, batches[0])
+        _check_names(table.schema.names)
+        self._add_slice(self._slice(accumulator, DEFAULT_SLICE_KEY), table)
         return accumulator
 
     def _sample_mask(self, batch: pa.RecordBatch) -> np.ndarray:
@@ -142,7 +150,7 @@ class StatisticsCombiner:
         rng = np.random.default_rng([self._options.sample_seed, seed])
         return rng.random(batch.num_rows) < self._options.sample_rate
 
-    def _weights(self, batch: pa.RecordBatch) -> np.ndarray | None:
+    def _weights(self, batch: pa.RecordBatch | pa.Table) -> np.ndarray | None:
         name = self._options.weight_feature
         if name is None:
             return None
@@ -167,7 +175,7 @@ class StatisticsCombiner:
             raise StatisticsError(f"weight feature {name!r} must be numeric, found {column.type}")
         return to_numpy(column).astype(np.float64)
 
-    def _add_slice(self, state: SliceAccumulator, batch: pa.RecordBatch) -> None:
+    def _add_slice(self, state: SliceAccumulator, batch: pa.RecordBatch | pa.Table) -> None:
         weights = self._weights(batch)
         state.num_examples += batch.num_rows
         if weights is not None:
@@ -304,6 +312,15 @@ class StatisticsCombiner:
             )
         for generator, custom in zip(self._generators, state.custom, strict=True):
             _merge_custom(dataset, generator.extract_output(custom))
+
+
+def _check_names(names: list[str]) -> None:
+    if len(set(names)) != len(names):
+        repeated = sorted({n for n in names if names.count(n) > 1})
+        raise StatisticsError(
+            f"features {repeated} appear more than once in the batch's columns {names}; "
+            "expected each feature once"
+        )
 
 
 def _merge_custom(

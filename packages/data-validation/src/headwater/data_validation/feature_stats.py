@@ -360,6 +360,17 @@ def _is_list(t: pa.DataType) -> bool:
     )
 
 
+def _joined(column: pa.ChunkedArray) -> pa.Array:
+    """The chunks of `column` as one array (dictionary chunks decoded first)."""
+    if pa.types.is_dictionary(column.type):
+        column = pa.chunked_array(
+            [chunk.dictionary_decode() for chunk in column.chunks], column.type.value_type
+        )
+    if column.num_chunks == 1:
+        return column.chunk(0)
+    return column.combine_chunks()
+
+
 def _decode(array: pa.Array) -> pa.Array:
     if pa.types.is_dictionary(array.type):
         return array.dictionary_decode()
@@ -369,7 +380,7 @@ def _decode(array: pa.Array) -> pa.Array:
 def update_feature(
     partial: FeaturePartial,
     name: str,
-    array: pa.Array,
+    array: pa.Array | pa.ChunkedArray,
     weights: np.ndarray | None,
     *,
     forced_type: int | None,
@@ -380,7 +391,10 @@ def update_feature(
     """Folds one column of a batch into `partial`.
 
     `weights` holds one weight per row; `forced_type` is the schema's type (None: infer).
+    A chunked column (of a table added as one batch) is joined here first.
     """
+    if isinstance(array, pa.ChunkedArray):
+        array = _joined(array)
     array = _decode(array)
     num_rows = len(array)
     if _is_list(array.type):

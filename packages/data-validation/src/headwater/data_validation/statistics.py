@@ -13,7 +13,7 @@ import os
 import threading
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from queue import Empty, Queue
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import pyarrow as pa
 from tensorflow_metadata.proto.v0 import statistics_pb2
@@ -37,6 +37,8 @@ __all__ = [
 
 _BATCH_ROWS = 65536
 
+_Batch = TypeVar("_Batch", pa.RecordBatch, pa.Table)
+
 
 def _threads() -> int:
     """Threads that update a batch's features at once: the cores this process may use, <= 4."""
@@ -56,14 +58,24 @@ def generate_statistics(
     Example:
         stats = generate_statistics(read_parquet("data/"), StatsOptions(weight_feature="w"))
     """
-    combiner = StatisticsCombiner(options, threads=_threads())
     if isinstance(batches, pa.Table):
         batches = _table_batches(batches)
     elif isinstance(batches, pa.RecordBatch):
         batches = [batches]
+    return _combined(_coalesce(batches), options)
+
+
+def _combined(
+    batches: Iterable[pa.RecordBatch | pa.Table], options: StatsOptions | None
+) -> statistics_pb2.DatasetFeatureStatisticsList:
+    """Statistics of `batches`, a Table counting as one batch (its chunks are not joined)."""
+    combiner = StatisticsCombiner(options, threads=_threads())
     accumulator = combiner.create_accumulator()
-    for batch in _coalesce(batches):
-        combiner.add_input(accumulator, batch)
+    for batch in batches:
+        if isinstance(batch, pa.Table):
+            combiner.add_table(accumulator, batch)
+        else:
+            combiner.add_input(accumulator, batch)
     return combiner.extract_output(accumulator)
 
 
@@ -82,7 +94,7 @@ def _table_batches(table: pa.Table) -> list[pa.RecordBatch]:
     return table.combine_chunks().to_batches(max_chunksize=_BATCH_ROWS)
 
 
-def _prefetched(batches: Iterable[pa.RecordBatch], depth: int = 2) -> Iterator[pa.RecordBatch]:
+def _prefetched(batches: Iterable[_Batch], depth: int = 2) -> Iterator[_Batch]:
     """Reads ahead in a thread: Arrow's readers release the GIL, so reading overlaps computing."""
     queue: Queue[tuple[str, Any]] = Queue(maxsize=depth)
     stop = threading.Event()
@@ -115,25 +127,52 @@ def _prefetched(batches: Iterable[pa.RecordBatch], depth: int = 2) -> Iterator[p
         worker.join()
 
 
-def _coalesce(batches: Iterable[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+def _coalesce(batches: Iterable[_Batch]) -> Iterator[_Batch]:
     """Joins runs of small same-schema batches into ~_BATCH_ROWS rows (per-batch work is fixed).
 
     A run that is full is yielded at once, not when the next batch arrives, so that its
-    statistics are computed while the reader parses the next one.
+    statistics are computed while the reader parses the next one. Tables (each one batch to
+    the statistics) are joined as tables, without copying.
     """
-    pending: list[pa.RecordBatch] = []
+    pending: list[Any] = []
     rows = 0
     for batch in batches:
         if pending and (batch.schema != pending[0].schema or rows + batch.num_rows > _BATCH_ROWS):
-            yield pending[0] if len(pending) == 1 else pa.concat_batches(pending)
+            yield _join(pending)
             pending, rows = [], 0
         pending.append(batch)
         rows += batch.num_rows
         if rows >= _BATCH_ROWS:
-            yield pending[0] if len(pending) == 1 else pa.concat_batches(pending)
+            yield _join(pending)
             pending, rows = [], 0
     if pending:
-        yield pending[0] if len(pending) == 1 else pa.concat_batches(pending)
+        yield _join(pending)
+
+
+def _join(pending: list[Any]) -> Any:
+    if len(pending) == 1:
+        return pending[0]
+    if isinstance(pending[0], pa.Table):
+        return pa.concat_tables(pending)
+    return pa.concat_batches(pending)
+
+
+def _exact_tables(batches: Iterable[pa.RecordBatch], rows: int) -> Iterator[pa.Table]:
+    """`batches` re-cut into tables of exactly `rows` rows (the last one shorter) without
+    copying: the rows `read_csv(batch_size=rows)` would join into each batch, unjoined."""
+    pending: list[pa.RecordBatch] = []
+    count = 0
+    for batch in batches:
+        while batch.num_rows:
+            take = min(batch.num_rows, rows - count)
+            pending.append(batch.slice(0, take))
+            count += take
+            batch = batch.slice(take)
+            if count == rows:
+                yield pa.Table.from_batches(pending)
+                pending, count = [], 0
+    if pending:
+        yield pa.Table.from_batches(pending)
 
 
 def generate_statistics_from_csv(
@@ -155,17 +194,22 @@ def generate_statistics_from_csv(
     """
     pattern = required("pattern", pattern, "data_location", data_location)
     options = either("options", options, "stats_options", stats_options)
-    batches = itertools.chain.from_iterable(
-        read_csv(
-            path,
-            batch_size=batch_size,
-            column_names=column_names,
-            column_types=column_types,
-            skip_bad_rows=skip_bad_rows,
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be >= 1, got {batch_size!r}")
+    tables = itertools.chain.from_iterable(
+        _exact_tables(
+            read_csv(
+                path,
+                batch_size=None,
+                column_names=column_names,
+                column_types=column_types,
+                skip_bad_rows=skip_bad_rows,
+            ),
+            batch_size,
         )
         for path in resolve_files(pattern)
     )
-    return generate_statistics(_prefetched(batches), options)
+    return _combined(_coalesce(_prefetched(tables)), options)
 
 
 def generate_statistics_from_parquet(

@@ -580,7 +580,7 @@ def _raise_located(path: str, schema: pa.Schema, has_header: bool, exc: Exceptio
 def read_csv(
     pattern: str | os.PathLike[str],
     *,
-    batch_size: int = 65536,
+    batch_size: int | None = 65536,
     column_names: Sequence[str] | None = None,
     column_types: Mapping[str, pa.DataType] | None = None,
     skip_bad_rows: bool = False,
@@ -590,7 +590,9 @@ def read_csv(
     The first line holds the column names unless `column_names` is given (then the files have
     no header). Types are inferred from the first block of the first file unless given in
     `column_types`. Bad rows raise `InputError`, or with `skip_bad_rows` are skipped, logged and
-    listed in the returned iterator's `.skipped`.
+    listed in the returned iterator's `.skipped`. Every batch but the last has `batch_size`
+    rows; with `batch_size=None` the batches are those the parser cuts (sizes vary), which
+    saves joining them.
     """
     files = resolve_files(pattern)
     skipped = SkippedRows()
@@ -618,4 +620,19 @@ def read_csv(
             if types is None and schemas:
                 types = _types_for(schemas[0])
 
-    return Batches(with_empty_fallback(rebatch(batches(), batch_size), schemas), skipped)
+    cut = _as_parsed(batches()) if batch_size is None else rebatch(batches(), batch_size)
+    return Batches(with_empty_fallback(cut, schemas), skipped)
+
+
+def _as_parsed(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+    """The batches that have rows, or the first one if none has (its columns are known)."""
+    first_empty = None
+    any_rows = False
+    for batch in batches:
+        if batch.num_rows:
+            any_rows = True
+            yield batch
+        elif first_empty is None:
+            first_empty = batch
+    if not any_rows and first_empty is not None:
+        yield first_empty
