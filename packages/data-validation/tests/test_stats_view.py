@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-import shutil
 import subprocess
 from pathlib import Path
 
@@ -12,8 +11,7 @@ import pyarrow as pa
 import pytest
 
 import headwater.data_validation as dv
-
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+from headwater.io.chromium import chromium_available, run_chromium
 
 
 @pytest.fixture(scope="module")
@@ -61,37 +59,16 @@ def test_page_is_self_contained_and_marks_differences(pair) -> None:
     assert view._repr_html_().startswith("<iframe")
 
 
-def _chromium(*args: str, tmp: Path) -> subprocess.CompletedProcess[str]:
-    assert CHROMIUM is not None
-    return subprocess.run(
-        [
-            CHROMIUM,
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
-            "--no-first-run",
-            f"--user-data-dir={tmp / 'profile'}",
-            "--enable-logging=stderr",
-            "--v=0",
-            "--window-size=1400,900",
-            *args,
-        ],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=True,
-    )
+def _chromium(*args: str) -> subprocess.CompletedProcess[str]:
+    return run_chromium("--window-size=1400,900", *args)
 
 
-@pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed")
+@pytest.mark.skipif(not chromium_available(), reason="chromium is not installed")
 def test_page_in_headless_chromium(pair, tmp_path: Path) -> None:
     page = tmp_path / "stats.html"
     dv.visualize_statistics(*pair, path=page, left_name="train", right_name="serving")
     # Filter and sort through the link's hash: the page's own script must run to apply them.
-    dumped = _chromium("--dump-dom", f"{page.as_uri()}#filter=a&sort=name&order=desc", tmp=tmp_path)
+    dumped = _chromium("--dump-dom", f"{page.as_uri()}#filter=a&sort=name&order=desc")
     assert ":CONSOLE" not in dumped.stderr, dumped.stderr
     body = dumped.stdout.split("<tbody>")[1]
     names = re.findall(r"<tr class=\"([^\"]*)\"><td class=\"name\"[^>]*>([^<]*)</td>", body)
@@ -99,7 +76,7 @@ def test_page_in_headless_chromium(pair, tmp_path: Path) -> None:
     assert visible == ["payment", "name&lt;script&gt;", "fare"]
     assert '<span id="shown">3</span>' in dumped.stdout
     shot = tmp_path / "shot.png"
-    taken = _chromium(f"--screenshot={shot}", page.as_uri(), tmp=tmp_path)
+    taken = _chromium(f"--screenshot={shot}", page.as_uri())
     assert ":CONSOLE" not in taken.stderr, taken.stderr
     data = shot.read_bytes()
     assert data[:8] == b"\x89PNG\r\n\x1a\n"

@@ -3,14 +3,11 @@
 Shared by packages/model-analysis/tests/test_report.py (the report's scripts),
 tests/test_ui_e2e.py (the evaluation inside `headwater ui`) and tools/ui_screenshots.py (the
 docs' screenshots); the last two put this folder on `sys.path`. Needs headwater-model-analysis
-only, and Debian's chromium to render.
+only, and Debian's chromium to render (run by `headwater.io.chromium`).
 """
 
 from __future__ import annotations
 
-import shutil
-import subprocess
-import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,21 +16,9 @@ import numpy as np
 import pyarrow as pa
 
 import headwater.model_analysis as ma
+from headwater.io.chromium import CHROMIUM as CHROMIUM  # re-exported: the tests skip without it
+from headwater.io.chromium import console_errors, run_chromium
 
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser") or "/usr/bin/chromium"
-FLAGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--disable-default-apps",
-    "--no-first-run",
-    "--hide-scrollbars",
-    "--enable-logging=stderr",
-    "--v=0",
-]
 HOURS = [0, 2, 7, 10, 15, 23]
 """The pickup hours of `taxi_like_table`."""
 
@@ -48,38 +33,18 @@ class Rendered:
     log: str
 
 
-def chromium(
-    *args: str, timeout: float = 120, check: bool = True
-) -> subprocess.CompletedProcess[str]:
-    """Headless Chromium with FLAGS and a fresh profile (removed afterwards), then `args`."""
-    with tempfile.TemporaryDirectory(prefix="hw-chromium-") as profile:
-        return subprocess.run(
-            [CHROMIUM, *FLAGS, f"--user-data-dir={profile}", *args],
-            capture_output=True,
-            text=True,
-            errors="replace",
-            timeout=timeout,
-            check=check,
-        )
-
-
 def render(
     url: str, *, budget_ms: int | None = None, timeout: float = 120, check: bool = True
 ) -> Rendered:
     """The DOM of `url` after its scripts ran (for `budget_ms` of virtual time, if given)."""
     budget = [f"--virtual-time-budget={budget_ms}"] if budget_ms is not None else []
-    proc = chromium(*budget, "--dump-dom", url, timeout=timeout, check=check)
-    errors = [
-        line
-        for line in proc.stderr.splitlines()
-        if ("CONSOLE" in line and ("ERROR" in line or "Uncaught" in line)) or "Uncaught" in line
-    ]
-    return Rendered(proc.stdout, errors, proc.stderr)
+    proc = run_chromium(*budget, "--dump-dom", url, timeout=timeout, check=check)
+    return Rendered(proc.stdout, console_errors(proc.stderr), proc.stderr)
 
 
 def screenshot(url: str, png: str | Path, *, size: str, budget_ms: int = 3000) -> None:
     """A PNG of `url` at window `size` ("width,height")."""
-    chromium(
+    run_chromium(
         f"--virtual-time-budget={budget_ms}", f"--window-size={size}", f"--screenshot={png}", url
     )
 
