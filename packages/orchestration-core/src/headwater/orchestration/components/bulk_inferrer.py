@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
 from headwater.bulk_inferrer import DataSpec, ModelSpec
@@ -62,15 +62,27 @@ def _example_batches(split: Split, decode: list[str] | None, batch_size: int) ->
 
 
 def _infer_in_process(
-    inferrer: Inferrer,
+    load: Callable[[], Inferrer],
+    decode: list[str] | None,
+    spec: ModelSpec,
     splits: list[Split],
     inference_result: InferenceResult,
     output_examples: Examples,
     output_columns: list[str] | None,
 ) -> int:
-    """A pass per split: its PredictionLogs shard, its columns in Split-<name>/; the rows."""
+    """A pass per split: its PredictionLogs shard, its columns in Split-<name>/; the rows.
+
+    The first split's reading starts (on its own thread) before `load` loads the model, so the
+    two overlap; `decode` is what the model's signatures need decoded, read without TensorFlow.
+    """
     import headwater.bulk_inferrer as bi
 
+    first = _example_batches(splits[0], decode, spec.batch_size) if splits else iter(())
+    try:
+        inferrer = load()
+    except BaseException:
+        getattr(first, "close", lambda: None)()
+        raise
     rows = 0
     for index, split in enumerate(splits):
         columns = None
@@ -80,8 +92,7 @@ def _infer_in_process(
                 f"{OUTPUT_EXAMPLES_PREFIX}-00000-of-00001.parquet",
             )
             output_examples.custom_properties["payload_format"] = FORMAT_PARQUET
-        decode = inferrer.columns_to_decode(output_columns or ())
-        batches = _example_batches(split, decode, inferrer.spec.batch_size)
+        batches = first if index == 0 else _example_batches(split, decode, spec.batch_size)
         written = bi.write_inference_outputs(
             (result for b in batches for result in inferrer.infer_chunks(b)),
             prediction_logs=bi.shard_name(
@@ -196,9 +207,20 @@ def BulkInferrer(
         handler = hio.SavedModelHandler(
             model_path, tags=spec.tags, signature_names=spec.signature_names
         )
-        inferrer = bi.Inferrer(handler.load_model(), spec)
+        # Read without TensorFlow: which columns the examples' records must be decoded into.
+        described = hio.read_signatures(model_path, spec.tags)
+        decode = bi.columns_to_decode(
+            [described[name] for name in spec.signature_names if name in described],
+            output_columns or (),
+        )
         count = _infer_in_process(
-            inferrer, splits, inference_result, output_examples, output_columns
+            lambda: bi.Inferrer(handler.load_model(), spec),
+            decode,
+            spec,
+            splits,
+            inference_result,
+            output_examples,
+            output_columns,
         )
         inference_result.custom_properties["num_examples"] = count
     inference_result.custom_properties["inferred"] = 1
