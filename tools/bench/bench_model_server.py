@@ -149,8 +149,13 @@ async def drive(
     model: str,
     signature: str,
     feeds: dict[str, np.ndarray],
-) -> dict[str, float]:
-    """N clients back to back for `seconds`; latencies of every answered request."""
+    ready: Any = None,
+) -> dict[str, Any]:
+    """N clients back to back for `seconds`; latencies of every answered request.
+
+    `ready`, when given, is called once the clients are set up, just before the clock starts
+    (client processes meet at a barrier there).
+    """
     latencies: list[float] = []
     failures = 0
     deadline = 0.0  # set once the clients are set up (imports are not part of the time)
@@ -161,6 +166,8 @@ async def drive(
         url = f"http://127.0.0.1:{port}/v1/models/{model}:predict"
         connector = aiohttp.TCPConnector(limit=clients)
         async with aiohttp.ClientSession(connector=connector) as session:
+            if ready is not None:
+                ready()
             deadline = time.perf_counter() + seconds
 
             async def client() -> None:
@@ -187,6 +194,8 @@ async def drive(
             request.inputs[key].CopyFrom(make_tensor_proto(value))
         async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
             stub = prediction_service_pb2_grpc.PredictionServiceStub(channel)
+            if ready is not None:
+                ready()
             deadline = time.perf_counter() + seconds
 
             async def client() -> None:
@@ -200,6 +209,10 @@ async def drive(
                     latencies.append(time.perf_counter() - start)
 
             await asyncio.gather(*(client() for _ in range(clients)))
+    return {"latencies": latencies, "failures": failures}
+
+
+def _summary(latencies: list[float], failures: int, seconds: float) -> dict[str, float]:
     return {
         "requests": len(latencies),
         "failures": failures,
@@ -207,6 +220,55 @@ async def drive(
         "p50_ms": statistics.median(latencies) * 1e3,
         "p99_ms": float(np.percentile(latencies, 99)) * 1e3,
     }
+
+
+def _drive_process(barrier: Any, results: Any, drive_args: tuple[Any, ...]) -> None:
+    """One client process (spawned): drive its share of the clients, put what it measured."""
+    cpu = 0.0
+
+    def ready() -> None:
+        nonlocal cpu
+        barrier.wait(timeout=120)
+        cpu = time.process_time()
+
+    result = asyncio.run(drive(*drive_args, ready=ready))
+    result["cpu_seconds"] = time.process_time() - cpu
+    results.put(result)
+
+
+def drive_in_processes(
+    processes: int, protocol: str, clients: int, seconds: float, *rest: Any
+) -> tuple[dict[str, Any], float]:
+    """`clients` split over `processes` spawned client processes (loopback, bounded by
+    `seconds`); (merged result, their CPU seconds while driving)."""
+    import multiprocessing
+
+    context = multiprocessing.get_context("spawn")
+    barrier = context.Barrier(processes)
+    results = context.Queue()
+    shares = [clients // processes + (i < clients % processes) for i in range(processes)]
+    workers = [
+        context.Process(
+            target=_drive_process, args=(barrier, results, (protocol, n, seconds, *rest))
+        )
+        for n in shares
+        if n
+    ]
+    if len(workers) != processes:
+        raise SystemExit(f"--client-processes {processes} is more than {clients} clients")
+    for worker in workers:
+        worker.start()
+    try:
+        parts = [results.get(timeout=seconds + 300) for _ in workers]
+    finally:
+        for worker in workers:
+            worker.join(timeout=60)
+            if worker.is_alive():
+                worker.kill()
+                worker.join()
+    latencies = [t for part in parts for t in part["latencies"]]
+    merged = {"latencies": latencies, "failures": sum(part["failures"] for part in parts)}
+    return merged, sum(part["cpu_seconds"] for part in parts)
 
 
 def cpu_seconds(pid: int) -> float:
@@ -239,6 +301,7 @@ def serve(
     tf_threads: int = 0,
     profile: str | None = None,
     src: str | None = None,
+    batch_timeout_micros: int = 0,
 ) -> tuple[subprocess.Popen[bytes], int, int]:
     """Start `python -m headwater.model_server` (from `src` when given); wait until AVAILABLE."""
     import socket
@@ -268,7 +331,7 @@ def serve(
         with open(params, "w") as f:
             f.write(
                 f"max_batch_size {{ value: {max_batch} }}\n"
-                "batch_timeout_micros { value: 0 }\n"
+                f"batch_timeout_micros {{ value: {batch_timeout_micros} }}\n"
                 "num_batch_threads { value: 2 }\n"
             )
         args += ["--enable_batching", f"--batching_parameters_file={params}"]
@@ -309,13 +372,17 @@ def measure(
 ) -> dict[str, Any]:
     """One row: `drive`, plus CPU time per answered request (server, clients), mean batch."""
     examples, calls = batch_totals(rest_port)
+    drive_args = (protocol, clients, args.seconds, port, args.model_name, args.signature, feeds)
     server_cpu = cpu_seconds(proc.pid)
-    client_cpu = time.process_time()
-    result = asyncio.run(
-        drive(protocol, clients, args.seconds, port, args.model_name, args.signature, feeds)
-    )
-    client_cpu = time.process_time() - client_cpu
+    if args.client_processes > 1:
+        driven, client_cpu = drive_in_processes(args.client_processes, *drive_args)
+    else:
+        client_cpu = time.process_time()
+        driven = asyncio.run(drive(*drive_args))
+        client_cpu = time.process_time() - client_cpu
     server_cpu = cpu_seconds(proc.pid) - server_cpu
+    result: dict[str, Any] = _summary(driven["latencies"], driven["failures"], args.seconds)
+    result["examples_per_s"] = result["requests_per_s"] * args.examples_per_request
     answered = max(1, result["requests"])
     result["server_cpu_us_per_request"] = server_cpu / answered * 1e6
     result["client_cpu_us_per_request"] = client_cpu / answered * 1e6
@@ -340,6 +407,26 @@ def main() -> None:
     p.add_argument("--protocols", default="rest,grpc")
     p.add_argument("--batching", default="off,on")
     p.add_argument("--max-batch-size", type=int, default=64)
+    p.add_argument(
+        "--examples-per-request",
+        type=int,
+        default=1,
+        help="examples each request carries (the ceiling's batch stays --max-batch-size)",
+    )
+    p.add_argument(
+        "--client-processes",
+        type=int,
+        default=1,
+        help="spread the clients over this many spawned processes (loopback, bounded like "
+        "one); 1 drives them from this process",
+    )
+    p.add_argument(
+        "--batch-timeout-micros",
+        type=int,
+        default=0,
+        help="the batching config's batch_timeout_micros (TF Serving: how long a batch waits "
+        "to fill after its first request)",
+    )
     p.add_argument(
         "--profile-server",
         metavar="DIR",
@@ -369,6 +456,8 @@ def main() -> None:
 
     spec = SavedModelHandler(version_dir).load_model().signatures[args.signature]
     feeds = one_example(spec, json.loads(args.features))
+    if args.examples_per_request > 1:
+        feeds = {k: np.repeat(v, args.examples_per_request, axis=0) for k, v in feeds.items()}
     bare = ceiling(version_dir, args.signature, feeds, args.max_batch_size, args.seconds)
     print(
         f"bare call: p50 {bare['p50_ms']:.3f} ms, p99 {bare['p99_ms']:.3f} ms at 1 example; "
@@ -396,6 +485,7 @@ def main() -> None:
                     args.tf_threads,
                     profile,
                     src,
+                    args.batch_timeout_micros,
                 )
             for protocol in args.protocols.split(","):
                 for clients in (int(c) for c in args.concurrency.split(",")):
@@ -412,7 +502,8 @@ def main() -> None:
                         rows.append(row)
                         print(
                             f"{label:3s} {protocol:4s} batching={mode:3s} clients={clients:3d}: "
-                            f"{result['requests_per_s']:6.0f} req/s  "
+                            f"{result['requests_per_s']:6.0f} req/s "
+                            f"{result['examples_per_s']:7.0f} ex/s  "
                             f"p50 {result['p50_ms']:7.3f} ms  p99 {result['p99_ms']:7.3f} ms  "
                             f"cpu/req server {result['server_cpu_us_per_request']:5.0f} us "
                             f"client {result['client_cpu_us_per_request']:4.0f} us  "
@@ -426,7 +517,14 @@ def main() -> None:
             for proc, _g, _r in procs.values():
                 proc.wait(timeout=120)
     print(f"load average: {os.getloadavg()}, cpus: {os.cpu_count()}", flush=True)
-    print("RESULT " + json.dumps({"bare": bare, "served": rows, "tf_threads": args.tf_threads}))
+    settings = {
+        "tf_threads": args.tf_threads,
+        "batch_timeout_micros": args.batch_timeout_micros,
+        "max_batch_size": args.max_batch_size,
+        "examples_per_request": args.examples_per_request,
+        "client_processes": args.client_processes,
+    }
+    print("RESULT " + json.dumps({"bare": bare, "served": rows, **settings}))
 
 
 if __name__ == "__main__":

@@ -1,4 +1,9 @@
-"""TF Serving's gRPC services on grpc.aio: PredictionService and ModelService, real protos.
+"""TF Serving's gRPC services: PredictionService and ModelService, real protos.
+
+The servicers are coroutines run on the server's event loop (where the model runner batches
+gRPC and REST requests together). The server is a thread-pool `grpc.server`: each call's
+handler thread hands the coroutine to the loop and waits for its answer, so gRPC's own
+transport work runs on grpc's threads, off the loop (see `add_services`).
 
 The servicers subclass the generated `prediction_service_pb2_grpc.PredictionServiceServicer`
 and `model_service_pb2_grpc.ModelServiceServicer`, so the method names, messages and wire format
@@ -248,9 +253,65 @@ class ModelServicer(model_service_pb2_grpc.ModelServiceServicer):
         return response
 
 
-def add_services(server: grpc.aio.Server, core: ServingCore) -> None:
-    """Register PredictionService and ModelService on `server`."""
-    prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(
-        PredictionServicer(core), server
-    )
-    model_service_pb2_grpc.add_ModelServiceServicer_to_server(ModelServicer(core), server)
+class _Aborted(Exception):
+    """Raised by `_BridgeContext.abort` on the loop; the handler thread aborts the real call."""
+
+    def __init__(self, code: grpc.StatusCode, details: str) -> None:
+        super().__init__(details)
+        self.code = code
+        self.details = details
+
+
+class _BridgeContext:
+    """What the servicers use of a ServicerContext (`abort`), for a call run on the loop."""
+
+    async def abort(self, code: grpc.StatusCode, details: str) -> None:
+        raise _Aborted(code, details)
+
+
+def _bridged(
+    method: Callable[[Any, Any], Awaitable[Any]], loop: asyncio.AbstractEventLoop
+) -> Callable[[Any, Any, grpc.ServicerContext], Any]:
+    def handler(_self: object, request: Any, context: grpc.ServicerContext) -> Any:
+        future = asyncio.run_coroutine_threadsafe(method(request, _BridgeContext()), loop)
+        try:
+            return future.result()
+        except _Aborted as aborted:
+            context.abort(aborted.code, aborted.details)
+
+    handler.__name__ = method.__name__
+    handler.__doc__ = method.__doc__
+    return handler
+
+
+def _sync_servicer(servicer: object, base: type, loop: asyncio.AbstractEventLoop) -> object:
+    """`servicer`'s async methods as blocking handlers for a thread-pool `grpc.server`.
+
+    Each handler thread runs its call on `loop` (where the model runner and its batches live)
+    and waits for the answer: gRPC's transport work stays on grpc's own threads instead of
+    the event loop, which then only does the serving work itself.
+    """
+    names = [n for n in vars(base) if not n.startswith("_")]
+    methods = {n: _bridged(getattr(servicer, n), loop) for n in names}
+    return type(f"Sync{type(servicer).__name__}", (base,), methods)()
+
+
+def add_services(
+    server: grpc.Server | grpc.aio.Server,
+    core: ServingCore,
+    loop: asyncio.AbstractEventLoop | None = None,
+) -> None:
+    """Register PredictionService and ModelService on `server`.
+
+    A grpc.aio server runs the servicers on its loop; a thread-pool `grpc.server` needs
+    `loop`, the running event loop the calls are handed to.
+    """
+    prediction: object = PredictionServicer(core)
+    model: object = ModelServicer(core)
+    if loop is not None:
+        prediction = _sync_servicer(
+            prediction, prediction_service_pb2_grpc.PredictionServiceServicer, loop
+        )
+        model = _sync_servicer(model, model_service_pb2_grpc.ModelServiceServicer, loop)
+    prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(prediction, server)
+    model_service_pb2_grpc.add_ModelServiceServicer_to_server(model, server)

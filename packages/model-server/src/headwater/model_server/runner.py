@@ -2,9 +2,10 @@
 
 Without batching each request's call runs on a thread pool. With batching (TF Serving's
 `--enable_batching`), requests to the same model version and signature whose inputs share a
-batch dimension queue together; a batch closes when it holds `max_batch_size` examples, when
-`batch_timeout_micros` passed since its first request, or as soon as one of `num_batch_threads`
-is free, so batches grow with load and a lone request waits for nothing. Inputs are
+batch dimension queue together. As in TF Serving, a batch closes when it holds
+`max_batch_size` examples or when its oldest request has waited `batch_timeout_micros`, and
+runs as soon as one of `num_batch_threads` is free; with a zero timeout batches grow with load
+only (whatever queued while the threads were busy) and a lone request waits for nothing. Inputs are
 concatenated along the batch dimension, padded up to the next `allowed_batch_sizes` entry by
 repeating the first example, and the outputs sliced back per request. Should a batch fail on
 its inputs, each request is rerun alone so that only the bad one gets the error.
@@ -69,9 +70,12 @@ class _Queue:
     pending: deque[tuple[dict[str, np.ndarray], int, asyncio.Future[dict[str, np.ndarray]]]] = (
         field(default_factory=deque)
     )
+    arrived: deque[float] = field(default_factory=deque)
+    """loop.time() when each pending request was queued (TF Serving's timeout is the oldest's)."""
     size: int = 0
     has_items: asyncio.Event = field(default_factory=asyncio.Event)
-    full: asyncio.Event = field(default_factory=asyncio.Event)
+    filled: asyncio.Future[None] | None = None
+    """While the consumer waits for the batch timeout: set as soon as the batch is full."""
 
 
 class ModelRunner:
@@ -193,10 +197,12 @@ class ModelRunner:
         self._busy += 1
         future.add_done_callback(self._one_less)
         queue.pending.append((feeds, rows, future))
+        queue.arrived.append(loop.time())
         queue.size += rows
         queue.has_items.set()
-        if queue.size >= options.max_batch_size:
-            queue.full.set()
+        filled = queue.filled
+        if filled is not None and queue.size >= options.max_batch_size and not filled.done():
+            filled.set_result(None)
         return await future
 
     async def _consume(
@@ -205,24 +211,34 @@ class ModelRunner:
         assert self._batching is not None
         assert self._slots is not None
         options = self._batching
+        loop = asyncio.get_running_loop()
         timeout = options.batch_timeout_micros / 1e6
         while True:
             await queue.has_items.wait()
             if timeout > 0 and queue.size < options.max_batch_size:
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(queue.full.wait(), timeout)
+                # TF Serving: the batch closes when full or when its oldest request has waited
+                # the timeout (not a fresh timeout per batch: requests that queued while all
+                # threads were busy have been waiting already).
+                remaining = queue.arrived[0] + timeout - loop.time()
+                if remaining > 0:
+                    filled = queue.filled = loop.create_future()
+                    timer = loop.call_later(remaining, _settle_filled, filled)
+                    try:
+                        await filled
+                    finally:
+                        timer.cancel()
+                        queue.filled = None
             await self._slots.acquire()
-            if self._running:
+            if self._running and timeout == 0:
                 await self._gather(queue, options.max_batch_size)
             items = []
             taken = 0
             while queue.pending and taken + queue.pending[0][1] <= options.max_batch_size:
                 item = queue.pending.popleft()
+                queue.arrived.popleft()
                 items.append(item)
                 taken += item[1]
             queue.size -= taken
-            if queue.size < options.max_batch_size:
-                queue.full.clear()
             if not queue.pending:
                 queue.has_items.clear()
             task = asyncio.get_running_loop().create_task(
@@ -347,6 +363,11 @@ class ModelRunner:
     def shutdown(self) -> None:
         """Stop the thread pool after the calls in progress."""
         self._executor.shutdown(wait=True)
+
+
+def _settle_filled(filled: asyncio.Future[None]) -> None:
+    if not filled.done():
+        filled.set_result(None)
 
 
 def _settle(
