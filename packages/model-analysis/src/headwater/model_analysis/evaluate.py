@@ -10,6 +10,7 @@ runs the same combiner in a Beam `CombineGlobally`.
 
 from __future__ import annotations
 
+import itertools
 import logging
 import os
 import zlib
@@ -25,7 +26,12 @@ from headwater.model_analysis.config import EvalConfig, MetricsSpec
 from headwater.model_analysis.errors import EvalConfigError, EvalInputError
 from headwater.model_analysis.metric import Metric, MetricInputs
 from headwater.model_analysis.results import EvalResult, SliceMetrics
-from headwater.model_analysis.slicing import SliceKey, slice_groups, slice_key_str
+from headwater.model_analysis.slicing import (
+    SliceKey,
+    slice_groups,
+    slice_key_str,
+    slice_partitions,
+)
 from headwater.model_analysis.validation import collect_thresholds, validate_metrics
 
 __all__ = [
@@ -200,7 +206,43 @@ class SlicedMetricsCombiner:
     def add_input(
         self, accumulator: dict[SliceKey, list[Any]], batch: PreparedBatch
     ) -> dict[SliceKey, list[Any]]:
-        """Fold one prepared batch into every slice it touches."""
+        """Fold one prepared batch into every slice it touches.
+
+        The inputs of each slicing spec are gathered once and every metric folds all of the
+        spec's slices in one call (`Metric.add_grouped_inputs`); with bootstrap samples, slice
+        by slice."""
+        if self.samples:
+            return self._add_input_by_slice(accumulator, batch)
+        baseline = self.config.baseline
+        base_preds = None if baseline is None else batch.predictions[baseline.name]
+        for keys, rows, bounds in slice_partitions(batch.slice_columns, self.config.slicing_specs):
+            slots = []
+            for key in keys:
+                slot = accumulator.get(key)
+                if slot is None:
+                    slot = accumulator[key] = self._new_slot()
+                slots.append(slot)
+            labels = batch.labels if rows is None else batch.labels[rows]
+            weights = batch.weights if rows is None else batch.weights[rows]
+            for slot, (lo, hi) in zip(slots, itertools.pairwise(bounds.tolist()), strict=True):
+                slot[0] += hi - lo
+                slot[1] += float(weights[lo:hi].sum())
+            for model in self.models:
+                preds = batch.predictions[model]
+                base = None
+                if base_preds is not None and baseline is not None and model != baseline.name:
+                    base = base_preds if rows is None else base_preds[rows]
+                inputs = MetricInputs(labels, preds if rows is None else preds[rows], weights, base)
+                for i, metric in enumerate(self.metrics[model]):
+                    accs = [slot[2][model][i] for slot in slots]
+                    accs = metric.add_grouped_inputs(accs, inputs, bounds)
+                    for slot, acc in zip(slots, accs, strict=True):
+                        slot[2][model][i] = acc
+        return accumulator
+
+    def _add_input_by_slice(
+        self, accumulator: dict[SliceKey, list[Any]], batch: PreparedBatch
+    ) -> dict[SliceKey, list[Any]]:
         baseline = self.config.baseline
         base_preds = None if baseline is None else batch.predictions[baseline.name]
         for key, rows in slice_groups(batch.slice_columns, self.config.slicing_specs):

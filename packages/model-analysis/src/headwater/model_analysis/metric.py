@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import importlib
 import inspect
+import itertools
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -57,6 +58,11 @@ class MetricInputs:
     def __len__(self) -> int:
         return int(self.weights.shape[0])
 
+    def rows(self, lo: int, hi: int) -> MetricInputs:
+        """The rows lo..hi-1 of every array (views, no copy)."""
+        base = None if self.baseline_predictions is None else self.baseline_predictions[lo:hi]
+        return MetricInputs(self.labels[lo:hi], self.predictions[lo:hi], self.weights[lo:hi], base)
+
     def take(self, rows: np.ndarray) -> MetricInputs:
         """The rows `rows` (an index array) of every array."""
         base = None if self.baseline_predictions is None else self.baseline_predictions[rows]
@@ -95,6 +101,21 @@ class Metric(ABC):
     @abstractmethod
     def merge_accumulators(self, accumulators: Iterable[Any]) -> Any:
         """One accumulator equal to having seen every batch of `accumulators`."""
+
+    def add_grouped_inputs(
+        self, accumulators: list[Any], inputs: MetricInputs, bounds: np.ndarray
+    ) -> list[Any]:
+        """Fold the rows `bounds[i]:bounds[i + 1]` of `inputs` into `accumulators[i]`, for
+        every i (one slice each), and return the accumulators.
+
+        The default calls `add_input` once per slice on views of `inputs`; a metric overrides
+        it to do its per-row work once for all slices (a single grouped `np.bincount`), with
+        the same result as the loop.
+        """
+        out = list(accumulators)
+        for i, (lo, hi) in enumerate(itertools.pairwise(bounds.tolist())):
+            out[i] = self.add_input(out[i], inputs.rows(lo, hi))
+        return out
 
     @abstractmethod
     def extract_output(self, accumulator: Any) -> dict[str, MetricValue]:

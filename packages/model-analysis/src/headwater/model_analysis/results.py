@@ -113,6 +113,14 @@ def _clean(v: Any) -> Any:
     if isinstance(v, dict):
         return {k: _clean(x) for k, x in v.items()}
     if isinstance(v, list | tuple):
+        # A finite sum of numbers means each is finite (an inf or NaN would make the sum
+        # inf or NaN); containers, strings and None make `sum` raise and take the slow path.
+        try:
+            finite = math.isfinite(sum(v))
+        except (TypeError, OverflowError):
+            finite = False
+        if finite:
+            return list(v)
         if all(type(x) is float for x in v):
             return [x if x - x == 0.0 else None for x in v]
         return [_clean(x) for x in v]
