@@ -28,6 +28,7 @@ import apache_beam as beam
 import pyarrow as pa
 
 from headwater.io import filesystems
+from headwater.io.beam_io import CombineGloballyWithDefault
 from headwater.transform.analysis import PhaseCombiner, finalize
 from headwater.transform.cache import (
     graph_fingerprint,
@@ -185,7 +186,7 @@ class AnalyzeDataset(_DatasetTransform):
             fetched = batches | f"AnalyzerInputs[{level}]" >> beam.ParDo(
                 _FetchAnalyzerInputs(traced, level), previous
             )
-            return fetched | f"Reduce[{level}]" >> beam.CombineGlobally(
+            return fetched | f"Reduce[{level}]" >> CombineGloballyWithDefault(
                 _PhaseCombineFn(traced.level_nodes(level))
             )
 
@@ -275,7 +276,9 @@ class AnalyzeDatasetsWithCache(beam.PTransform):
                 fetched = everything | f"AnalyzerInputs[{level}]" >> beam.ParDo(
                     _FetchAnalyzerInputs(traced, level), previous
                 )
-                return fetched | f"Reduce[{level}]" >> beam.CombineGlobally(_PhaseCombineFn(nodes))
+                return fetched | f"Reduce[{level}]" >> CombineGloballyWithDefault(
+                    _PhaseCombineFn(nodes)
+                )
             accs = []
             for i, (key, batches) in enumerate(datasets.items()):
                 path = key_file(self._cache_dir, fingerprint, key)
@@ -290,14 +293,14 @@ class AnalyzeDatasetsWithCache(beam.PTransform):
                         batches
                         | f"AnalyzerInputs[0][{i}]"
                         >> beam.ParDo(_FetchAnalyzerInputs(traced, 0), previous)
-                        | f"Accumulate[{i}]" >> beam.CombineGlobally(_AccumulateOnly(nodes))
+                        | f"Accumulate[{i}]" >> CombineGloballyWithDefault(_AccumulateOnly(nodes))
                         | f"StoreCache[{i}]" >> beam.Map(store_accumulators, path)
                     )
                 accs.append(acc)
             return (
                 accs
                 | "FlattenAccumulators" >> beam.Flatten()
-                | "Reduce[0]" >> beam.CombineGlobally(_MergeAndExtract(nodes))
+                | "Reduce[0]" >> CombineGloballyWithDefault(_MergeAndExtract(nodes))
             )
 
         return _analysis_levels(
