@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+from collections import deque
 from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
@@ -39,6 +40,9 @@ GZIP_LEVEL = 1
 """Level of the PredictionLog files' gzip, written by Intel's ISA-L (`isal`, levels 0-3, as
 headwater.io writes TFRecords): standard gzip that TensorFlow reads, several times faster to
 write than zlib's level 1 at about the same size."""
+
+_IN_FLIGHT = 2
+"""InferenceBatches handed to the writing thread and not yet written, at most."""
 
 
 def shard_name(file_prefix: str, shard: int, num_shards: int, suffix: str) -> str:
@@ -139,16 +143,17 @@ def write_inference_outputs(
 
         try:
             # Records are built and written on a worker thread while the model runs the next
-            # batch on this one (TensorFlow releases the GIL); one batch in flight at most.
+            # batch on this one (TensorFlow releases the GIL); at most _IN_FLIGHT batches wait
+            # there, so a slow write of one batch does not stop the model at once.
             with ThreadPoolExecutor(1, thread_name_prefix="headwater-inference-out") as pool:
-                pending: Future[None] | None = None
+                pending: deque[Future[None]] = deque()
                 for result in results:
                     outputs.num_rows += result.num_rows
-                    if pending is not None:
-                        pending.result()
-                    pending = pool.submit(consume, result)
-                if pending is not None:
-                    pending.result()
+                    if len(pending) == _IN_FLIGHT:
+                        pending.popleft().result()
+                    pending.append(pool.submit(consume, result))
+                while pending:
+                    pending.popleft().result()
             if columns_tmp is not None and not table:
                 table.append(_table_writer(columns_tmp, pa.schema([]), as_csv))
         finally:
