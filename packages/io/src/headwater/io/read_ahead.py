@@ -34,9 +34,10 @@ class ReadAhead(Iterator[T]):
     depth 1, the next item is made while the consumer uses this one. The thread runs in a copy
     of the constructor's context (contextvars), so e.g. Beam's file systems set up by the caller
     are seen there. An exception raised while making an item is raised by `next` in its turn,
-    after the items made before it. `close()` — called by a `with` block and when the object is
-    dropped — stops the thread before its next item, closes the iterable's iterator if it has a
-    `close`, and waits for the thread (and so for the item it is making, if any).
+    after the items made before it. `close()` (also at the end of a `with` block) stops the thread
+    before its next item, closes the iterable's iterator if it has a `close`, and waits for the
+    thread (and so for the item it is making, if any); dropping the object unclosed does the
+    same without waiting.
     """
 
     def __init__(
@@ -89,8 +90,12 @@ class ReadAhead(Iterator[T]):
         self.close()
 
     def __del__(self) -> None:
+        # Dropped unclosed: stop the thread without waiting for it (a join here could hang at
+        # interpreter exit, when daemon threads no longer run).
         if getattr(self, "_thread", None) is not None and not self._done:
-            self.close()
+            self._done = True
+            self._stop.set()
+            self._slots.release()
 
 
 def read_ahead(
