@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
 import tempfile
+import weakref
 from collections.abc import Iterable, Iterator
 from typing import Any
 
@@ -23,7 +25,7 @@ from headwater.transform.output import TransformOutput
 from headwater.transform.saved_transform import (
     TRANSFORM_FN_DIR,
     SavedTransformRunner,
-    save_transform,
+    save_transform_function,
 )
 
 logger = logging.getLogger(__name__)
@@ -77,10 +79,19 @@ def analyze_dataset(
     data: Iterable[pa.RecordBatch] = batches
     if traced.num_levels > 1 and iter(batches) is batches:
         data = list(batches)  # several passes over a one-shot iterator
-    with tempfile.TemporaryDirectory(dir=temp_dir, prefix="headwater-transform-") as tmp:
+    tmp = tempfile.mkdtemp(dir=temp_dir, prefix="headwater-transform-")
+    function = None
+    try:
         results = run_analysis(traced, lambda: iter(data), os.path.join(tmp, "vocabularies"))
-        save_transform(traced, results, output_dir, raw_schema_of(raw_metadata))
-    return TransformOutput(output_dir)
+        function = save_transform_function(traced, results, output_dir, raw_schema_of(raw_metadata))
+    finally:
+        if function is None:
+            shutil.rmtree(tmp, ignore_errors=True)
+        else:  # the traced function reads its vocabularies there: removed with it
+            weakref.finalize(function, shutil.rmtree, tmp, True)
+    output = TransformOutput(output_dir)
+    output.analyzed_function = function
+    return output
 
 
 def transform_dataset(
@@ -95,7 +106,9 @@ def transform_dataset(
         else TransformOutput(transform_output)
     )
     spec = spec_of(raw_metadata) if raw_metadata is not None else out.raw_feature_spec()
-    runner = SavedTransformRunner(os.path.join(out.transform_output_dir, TRANSFORM_FN_DIR), spec)
+    runner = SavedTransformRunner(
+        os.path.join(out.transform_output_dir, TRANSFORM_FN_DIR), spec, out.analyzed_function
+    )
     yield from read_ahead(map(runner.run, batches))
 
 

@@ -9,7 +9,7 @@ import tempfile
 import weakref
 from collections.abc import Mapping
 from functools import cached_property
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from google.protobuf import text_format
 from tensorflow_metadata.proto.v0 import schema_pb2
@@ -21,6 +21,9 @@ from headwater.transform.saved_transform import (
     TRANSFORM_FN_DIR,
     TRANSFORMED_METADATA_DIR,
 )
+
+if TYPE_CHECKING:
+    from headwater.transform.saved_transform import TransformFunction
 
 
 def _read_schema(directory: str) -> schema_pb2.Schema:
@@ -45,6 +48,9 @@ class TransformOutput:
     RAW_METADATA_DIR = RAW_METADATA_DIR
 
     def __init__(self, transform_output_dir: str) -> None:
+        self.analyzed_function: TransformFunction | None = None
+        """The transform_fn as the analysis that returned this output traced it, or None:
+        `transform_dataset` calls it instead of loading the SavedModel (internal)."""
         self._source = os.fspath(transform_output_dir)
         self._dir = self._source
         if filesystems.is_url(self._source):

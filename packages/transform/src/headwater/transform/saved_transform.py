@@ -12,6 +12,7 @@ Layout of an output directory (as TFT and the TFX Transform component write it):
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import shutil
@@ -94,6 +95,23 @@ def _input_signature(traced: TracedGraph) -> dict[str, Any]:
     return specs
 
 
+_MODULES = itertools.count()
+
+
+def _unshare_resources(gd: Any, suffix: str) -> None:
+    """Give every resource op (the vocabularies' hash tables) a shared name of its own.
+
+    A table's shared name comes from its vocabulary placeholder, the same in every trace of
+    one preprocessing_fn; two transform functions called in one process would then share
+    one table, initialized from the first one's vocabulary. TensorFlow's SavedModel loader
+    makes loaded functions' names unique the same way (it appends a suffix of its own).
+    """
+    for node in gd.node:
+        if "shared_name" in node.attr:
+            name = node.attr["shared_name"].s or node.name.encode()
+            node.attr["shared_name"].s = name + suffix.encode()
+
+
 def _transform_module(traced: TracedGraph, results: dict[str, Any]) -> Any:
     """A tf.Module whose `transform_fn` applies the traced graph with analyzer results bound.
 
@@ -105,6 +123,7 @@ def _transform_module(traced: TracedGraph, results: dict[str, Any]) -> Any:
 
     gd = tf.compat.v1.GraphDef()
     gd.ParseFromString(traced.graph_def)
+    _unshare_resources(gd, f"_transform_fn_{next(_MODULES)}")
     module = tf.Module()
     assets: dict[str, Any] = {}
     values: dict[str, Any] = {}
@@ -154,16 +173,47 @@ def save_transform(
     `output_dir` may be a URL (`s3://`, `gs://`, ...): the output is written to a local
     temporary directory, then each file published under the URL (`filesystems.upload_tree`).
     """
+    _save(traced, results, output_dir, raw_schema)
+    return output_dir
+
+
+def save_transform_function(
+    traced: TracedGraph,
+    results: dict[str, Any],
+    output_dir: str,
+    raw_schema: schema_pb2.Schema | None = None,
+) -> TransformFunction | None:
+    """`save_transform`, and the transform_fn the save traced, ready to call in this process
+    (so a transform right after the analysis need not load the SavedModel it just wrote).
+
+    The function reads its vocabularies from the paths in `results`, which must outlive it.
+    None where TensorFlow kept no traced function to hand back.
+    """
+    module = _save(traced, results, output_dir, raw_schema)
+    cache = getattr(module.transform_fn, "_function_cache", None)  # TF's traces, by context
+    traced_fns = list(cache.values()) if cache is not None else []
+    if len(traced_fns) != 1:
+        return None
+    return TransformFunction.from_function(traced_fns[0])
+
+
+def _save(
+    traced: TracedGraph,
+    results: dict[str, Any],
+    output_dir: str,
+    raw_schema: schema_pb2.Schema | None,
+) -> Any:
+    """Write `output_dir`; the tf.Module saved (its functions traced by the save)."""
     import tensorflow as tf
 
     if filesystems.is_url(output_dir):
         local = tempfile.mkdtemp(prefix="headwater-transform-output-")
         try:
-            save_transform(traced, results, local, raw_schema)
+            module = _save(traced, results, local, raw_schema)
             filesystems.upload_tree(local, output_dir)
         finally:
             shutil.rmtree(local, ignore_errors=True)
-        return output_dir
+        return module
     os.makedirs(output_dir, exist_ok=True)
     staging = tempfile.mkdtemp(prefix=".transform_fn-", dir=output_dir)
     asset_map = {
@@ -175,8 +225,11 @@ def save_transform(
     module = _transform_module(traced, results)
     # Every function is traced once, inside the save: tracing one before it would trace it
     # again there (the save context is part of tf.function's cache key). Custom gradients
-    # are not searched for: a transform graph has none.
-    tf.saved_model.save(
+    # are not searched for: a transform graph has none. AutoGraph is off: the save wraps the
+    # signature in a tf.function of its own, and converting that wrapper (plain Python, no
+    # control flow; the same graph either way) costs more than the rest of its trace.
+    save = tf.autograph.experimental.do_not_convert(tf.saved_model.save)
+    save(
         module,
         os.path.join(staging, TRANSFORM_FN_DIR),
         signatures={SERVING_SIGNATURE: module.serve_examples},
@@ -196,7 +249,7 @@ def save_transform(
             shutil.rmtree(dst)
         os.replace(os.path.join(staging, sub), dst)
     shutil.rmtree(staging, ignore_errors=True)
-    return output_dir
+    return module
 
 
 def graph_dtype(gd: Any, tensor_name: str) -> Any:
@@ -256,6 +309,18 @@ class TransformFunction:
             )
         if hasattr(fn, "concrete_functions"):
             fn = fn.concrete_functions[0]
+        self._bind(fn)
+
+    @classmethod
+    def from_function(cls, fn: Any) -> TransformFunction:
+        """A concrete transform_fn traced in this process (no SavedModel loaded; `loaded`
+        is None)."""
+        function = cls.__new__(cls)
+        function.loaded = None
+        function._bind(fn)
+        return function
+
+    def _bind(self, fn: Any) -> None:
         self.fn = fn
         self.input_specs: dict[str, Any] = dict(fn.structured_input_signature[0][0])
         self._deps: dict[str, set[str]] | None = None
@@ -353,10 +418,14 @@ def as_input(value: Any, spec: Any) -> Any:
 class SavedTransformRunner:
     """Apply a saved transform_fn to RecordBatches (lazily loaded; picklable)."""
 
-    def __init__(self, transform_fn_dir: str, spec: FeatureSpec) -> None:
+    def __init__(
+        self, transform_fn_dir: str, spec: FeatureSpec, function: TransformFunction | None = None
+    ) -> None:
+        """`function`: the transform_fn of `transform_fn_dir` already in memory (it is not
+        pickled: an unpickled runner loads the SavedModel)."""
         self.transform_fn_dir = transform_fn_dir
         self.spec = spec
-        self._fn: TransformFunction | None = None
+        self._fn: TransformFunction | None = function
 
     def __getstate__(self) -> dict[str, Any]:
         state = dict(self.__dict__)
