@@ -16,7 +16,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
+from concurrent.futures import Future
 from typing import Any, TypeVar
 
 import grpc
@@ -270,10 +271,12 @@ class _BridgeContext:
 
 
 def _bridged(
-    method: Callable[[Any, Any], Awaitable[Any]], loop: asyncio.AbstractEventLoop
+    method: Callable[[Any, Any], Coroutine[Any, Any, Any]], loop: asyncio.AbstractEventLoop
 ) -> Callable[[Any, Any, grpc.ServicerContext], Any]:
     def handler(_self: object, request: Any, context: grpc.ServicerContext) -> Any:
-        future = asyncio.run_coroutine_threadsafe(method(request, _BridgeContext()), loop)
+        future: Future[Any] = asyncio.run_coroutine_threadsafe(
+            method(request, _BridgeContext()), loop
+        )
         try:
             return future.result()
         except _Aborted as aborted:

@@ -229,7 +229,7 @@ class ModelRunner:
                         timer.cancel()
                         queue.filled = None
             await self._slots.acquire()
-            if self._running and timeout == 0:
+            if self._running:
                 await self._gather(queue, options.max_batch_size)
             items = []
             taken = 0
