@@ -5,6 +5,7 @@ model's weights; skipped with a record when not blessed; a NaN model fails with 
 from __future__ import annotations
 
 import os
+import threading
 
 import numpy as np
 import pyarrow as pa
@@ -165,6 +166,23 @@ def test_nan_outputs_fail_the_component_and_leave_nothing_live(workspace):
     store = MetadataStore(pipeline.connection_config()).store
     assert store.get_artifacts_by_type(InferenceResult.TYPE_NAME) == []
     assert os.listdir(workspace / "nan" / "BulkInferrer" / "inference_result") == []
+
+
+def test_missing_signature_fails_naming_it_and_stops_the_reading(workspace):
+    # In process the first split's reading starts before the model loads; a load that fails
+    # names the signature, leaves no reader thread behind and publishes nothing.
+    before = {t.ident for t in threading.enumerate()}
+    pipeline = _pipeline(workspace, "nosig", True, model_spec={"model_signature_name": ["nope"]})
+    with pytest.raises(ComponentFailedError, match=r"no signature 'nope'; signatures are"):
+        LocalDagRunner(quiet=True).run(pipeline)
+    left = [
+        t.name
+        for t in threading.enumerate()
+        if t.ident not in before and t.name.startswith("headwater-io")
+    ]
+    assert left == []
+    store = MetadataStore(pipeline.connection_config()).store
+    assert store.get_artifacts_by_type(InferenceResult.TYPE_NAME) == []
 
 
 def test_beam_run_writes_the_same_logs_and_columns(workspace):
