@@ -18,9 +18,9 @@ import importlib
 import inspect
 import itertools
 from abc import ABC, abstractmethod
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
-from typing import Any, ClassVar
+from collections.abc import Callable, Hashable, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, TypeVar
 
 import numpy as np
 
@@ -39,6 +39,7 @@ MetricValue = float | dict[str, Any]
 """A scalar, or a JSON-able structure (a plot, a confusion matrix)."""
 
 _REGISTRY: dict[str, type[Metric]] = {}
+_T = TypeVar("_T")
 
 
 @dataclass(frozen=True)
@@ -54,9 +55,19 @@ class MetricInputs:
     predictions: np.ndarray
     weights: np.ndarray
     baseline_predictions: np.ndarray | None = None
+    _derived: dict[Hashable, Any] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
 
     def __len__(self) -> int:
         return int(self.weights.shape[0])
+
+    def derived(self, key: Hashable, compute: Callable[[], _T]) -> _T:
+        """`compute()`, once per `key` for these inputs: metrics folded on the same inputs
+        share per-row work (confusion counts at the same thresholds)."""
+        if key not in self._derived:
+            self._derived[key] = compute()
+        return self._derived[key]
 
     def rows(self, lo: int, hi: int) -> MetricInputs:
         """The rows lo..hi-1 of every array (views, no copy)."""

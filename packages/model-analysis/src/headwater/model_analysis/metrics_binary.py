@@ -235,6 +235,26 @@ def grouped_bincounts(
     return out
 
 
+def _confusion_by_slice(
+    inputs: MetricInputs, bounds: np.ndarray, thresholds: np.ndarray
+) -> np.ndarray:
+    """Weighted [tp, fp, tn, fn] per slice and threshold, shape (slices, T, 4): one slice as
+    `confusion_at_thresholds`, several by two grouped bincounts per threshold."""
+    if len(bounds) == 2:
+        m = confusion_at_thresholds(inputs.labels, inputs.predictions, inputs.weights, thresholds)
+        return m[None]
+    y = as_binary_labels(inputs.labels)
+    p = as_scores(inputs.predictions)
+    pos_w = inputs.weights * y
+    neg_w = inputs.weights - pos_w
+    counts = np.empty((len(bounds) - 1, len(thresholds), 4), dtype=np.float64)
+    for t, threshold in enumerate(thresholds):
+        predicted = (p > threshold).astype(np.int64)  # bucket 1: predicted positive
+        pos, neg = grouped_bincounts(bounds, predicted, (pos_w, neg_w), 2)
+        counts[:, t] = np.stack([pos[:, 1], neg[:, 1], neg[:, 0], pos[:, 0]], axis=1)
+    return counts
+
+
 def _threshold_label(t: float) -> str:
     return f"{t:g}"
 
@@ -263,19 +283,12 @@ class _AtThresholds(_SumMetric):
     def add_grouped_inputs(
         self, accumulators: list[Any], inputs: MetricInputs, bounds: np.ndarray
     ) -> list[Any]:
-        """Confusion counts of every slice from two grouped bincounts per threshold (one slice,
-        or many thresholds: `add_input` per slice)."""
-        if len(bounds) <= 2 or len(self.thresholds) > 16:
+        """Confusion counts of every slice, computed once for all the threshold metrics folded
+        on `inputs` with the same thresholds (many thresholds: `add_input` per slice)."""
+        if len(self.thresholds) > 16:
             return super().add_grouped_inputs(accumulators, inputs, bounds)
-        y = as_binary_labels(inputs.labels)
-        p = as_scores(inputs.predictions)
-        pos_w = inputs.weights * y
-        neg_w = inputs.weights - pos_w
-        counts = np.empty((len(bounds) - 1, len(self.thresholds), 4), dtype=np.float64)
-        for t, threshold in enumerate(self.thresholds):
-            predicted = (p > threshold).astype(np.int64)  # bucket 1: predicted positive
-            pos, neg = grouped_bincounts(bounds, predicted, (pos_w, neg_w), 2)
-            counts[:, t] = np.stack([pos[:, 1], neg[:, 1], neg[:, 0], pos[:, 0]], axis=1)
+        key = ("confusion", self.thresholds.tobytes(), bounds.tobytes())
+        counts = inputs.derived(key, lambda: _confusion_by_slice(inputs, bounds, self.thresholds))
         out = list(accumulators)
         for i, acc in enumerate(out):
             acc += counts[i].reshape(-1)
