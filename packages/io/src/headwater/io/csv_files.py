@@ -17,7 +17,6 @@ from __future__ import annotations
 import contextlib
 import csv
 import io
-import mmap
 import os
 import re
 import threading
@@ -153,7 +152,7 @@ def _stream(
             skip_rows = max(skip_rows, seen)
 
 
-def _row_end(data: bytes | mmap.mmap, start: int = 0, end: int | None = None) -> int:
+def _row_end(data: bytes, start: int = 0, end: int | None = None) -> int:
     """Length of `data[start:end]` up to the end of its last complete row (0 if none), quotes
     respected.
 
@@ -175,26 +174,9 @@ def _row_end(data: bytes | mmap.mmap, start: int = 0, end: int | None = None) ->
     return cut
 
 
-def _one_row(data: bytes | mmap.mmap, start: int, cut: int) -> bool:
-    """Whether `data[start:start + cut]` (cut at a row end) holds a single row."""
-    return _row_end(data, start, start + cut - 1) == 0
-
-
-def _window(f: IO[bytes], offset: int, length: int, local: bool) -> tuple[bytes | mmap.mmap, int]:
-    """(an object holding the `length` bytes of `f` at `offset`, where they start in it).
-
-    A local file is memory-mapped, the window alone: pyarrow parses the page cache, with no
-    copy and no fresh memory to fault in, and the window is unmapped when its piece is freed.
-    Other files (remote ones) are read.
-    """
-    if local:
-        start = offset % mmap.ALLOCATIONGRANULARITY
-        window = mmap.mmap(
-            f.fileno(), start + length, access=mmap.ACCESS_READ, offset=offset - start
-        )
-        return window, start
-    f.seek(offset)
-    return f.read(length), 0
+def _one_row(data: bytes, cut: int) -> bool:
+    """Whether `data[:cut]` (cut at a row end) holds a single row."""
+    return _row_end(data, 0, cut - 1) == 0
 
 
 def _piece_sizes() -> Iterator[int]:
@@ -219,19 +201,23 @@ def _pieces(path: str, has_header: bool) -> Generator[pa.Buffer, None, None]:
     size = filesystems.size(path)
     offset = 0
     sizes = _piece_sizes()
-    local = not filesystems.is_url(path)
     with filesystems.open_input(path) as f:
         piece_size = next(sizes)
         while offset < size:
-            length = min(piece_size, size - offset)
-            data, start = _window(f, offset, length, local)
-            cut = length if offset + length >= size else _row_end(data, start, start + length)
-            if cut == 0 or (
-                offset == 0 and has_header and cut < length and _one_row(data, start, cut)
-            ):
+            f.seek(offset)
+            data = f.read(piece_size)
+            if len(data) < piece_size and offset + len(data) < size:
+                raise InputError(
+                    "the file ended early: it was shortened while being read",
+                    path=path,
+                    byte_offset=offset,
+                    expected=f"{size} bytes",
+                )
+            cut = len(data) if offset + len(data) >= size else _row_end(data)
+            if cut == 0 or (offset == 0 and has_header and cut < len(data) and _one_row(data, cut)):
                 piece_size *= 2
                 continue
-            yield pa.py_buffer(data).slice(start, cut)
+            yield pa.py_buffer(data).slice(0, cut)
             del data
             offset += cut
             piece_size = next(sizes)
