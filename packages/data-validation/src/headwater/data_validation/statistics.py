@@ -7,12 +7,9 @@ with the data (docs/data_validation.md, Memory).
 
 from __future__ import annotations
 
-import contextlib
 import itertools
 import os
-import threading
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from queue import Empty, Queue
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import pyarrow as pa
@@ -22,7 +19,7 @@ from headwater.data_validation._tfdv_aliases import either, required
 from headwater.data_validation.combiner import StatisticsCombiner
 from headwater.data_validation.options import StatsOptions
 from headwater.data_validation.stats_errors import StatisticsError
-from headwater.io import read_csv, read_parquet, read_tfrecord, resolve_files
+from headwater.io import read_ahead, read_csv, read_parquet, read_tfrecord, resolve_files
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -94,37 +91,9 @@ def _table_batches(table: pa.Table) -> list[pa.RecordBatch]:
     return table.combine_chunks().to_batches(max_chunksize=_BATCH_ROWS)
 
 
-def _prefetched(batches: Iterable[_Batch], depth: int = 2) -> Iterator[_Batch]:
+def _prefetched(batches: Iterable[_Batch]) -> Iterator[_Batch]:
     """Reads ahead in a thread: Arrow's readers release the GIL, so reading overlaps computing."""
-    queue: Queue[tuple[str, Any]] = Queue(maxsize=depth)
-    stop = threading.Event()
-
-    def produce() -> None:
-        try:
-            for batch in batches:
-                if stop.is_set():
-                    return
-                queue.put(("batch", batch))
-            queue.put(("done", None))
-        except BaseException as exc:  # handed to the consumer, which re-raises it
-            queue.put(("error", exc))
-
-    worker = threading.Thread(target=produce, name="headwater-stats-read", daemon=True)
-    worker.start()
-    try:
-        while True:
-            kind, item = queue.get()
-            if kind == "done":
-                return
-            if kind == "error":
-                raise item
-            yield item
-    finally:
-        stop.set()
-        while worker.is_alive():
-            with contextlib.suppress(Empty):
-                queue.get(timeout=0.05)
-        worker.join()
+    return read_ahead(batches, depth=3, name="headwater-stats-read")
 
 
 def _coalesce(batches: Iterable[_Batch]) -> Iterator[_Batch]:
