@@ -122,7 +122,7 @@ class _KeyWithNone(beam.DoFn):
         yield None, element
 
 
-def _one_output(_: bytes, combine_fn: beam.CombineFn, combined: list[tuple[None, Any]]) -> Any:
+def _one_output(_: None, combine_fn: beam.CombineFn, combined: list[tuple[None, Any]]) -> Any:
     if combined:
         return combined[0][1]
     combine_fn.setup()  # an empty input: the combine of no element, as Beam's default
@@ -137,10 +137,10 @@ class CombineGloballyWithDefault(beam.PTransform):
     in fewer steps: each step costs Beam a type check, an options view and a DoFn inspection
     when the pipeline is built, and a stage or operation when it runs.
 
-    Beam's own adds, after the keyed combine, an un-keying Map, a `Create([None])` (Impulse,
-    FlatMap, Reshuffle placeholder, decoding Map) and a Map injecting the default; here an
-    Impulse and one Map that reads the keyed result as a side input do both. The combine itself
-    is the same `CombinePerKey` (lifted by the runners that lift).
+    Beam's own adds, after the keyed combine, an un-keying Map, a `Create([None])` and a Map
+    injecting the default; here the `Create([None])` feeds one Map that reads the keyed result
+    as a side input and does both. The combine itself is the same `CombinePerKey` (lifted by
+    the runners that lift).
 
     Example:
         stats = batches | "Stats" >> CombineGloballyWithDefault(StatisticsCombineFn(), out_type)
@@ -159,7 +159,10 @@ class CombineGloballyWithDefault(beam.PTransform):
         output = beam.Map(_one_output, self._fn, beam.pvalue.AsList(combined))
         if self._output_type is not None:
             output = output.with_output_types(self._output_type)
-        return pcoll.pipeline | "Once" >> beam.Impulse() | "Output" >> output
+        # A Create, not a bare Impulse: runners that translate transform by transform (Beam's
+        # DaskRunner) know Create and would drop an Impulse.
+        once = pcoll.pipeline | "Once" >> beam.Create([None], reshuffle=False)
+        return once | "Output" >> output
 
 
 class _ReadCsvFile(beam.DoFn):
