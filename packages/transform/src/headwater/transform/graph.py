@@ -287,6 +287,39 @@ def closure(fetches: list[Any]) -> set[str]:
     return seen
 
 
+def _subgraph(
+    gd: Any,
+    fetches: list[str],
+    table_initializers: list[str],
+    inputs: dict[str, tuple[str, list[str]]],
+) -> Any:
+    """The nodes of `gd` that `fetches` need, with the initializers of the tables they use
+    and every part of a raw input they read (importing the whole graph would build every
+    output's ops too)."""
+    nodes = {n.name: n for n in gd.node}
+    needed: set[str] = set()
+
+    def close(roots: list[str]) -> None:
+        stack = list(roots)
+        while stack:
+            name = stack.pop()
+            if name not in needed:
+                needed.add(name)
+                stack.extend(i.lstrip("^").split(":")[0] for i in nodes[name].input)
+
+    close([f.split(":")[0] for f in fetches])
+    close([i for i in table_initializers if nodes[i].input[0].split(":")[0] in needed])
+    for _, names in inputs.values():
+        parts = [n.split(":")[0] for n in names]
+        if any(p in needed for p in parts):
+            close(parts)
+    sub = type(gd)()
+    sub.versions.CopyFrom(gd.versions)
+    sub.library.CopyFrom(gd.library)
+    sub.node.extend(n for n in gd.node if n.name in needed)
+    return sub
+
+
 class GraphRunner:
     """Run fetches of a GraphDef over RecordBatches in one TF1 session (built lazily, so the
     runner pickles for Beam workers)."""
@@ -325,7 +358,9 @@ class GraphRunner:
         with graph.as_default():
             gd = tf.compat.v1.GraphDef()
             gd.ParseFromString(self.graph_def)
-            tf.graph_util.import_graph_def(gd, name="")
+            sub = _subgraph(gd, self.fetches, self.table_initializers, self.inputs)
+            tf.graph_util.import_graph_def(sub, name="")
+            kept = {n.name for n in sub.node}
             self._fetch_tensors: list[Any] = []
             for i, name in enumerate(self.fetches):
                 t = graph.get_tensor_by_name(name)
@@ -336,7 +371,7 @@ class GraphRunner:
                 else:
                     self._fetch_tensors.append(t)
             needed = closure(tf.nest.flatten(self._fetch_tensors))
-            inits = [graph.get_operation_by_name(n) for n in self.table_initializers]
+            inits = [graph.get_operation_by_name(n) for n in self.table_initializers if n in kept]
             inits = [op for op in inits if op.inputs[0].op.name in needed]
             needed |= closure(inits)
             self._placeholders = {}

@@ -187,9 +187,16 @@ def save_transform_function(
     (so a transform right after the analysis need not load the SavedModel it just wrote).
 
     The function reads its vocabularies from the paths in `results`, which must outlive it.
-    None where TensorFlow kept no traced function to hand back.
+    None where the graph holds functions of its own (tf.cond branches, asserts: a traced
+    function does not register them for an eager call) or TensorFlow kept no traced function.
     """
+    import tensorflow as tf
+
     module = _save(traced, results, output_dir, raw_schema)
+    gd = tf.compat.v1.GraphDef()
+    gd.ParseFromString(traced.graph_def)
+    if gd.library.function:  # graph functions (tf.cond branches...) are registered by a load
+        return None
     cache = getattr(module.transform_fn, "_function_cache", None)  # TF's traces, by context
     traced_fns = list(cache.values()) if cache is not None else []
     if len(traced_fns) != 1:
