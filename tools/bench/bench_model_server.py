@@ -302,6 +302,7 @@ def serve(
     profile: str | None = None,
     src: str | None = None,
     batch_timeout_micros: int = 0,
+    num_batch_threads: int = 2,
 ) -> tuple[subprocess.Popen[bytes], int, int]:
     """Start `python -m headwater.model_server` (from `src` when given); wait until AVAILABLE."""
     import socket
@@ -332,7 +333,7 @@ def serve(
             f.write(
                 f"max_batch_size {{ value: {max_batch} }}\n"
                 f"batch_timeout_micros {{ value: {batch_timeout_micros} }}\n"
-                "num_batch_threads { value: 2 }\n"
+                f"num_batch_threads {{ value: {num_batch_threads} }}\n"
             )
         args += ["--enable_batching", f"--batching_parameters_file={params}"]
     env = dict(os.environ)
@@ -407,6 +408,12 @@ def main() -> None:
     p.add_argument("--protocols", default="rest,grpc")
     p.add_argument("--batching", default="off,on")
     p.add_argument("--max-batch-size", type=int, default=64)
+    p.add_argument(
+        "--num-batch-threads",
+        type=int,
+        default=2,
+        help="the batching config's num_batch_threads (batches running at once)",
+    )
     p.add_argument(
         "--examples-per-request",
         type=int,
@@ -486,6 +493,7 @@ def main() -> None:
                     profile,
                     src,
                     args.batch_timeout_micros,
+                    args.num_batch_threads,
                 )
             for protocol in args.protocols.split(","):
                 for clients in (int(c) for c in args.concurrency.split(",")):
@@ -521,6 +529,7 @@ def main() -> None:
         "tf_threads": args.tf_threads,
         "batch_timeout_micros": args.batch_timeout_micros,
         "max_batch_size": args.max_batch_size,
+        "num_batch_threads": args.num_batch_threads,
         "examples_per_request": args.examples_per_request,
         "client_processes": args.client_processes,
     }
