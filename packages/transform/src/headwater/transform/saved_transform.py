@@ -232,11 +232,8 @@ def _save(
     module = _transform_module(traced, results)
     # Every function is traced once, inside the save: tracing one before it would trace it
     # again there (the save context is part of tf.function's cache key). Custom gradients
-    # are not searched for: a transform graph has none. AutoGraph is off: the save wraps the
-    # signature in a tf.function of its own, and converting that wrapper (plain Python, no
-    # control flow; the same graph either way) costs more than the rest of its trace.
-    save = tf.autograph.experimental.do_not_convert(tf.saved_model.save)
-    save(
+    # are not searched for: a transform graph has none.
+    tf.saved_model.save(
         module,
         os.path.join(staging, TRANSFORM_FN_DIR),
         signatures={SERVING_SIGNATURE: module.serve_examples},
