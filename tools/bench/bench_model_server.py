@@ -2,6 +2,8 @@
 
     uv run --frozen python tools/bench/bench_model_server.py [--base-path DIR] [--seconds 5]
         [--concurrency 1,4,16] [--protocols rest,grpc] [--batching off,on]
+        [--batch-timeout-micros 0] [--num-batch-threads 2] [--max-batch-size 64]
+        [--examples-per-request 1] [--client-processes 1] [--ab-src DIR] [--profile-server DIR]
 
 Serves a model with `python -m headwater.model_server` (a separate process, like production,
 so the clients' Python does not share the server's GIL) once with batching off and once on,
@@ -12,11 +14,13 @@ run, the ceiling: the bare `LoadedModel.run` of the same signature in this proce
 example (p50 latency) and at the batch size batching uses (examples/s).
 
 Client and server share the machine's cores. The load comes from one process (this one) on one
-asyncio thread, so the clients use at most one core whatever N is; their CPU is not counted in
-the server's figures. Each row also gives the CPU time per answered request of the server
-process (all its threads, from /proc) and of the clients: on a busy machine, where wall-clock
-requests/s swing with the neighbours' load, the server's CPU per request is the steadier
-figure (1e6 / it is the requests/s one free core would sustain).
+asyncio thread, so the clients use at most one core whatever N is (`--client-processes P`
+spreads them over P spawned processes that start together at a barrier); their CPU is not
+counted in the server's figures. `--examples-per-request K` sends K examples per request and
+reports examples/s beside the ceiling's. Each row also gives the CPU time per answered request
+of the server process (all its threads, from /proc) and of the clients: on a busy machine,
+where wall-clock requests/s swing with the neighbours' load, the server's CPU per request is
+the steadier figure (1e6 / it is the requests/s one free core would sustain).
 
 The model: `--base-path` of a pushed model (e.g. the penguin pipeline's serving_model; one
 example is built from `--features`), or by default a penguin-shaped Keras model (4 floats in,
