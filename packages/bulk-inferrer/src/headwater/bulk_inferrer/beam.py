@@ -151,7 +151,9 @@ class ReadSerializedExamples(beam.PTransform):
 
         def read(path: str) -> Iterator[SerializedBatch]:
             with using_beam():
-                yield from read_serialized_examples(path, columns=columns, batch_size=batch_size)
+                yield from read_serialized_examples(
+                    path, columns=columns, batch_size=batch_size, ahead=2
+                )
 
         return (
             pbegin

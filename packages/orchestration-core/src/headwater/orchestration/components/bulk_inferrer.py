@@ -56,8 +56,11 @@ def _example_batches(split: Split, decode: list[str] | None, batch_size: int) ->
     import headwater.bulk_inferrer as bi
 
     if decode is not None and _is_tfrecord(split):
-        # Batches of one model call: the next is read while the model runs this one.
-        return bi.read_serialized_examples(split.files, columns=decode, batch_size=batch_size)
+        # Batches of one model call, read up to two ahead while the model runs (two absorb a
+        # slow batch, e.g. the one that starts a new read chunk).
+        return bi.read_serialized_examples(
+            split.files, columns=decode, batch_size=batch_size, ahead=2
+        )
     return split.read_batches()
 
 
