@@ -79,7 +79,7 @@ def test_grouped_metrics_equal_the_per_slice_loop(seed, n, groups, integer_weigh
 def test_grouped_bincounts_in_rounds_equal_one_bincount_per_slice(monkeypatch):
     import headwater.model_analysis.metrics_binary as mb
 
-    monkeypatch.setattr(mb, "_GROUPED_CELLS", 7)  # 2 slices of 3 buckets per round
+    monkeypatch.setattr(mb, "_GROUPED_CELLS", 7)  # 2 slices of 3 buckets per round, 1 last
     rng = np.random.default_rng(3)
     bounds = np.array([0, 4, 4, 9, 15, 16], dtype=np.int64)  # one empty slice
     buckets = rng.integers(0, 3, 16)

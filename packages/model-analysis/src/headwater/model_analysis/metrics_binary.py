@@ -208,30 +208,36 @@ def confusion_at_thresholds(
     return np.stack([tp, fp, tn, fn], axis=1)
 
 
-_GROUPED_CELLS = 1 << 22
-"""At most this many (slice, bucket) cells per grouped bincount; more slices go in rounds."""
+_GROUPED_CELLS = 1 << 14
+"""At most this many (slice, bucket) cells per grouped bincount (128 KiB of float64, under
+malloc's mmap threshold: the counts reuse heap memory instead of faulting in fresh pages);
+more slices go in rounds, a histogram wider than this one slice at a time."""
 
 
 def grouped_bincounts(
     bounds: np.ndarray, buckets: np.ndarray, weights: Sequence[np.ndarray], size: int
-) -> list[np.ndarray]:
-    """For each array `w` of `weights`, shape (slices, size): row i is
+) -> list[list[np.ndarray]]:
+    """For each array `w` of `weights`, one array per slice i:
     `np.bincount(buckets[lo:hi], w[lo:hi], minlength=size)` with lo, hi = bounds[i], bounds[i+1].
 
-    One bincount over (slice, bucket) cells instead of one per slice; each cell adds its rows
-    in the same (row) order as the per-slice bincount, so the sums are bit-identical to it.
+    One bincount over (slice, bucket) cells for as many slices as `_GROUPED_CELLS` allows,
+    instead of one per slice; each cell adds its rows in the same (row) order as the per-slice
+    bincount, so the sums are bit-identical to it.
     """
     groups = len(bounds) - 1
-    out = [np.empty((groups, size), dtype=np.float64) for _ in weights]
+    out: list[list[np.ndarray]] = [[] for _ in weights]
     step = max(1, _GROUPED_CELLS // size)
     for g0 in range(0, groups, step):
         g1 = min(groups, g0 + step)
         lo, hi = int(bounds[g0]), int(bounds[g1])
-        slice_ids = np.repeat(np.arange(g1 - g0, dtype=np.int64), np.diff(bounds[g0 : g1 + 1]))
-        cells = slice_ids * size + buckets[lo:hi]
-        for o, w in zip(out, weights, strict=True):
+        if g1 - g0 == 1:
+            cells = buckets[lo:hi]
+        else:
+            ids = np.repeat(np.arange(g1 - g0, dtype=np.int64), np.diff(bounds[g0 : g1 + 1]))
+            cells = ids * size + buckets[lo:hi]
+        for per_slice, w in zip(out, weights, strict=True):
             counts = np.bincount(cells, weights=w[lo:hi], minlength=(g1 - g0) * size)
-            o[g0:g1] = counts.reshape(g1 - g0, size)
+            per_slice.extend(counts.reshape(g1 - g0, size))
     return out
 
 
@@ -250,7 +256,7 @@ def _confusion_by_slice(
     counts = np.empty((len(bounds) - 1, len(thresholds), 4), dtype=np.float64)
     for t, threshold in enumerate(thresholds):
         predicted = (p > threshold).astype(np.int64)  # bucket 1: predicted positive
-        pos, neg = grouped_bincounts(bounds, predicted, (pos_w, neg_w), 2)
+        pos, neg = (np.stack(c) for c in grouped_bincounts(bounds, predicted, (pos_w, neg_w), 2))
         counts[:, t] = np.stack([pos[:, 1], neg[:, 1], neg[:, 0], pos[:, 0]], axis=1)
     return counts
 
